@@ -1,0 +1,66 @@
+"""Shared fixtures: a fresh DuckDB file or a fresh PostgreSQL database per test, dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
+
+PG_ADMIN_URL = os.environ.get("XBOT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("XBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def pytest_sessionstart(session):
+    # @dbt_assets reads the manifest when its module is imported, which happens during collection.
+    from xbot_assets.project import prepare_manifest
+
+    prepare_manifest()
+
+
+def _admin_connection():
+    import psycopg2
+    from xbot_assets.settings import WarehouseTarget
+
+    t = WarehouseTarget.parse(PG_ADMIN_URL)
+    conn = psycopg2.connect(host=t.host, port=t.port, user=t.user, password=t.password, dbname=t.dbname)
+    conn.autocommit = True
+    return conn, t
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database made for this test alone."""
+    conn, t = _admin_connection()
+    name = f"xbot_test_{uuid.uuid4().hex[:12]}"
+    with conn.cursor() as cur:
+        cur.execute(f"create database {name}")
+    auth = t.user + (f":{t.password}" if t.password else "")
+    try:
+        yield f"postgresql://{auth}@{t.host}:{t.port}/{name}"
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"drop database if exists {name} with (force)")
+        conn.close()
+
+
+@pytest.fixture
+def duckdb_url(tmp_path) -> str:
+    return str(tmp_path / "warehouse.duckdb")
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse_url(request) -> str:
+    """Each test that takes this runs once on DuckDB and once on PostgreSQL."""
+    return request.getfixturevalue("duckdb_url" if request.param == "duckdb" else "pg_url")
+
+
+@pytest.fixture
+def warehouse_env(warehouse_url, monkeypatch) -> str:
+    """Point XBOT_WAREHOUSE (and so both Python and dbt) at the test's warehouse."""
+    monkeypatch.setenv("XBOT_WAREHOUSE", warehouse_url)
+    return warehouse_url

@@ -1,0 +1,1 @@
+"""xbot: the learning brain of an autonomous X account, as a Dagster asset graph."""

@@ -1,0 +1,189 @@
+"""One warehouse API over DuckDB and PostgreSQL.
+
+SQL handed to `Warehouse` uses `?` placeholders and the portable subset both engines understand; the PostgreSQL
+connection translates placeholders for psycopg2. Connections are short-lived on purpose: DuckDB allows one writing
+process per file, and dbt runs as a separate process between our writes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+
+from xbot_assets.migrations import MIGRATIONS
+from xbot_assets.settings import WarehouseTarget
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+class Connection:
+    """A connection with the same few methods on both engines."""
+
+    def __init__(self, raw: Any, kind: str):
+        self.raw = raw
+        self.kind = kind
+
+    def _sql(self, sql: str) -> str:
+        if self.kind == "postgres":
+            return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
+        return sql
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        if self.kind == "duckdb":
+            self.raw.execute(sql, list(params) if params is not None else None)
+        else:
+            with self.raw.cursor() as cur:
+                cur.execute(self._sql(sql), tuple(params) if params is not None else None)
+
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        if self.kind == "duckdb":
+            return self.raw.execute(sql, list(params) if params is not None else None).fetchall()
+        with self.raw.cursor() as cur:
+            cur.execute(self._sql(sql), tuple(params) if params is not None else None)
+            return cur.fetchall()
+
+    def fetchone(self, sql: str, params: Sequence[Any] | None = None) -> tuple | None:
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        row = self.fetchone(sql, params)
+        return row[0] if row else None
+
+    def fetch_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        if self.kind == "duckdb":
+            return self.raw.execute(sql, list(params) if params is not None else None).df()
+        with self.raw.cursor() as cur:
+            cur.execute(self._sql(sql), tuple(params) if params is not None else None)
+            columns = [d[0] for d in cur.description]
+            return pd.DataFrame(cur.fetchall(), columns=columns)
+
+    def insert_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        conflict_columns: Sequence[str] | None = None,
+        update_columns: Sequence[str] | None = None,
+    ) -> None:
+        """Insert many rows; on a key conflict do nothing, or update `update_columns` (an upsert)."""
+        if not rows:
+            return
+        cols = ", ".join(columns)
+        conflict = ""
+        if conflict_columns:
+            if update_columns:
+                sets = ", ".join(f"{c} = excluded.{c}" for c in update_columns)
+                conflict = f" on conflict ({', '.join(conflict_columns)}) do update set {sets}"
+            else:
+                conflict = f" on conflict ({', '.join(conflict_columns)}) do nothing"
+        if self.kind == "duckdb":
+            frame = pd.DataFrame([list(r) for r in rows], columns=list(columns))
+            self.raw.register("_xbot_rows", frame)
+            try:
+                self.raw.execute(f"insert into {table} ({cols}) select {cols} from _xbot_rows{conflict}")
+            finally:
+                self.raw.unregister("_xbot_rows")
+        else:
+            from psycopg2.extras import execute_values
+
+            with self.raw.cursor() as cur:
+                execute_values(cur, f"insert into {table} ({cols}) values %s{conflict}", [tuple(r) for r in rows])
+
+
+class Warehouse:
+    def __init__(self, target: WarehouseTarget):
+        self.target = target
+
+    @classmethod
+    def from_url(cls, url: str | None) -> Warehouse:
+        return cls(WarehouseTarget.parse(url))
+
+    @property
+    def kind(self) -> str:
+        return self.target.kind
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[Connection]:
+        """A transaction: committed when the block ends, rolled back on error."""
+        if self.kind == "duckdb":
+            import duckdb
+
+            path = self.target.duckdb_path
+            assert path is not None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            raw = duckdb.connect(str(path), read_only=read_only and path.exists())
+            try:
+                raw.execute("begin transaction")
+                conn = Connection(raw, "duckdb")
+                yield conn
+                raw.execute("commit")
+            except BaseException:
+                try:
+                    raw.execute("rollback")
+                except Exception:
+                    pass
+                raise
+            finally:
+                raw.close()
+        else:
+            import psycopg2
+
+            t = self.target
+            raw = psycopg2.connect(
+                host=t.host, port=t.port, user=t.user, password=t.password, dbname=t.dbname,
+                options="-c timezone=UTC",
+            )
+            try:
+                yield Connection(raw, "postgres")
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
+            finally:
+                raw.close()
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet applied; returns the names applied now. Safe to call any number of times."""
+        applied_now: list[str] = []
+        with self.connect() as conn:
+            if self.kind == "postgres":
+                # Two processes starting at once must not both run the same migration.
+                conn.execute("select pg_advisory_xact_lock(?)", [hash_lock_id("xbot-migrations")])
+            conn.execute("create schema if not exists raw")
+            conn.execute(
+                "create table if not exists raw.schema_migrations ("
+                " version integer primary key, name varchar not null, applied_at timestamp not null)"
+            )
+            done = {row[0] for row in conn.fetchall("select version from raw.schema_migrations")}
+            for migration in MIGRATIONS:
+                if migration.version in done:
+                    continue
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "insert into raw.schema_migrations (version, name, applied_at) values (?, ?, current_timestamp)",
+                    [migration.version, migration.name],
+                )
+                applied_now.append(migration.name)
+        return applied_now
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        with self.connect() as conn:
+            n = conn.scalar(
+                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                [schema, table],
+            )
+        return bool(n)
+
+
+def hash_lock_id(name: str) -> int:
+    """A stable 63-bit id for a PostgreSQL advisory lock."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") & 0x7FFFFFFFFFFFFFFF
