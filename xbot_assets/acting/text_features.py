@@ -1,0 +1,106 @@
+"""Scores computed from a post's text: the quality gate, novelty, expertise and viral indicators — all on 0–1.
+
+Each is explainable: it returns the reasons that made the number, so a rejected candidate says why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics.pairwise import cosine_similarity
+
+MAX_SINGLE_LENGTH = 280
+NEAR_DUPLICATE_SIMILARITY = 0.8
+FILLER = ("amazing", "incredible", "let's dive in", "game-changer", "mind-blowing", "you won't believe")
+EXPERT_TERMS = (
+    "study", "studies", "trial", "cohort", "meta-analysis", "review", "evidence", "randomised", "randomized",
+    "markers", "risk", "dose", "threshold", "prospective",
+)
+_NUMBER = re.compile(r"\d[\d,.]*%?")
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float
+    reasons: tuple[str, ...]
+
+
+def max_similarity(text: str, recent: Sequence[str]) -> float:
+    """Highest TF-IDF cosine similarity between the text and any recent post (0 when there are none)."""
+    if not recent:
+        return 0.0
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    matrix = vectorizer.fit_transform([text, *recent])
+    return float(cosine_similarity(matrix[0], matrix[1:]).max())
+
+
+def novelty_score(text: str, recent: Sequence[str]) -> float:
+    """1 − the closest match among the recent posts (the last 7 days by default)."""
+    return round(1.0 - max_similarity(text, recent), 6)
+
+
+def quality_score(text: str, recent: Sequence[str] = ()) -> Score:
+    """One 0–1 scale: length 0.25, hook 0.2, specificity 0.25, no filler 0.15, originality 0.15."""
+    reasons: list[str] = []
+    length = len(text)
+    if length > MAX_SINGLE_LENGTH:
+        return Score(0.0, (f"too long: {length} > {MAX_SINGLE_LENGTH} characters",))
+    score = 0.0
+    if 100 <= length <= 250:
+        score += 0.25
+    elif 60 <= length:
+        score += 0.10
+        reasons.append(f"length {length} outside 100–250")
+    else:
+        reasons.append(f"too short: {length} characters")
+    first = re.split(r"(?<=[.!?:])\s", text.strip(), maxsplit=1)[0]
+    if _NUMBER.search(first) or "?" in first or first.lower().startswith(("myth", "stop", "unpopular", "new:")):
+        score += 0.20
+    else:
+        reasons.append("no hook in the first sentence")
+    numbers = len(_NUMBER.findall(text))
+    specificity = min(1.0, numbers / 2)
+    score += 0.25 * specificity
+    if numbers < 2:
+        reasons.append(f"{numbers} specific number(s)")
+    lowered = text.lower()
+    filler = [w for w in FILLER if w in lowered] + (["starts with 'did you know'"] if lowered.startswith("did you know") else [])
+    if filler:
+        reasons.append("filler: " + ", ".join(filler))
+    else:
+        score += 0.15
+    similarity = max_similarity(text, recent)
+    if similarity >= NEAR_DUPLICATE_SIMILARITY:
+        reasons.append(f"near duplicate of a recent post (similarity {similarity:.2f})")
+    else:
+        score += 0.15 * (1.0 - similarity / NEAR_DUPLICATE_SIMILARITY)
+    return Score(round(min(1.0, score), 6), tuple(reasons))
+
+
+def expertise_score(text: str) -> float:
+    """Share of the expert vocabulary present, saturating at four distinct terms, plus a bonus for figures."""
+    lowered = text.lower()
+    terms = sum(1 for term in EXPERT_TERMS if term in lowered)
+    figures = len(_NUMBER.findall(text))
+    return round(min(1.0, 0.2 * min(terms, 4) + 0.1 * min(figures, 2)), 6)
+
+
+def viral_score(text: str) -> float:
+    """Hook strength: a number early, a question, a bold claim, a contrast, brevity — each adds, capped at 1."""
+    lowered = text.lower()
+    first_words = " ".join(text.split()[:7])
+    score = 0.0
+    if _NUMBER.search(first_words):
+        score += 0.25
+    if "?" in text:
+        score += 0.15
+    if any(w in lowered for w in ("unpopular", "stop", "myth", "nobody", "everyone says", "against the crowd")):
+        score += 0.3
+    if any(w in lowered for w in ("but", "instead", "otherwise", "fact:")):
+        score += 0.15
+    if len(text) <= 180:
+        score += 0.15
+    return round(min(1.0, score), 6)

@@ -1,0 +1,110 @@
+"""`xbot`: the operator's command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from xbot_assets.runtime import prepare_environment
+
+
+def _warehouse():
+    from xbot_assets.settings import WarehouseTarget
+    from xbot_assets.warehouse import Warehouse
+
+    return Warehouse(WarehouseTarget.from_env())
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from xbot_assets.clock import WallClock
+    from xbot_assets.ingest.load import RAW_TABLE_OF, WRITERS, read_csv_rows
+    from xbot_assets.runtime import report_raw_materialization
+
+    path = Path(args.file)
+    if not path.exists():
+        print(f"xbot load: no such file: {path}", file=sys.stderr)
+        return 2
+    try:
+        rows = read_csv_rows(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        print(f"xbot load: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    wh = _warehouse()
+    wh.migrate()
+    with wh.connect() as conn:
+        report = WRITERS[args.kind](conn, rows, now=WallClock().now(), source_name=path.name)
+    print(f"{path}: {len(rows)} rows read into {wh.target.describe()}")
+    print(report.summary())
+    if report.loaded or report.updated or report.quarantined_total:
+        report_raw_materialization(
+            RAW_TABLE_OF[args.kind], report.as_metadata(), f"xbot load {args.kind} {path.name}"
+        )
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from xbot_assets.runtime import run_job
+
+    started = time.perf_counter()
+    result = run_job("refresh_job", tags={"xbot/trigger": "cli-refresh"})
+    elapsed = time.perf_counter() - started
+    return _report_run(result, elapsed)
+
+
+def _report_run(result, elapsed: float) -> int:
+    materialized = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+    checks = result.get_asset_check_evaluations()
+    failed_checks = [c for c in checks if not c.passed]
+    print(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'} in {elapsed:.1f}s — "
+          f"{len(materialized)} assets materialized, {len(checks) - len(failed_checks)}/{len(checks)} checks passed")
+    for check in failed_checks:
+        print(f"  check failed: {check.asset_key.to_user_string()} {check.check_name}")
+    if not result.success:
+        for event in result.all_events:
+            if event.event_type_value == "STEP_FAILURE":
+                print(f"  step failed: {event.step_key}: {event.event_specific_data.error.message.strip()[:2000]}")
+        return 1
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from xbot_assets.demo import run_demo
+
+    return run_demo(days=args.days, scenario=args.scenario, account_id=args.account, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xbot", description="The learning brain of an autonomous X account.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    load = sub.add_parser("load", help="import your own history from a CSV file (bad rows are quarantined)")
+    load.add_argument("kind", choices=["posts", "metrics", "followers", "viral"])
+    load.add_argument("file")
+    load.set_defaults(func=cmd_load)
+
+    refresh = sub.add_parser("refresh", help="materialize everything downstream of the raw tables through Dagster")
+    refresh.set_defaults(func=cmd_refresh)
+
+    demo = sub.add_parser("demo", help="simulate an account for N days and run the whole graph on it")
+    demo.add_argument("--days", type=int, default=30)
+    demo.add_argument("--scenario", default=None, help="scenario YAML (default: scenarios/default.yaml)")
+    demo.add_argument("--account", default="demo", help="account_id the simulated posts are written under")
+    demo.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    prepare_environment()
+    try:
+        return args.func(args)
+    except ValueError as exc:  # bad settings or input: say what, not a traceback
+        print(f"xbot {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Parsing of the values people and platforms write: counts like `1,234` or `1.2K`, dates, 0–1 scores.
+
+Every parser returns the value or raises `BadValue` with a message that says what was wrong; the loader turns that
+message into a quarantine reason.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+
+_SUFFIX = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
+_COUNT = re.compile(r"^(?P<num>\d+(?:\.\d+)?)(?P<suffix>[kmb])?$", re.IGNORECASE)
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%a %b %d %H:%M:%S %z %Y", "%m/%d/%Y %H:%M")
+
+
+class BadValue(ValueError):
+    """A value that cannot be what its column says it is."""
+
+
+def is_blank(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
+
+
+def parse_count(value: object, column: str) -> int | None:
+    """`1,234` → 1234, `1.2K` → 1200, `3M` → 3000000; blank → None; negative or non-numeric → BadValue."""
+    if is_blank(value):
+        return None
+    if isinstance(value, bool):
+        raise BadValue(f"{column} is not a count: {value!r}")
+    if isinstance(value, int):
+        number: float = value
+    elif isinstance(value, float):
+        number = value
+    else:
+        text = str(value).strip().replace(",", "").replace("_", "").replace(" ", "")
+        if text.startswith("-"):
+            raise BadValue(f"negative count: {column} = {value}")
+        match = _COUNT.match(text)
+        if not match:
+            raise BadValue(f"{column} is not a count: {value!r}")
+        if match["suffix"] is None and "." in match["num"] and float(match["num"]) != int(float(match["num"])):
+            raise BadValue(f"{column} is not a whole count: {value!r}")
+        # "1.2K" is a rounded display value: its fraction is expected and rounds away.
+        number = float(match["num"]) * _SUFFIX.get((match["suffix"] or "").lower(), 1)
+    if number < 0:
+        raise BadValue(f"negative count: {column} = {value}")
+    if not math.isfinite(number):
+        raise BadValue(f"{column} is not a count: {value!r}")
+    if isinstance(value, float) and not value.is_integer():
+        raise BadValue(f"{column} is not a whole count: {value!r}")
+    return int(round(number))
+
+
+def parse_timestamp(value: object, column: str) -> datetime | None:
+    """ISO 8601 (with or without offset, `Z` allowed) and a few common export formats → naive UTC."""
+    if is_blank(value):
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = str(value).strip()
+        parsed = None
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            for fmt in _DATE_FORMATS:
+                try:
+                    parsed = datetime.strptime(text, fmt)
+                    break
+                except ValueError:
+                    continue
+        if parsed is None:
+            raise BadValue(f"unknown date: {column} = {value!r}")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    if not 2006 <= parsed.year <= 2100:
+        raise BadValue(f"unknown date: {column} = {value!r} is outside 2006–2100")
+    return parsed
+
+
+def parse_unit_score(value: object, column: str) -> float | None:
+    """A score on the one 0–1 scale (the original mixed 0–1 and 0–100)."""
+    if is_blank(value):
+        return None
+    try:
+        number = float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
+    except ValueError as exc:
+        raise BadValue(f"{column} is not a number: {value!r}") from exc
+    if not math.isfinite(number) or not 0.0 <= number <= 1.0:
+        raise BadValue(f"out of range: {column} = {value} is outside [0, 1]")
+    return number
+
+
+def parse_text(value: object) -> str | None:
+    if is_blank(value):
+        return None
+    return str(value).strip()
+
+
+def parse_choice(value: object, column: str, allowed: tuple[str, ...], default: str | None = None) -> str | None:
+    if is_blank(value):
+        return default
+    text = str(value).strip().lower()
+    if text not in allowed:
+        raise BadValue(f"bad {column}: {value!r} is not one of {', '.join(allowed)}")
+    return text

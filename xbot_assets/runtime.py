@@ -1,0 +1,76 @@
+"""How the CLI reaches Dagster: the instance (runs recorded where the UI will find them) and the definitions."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from xbot_assets.settings import PROJECT_ROOT, ensure_warehouse_env
+
+DEFAULT_DAGSTER_HOME = ".xbot/dagster_home"
+
+
+def prepare_environment() -> Path:
+    """Settings every entry point needs before Dagster or dbt load: nothing phones home, one DAGSTER_HOME."""
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
+    ensure_warehouse_env()
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        # The embedded default instance: SQLite storage under DAGSTER_HOME, settings from the repo's dagster.yaml.
+        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", config)
+    return home
+
+
+def ensure_manifest() -> None:
+    from xbot_assets.project import dbt_project, prepare_manifest
+
+    if not dbt_project.manifest_path.exists():
+        prepare_manifest()
+
+
+@cache
+def definitions() -> dg.Definitions:
+    ensure_manifest()
+    from xbot_assets.definitions import defs
+
+    return defs()
+
+
+def instance() -> dg.DagsterInstance:
+    prepare_environment()
+    return dg.DagsterInstance.get()
+
+
+def clock_run_config(now: datetime | None) -> dict[str, Any]:
+    if now is None:
+        return {}
+    return {"resources": {"clock": {"config": {"simulated_now": now.isoformat()}}}}
+
+
+def run_job(name: str, *, now: datetime | None = None, tags: dict[str, str] | None = None,
+            selection: list[dg.AssetKey] | None = None) -> dg.ExecuteInProcessResult:
+    """Run a job of the code location in this process, recorded in the instance like any other run."""
+    job = definitions().resolve_job_def(name)
+    return job.execute_in_process(
+        instance=instance(),
+        run_config=clock_run_config(now),
+        tags=tags or {},
+        asset_selection=selection,
+        raise_on_error=False,
+    )
+
+
+def report_raw_materialization(table: str, metadata: dict[str, Any], description: str) -> None:
+    """Tell Dagster that rows landed in a raw table from outside the graph, so lineage and automation see them."""
+    instance().report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=dg.AssetKey(["raw", table]), metadata=metadata, description=description)
+    )
