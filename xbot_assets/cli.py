@@ -47,8 +47,11 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_refresh(args: argparse.Namespace) -> int:
     from xbot_assets.runtime import run_job
 
+    from xbot_assets.ingest.parse import parse_timestamp
+
+    as_of = parse_timestamp(args.as_of, "--as-of") if args.as_of else None
     started = time.perf_counter()
-    result = run_job("refresh_job", tags={"xbot/trigger": "cli-refresh"})
+    result = run_job("refresh_job", now=as_of, tags={"xbot/trigger": "cli-refresh"})
     elapsed = time.perf_counter() - started
     return _report_run(result, elapsed)
 
@@ -85,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.set_defaults(func=cmd_load)
 
     refresh = sub.add_parser("refresh", help="materialize everything downstream of the raw tables through Dagster")
+    refresh.add_argument("--as-of", default=None, help="the 'now' of the 7-day windows (ISO 8601, UTC); default: now")
     refresh.set_defaults(func=cmd_refresh)
 
     demo = sub.add_parser("demo", help="simulate an account for N days and run the whole graph on it")
