@@ -1,0 +1,306 @@
+"""Features, the ridge and logistic models, their JSON form, and predictions from that JSON alone."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from xbot_assets.learning.features import feature_frame, feature_names
+from xbot_assets.learning.predictors import (
+    TrainedModel,
+    predict_engagement,
+    predict_follow_probability,
+    raw_unit_coefficients,
+    seed_default_models,
+    train_engagement_model,
+    train_follow_model,
+)
+
+TYPES = ["educational", "myth_busting"]
+
+
+def synthetic_posts(n: int, seed: int) -> pd.DataFrame:
+    """Posts with a real signal (quality → ER, novelty → follows) and some missing values to impute."""
+    rng = np.random.default_rng(seed)
+    posts = pd.DataFrame(
+        {
+            "quality_score": rng.uniform(0.3, 1.0, n),
+            "content_type": rng.choice([*TYPES, "news"], n),
+            "posted_hour": rng.integers(0, 24, n),
+            "decision_type": rng.choice(["single", "thread"], n),
+            "novelty_score": rng.uniform(0, 1, n),
+            "expertise_score": rng.uniform(0, 1, n),
+            "viral_score": rng.uniform(0, 1, n),
+            "posted_at": pd.date_range("2025-01-01", periods=n, freq="2h", tz="UTC"),
+        }
+    )
+    posts["engagement_rate"] = 0.01 + 0.03 * posts["quality_score"] + rng.normal(0, 0.004, n)
+    posts["followers_gained"] = (rng.uniform(0, 1, n) < 0.15 + 0.6 * posts["novelty_score"]).astype(int)
+    posts.loc[posts.index % 9 == 0, "quality_score"] = np.nan
+    posts.loc[posts.index % 11 == 0, "novelty_score"] = np.nan
+    return posts
+
+
+def sklearn_pipeline(estimator) -> Pipeline:
+    return Pipeline(
+        [
+            ("imputer", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scaler", StandardScaler()),
+            ("model", estimator),
+        ]
+    )
+
+
+def older_part(posts: pd.DataFrame, n_train: int) -> pd.DataFrame:
+    return posts.sort_values("posted_at", kind="stable").iloc[:n_train]
+
+
+def assert_plain_json(value) -> None:
+    if isinstance(value, dict):
+        assert all(isinstance(k, str) for k in value)
+        for v in value.values():
+            assert_plain_json(v)
+    elif isinstance(value, list):
+        for v in value:
+            assert_plain_json(v)
+    else:
+        assert value is None or type(value) in (str, int, float, bool)
+        assert not (isinstance(value, float) and not math.isfinite(value))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Features
+
+
+def test_feature_frame_by_hand():
+    posts = pd.DataFrame(
+        {
+            "quality_score": [0.8, None],
+            "content_type": ["myth_busting", "unknown_type"],
+            "posted_hour": [6, 12],
+            "decision_type": ["thread", "single"],
+            "novelty_score": [0.4, 0.6],
+        },
+        index=[10, 20],
+    )
+    features = feature_frame(posts, TYPES)
+    assert list(features.columns) == feature_names(TYPES) == [
+        "quality_score", "ct_educational", "ct_myth_busting", "hour_sin", "hour_cos", "is_thread",
+        "novelty_score", "expertise_score", "viral_score",
+    ]  # fmt: skip
+    assert features.index.tolist() == [10, 20]
+    first, second = features.loc[10], features.loc[20]
+    assert (first.ct_educational, first.ct_myth_busting, first.is_thread) == (0.0, 1.0, 1.0)
+    assert (first.hour_sin, first.hour_cos) == (pytest.approx(1.0), pytest.approx(0.0, abs=1e-12))  # 6h: a quarter turn
+    assert (second.hour_sin, second.hour_cos) == (pytest.approx(0.0, abs=1e-12), pytest.approx(-1.0))
+    assert (second.ct_educational, second.ct_myth_busting) == (0.0, 0.0)  # unknown type: no one-hot
+    assert np.isnan(second.quality_score)  # left for the model's imputer, never invented here
+    assert features["expertise_score"].isna().all()  # column absent upstream → NaN, same shape
+
+
+def test_is_thread_flag_wins_over_decision_type():
+    posts = pd.DataFrame(
+        {
+            "quality_score": [0.5] * 3,
+            "content_type": ["educational"] * 3,
+            "posted_hour": [0] * 3,
+            "is_thread": [False, None, True],
+            "decision_type": ["thread", "thread", "single"],
+        }
+    )
+    assert feature_frame(posts, TYPES)["is_thread"].tolist() == [0.0, 1.0, 1.0]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Ridge
+
+
+def test_ridge_recovers_an_exact_line_in_raw_units():
+    # y = 0.01 + 0.02·quality exactly; every other feature is constant, so only quality can explain y.
+    n = 40
+    quality = np.linspace(0.1, 0.9, n)
+    posts = pd.DataFrame(
+        {
+            "quality_score": quality,
+            "content_type": "educational",
+            "posted_hour": 9,
+            "decision_type": "single",
+            "posted_at": pd.date_range("2025-02-01", periods=n, freq="h"),
+            "engagement_rate": 0.01 + 0.02 * quality,
+        }
+    )
+    model = train_engagement_model(posts, TYPES, min_samples=10, alpha=1e-10)
+    assert model.trained and model.source == "learned"
+    assert (model.n_samples, model.n_train, model.n_holdout) == (40, 32, 8)
+
+    intercept, coefficients = raw_unit_coefficients(model.to_json())
+    assert intercept == pytest.approx(0.01, abs=1e-8)
+    assert coefficients["quality_score"] == pytest.approx(0.02, abs=1e-8)
+    assert all(abs(v) < 1e-12 for k, v in coefficients.items() if k != "quality_score")
+    # In standardised space the quality coefficient is 0.02 × the training standard deviation of quality.
+    train_std = np.std(quality[:32])
+    assert model.coefficients["quality_score"] == pytest.approx(0.02 * train_std, rel=1e-6)
+
+    # The holdout (the 8 newest posts) is predicted exactly; the baseline (train mean) is not.
+    assert model.metrics["mae"] == pytest.approx(0.0, abs=1e-9)
+    assert model.metrics["r2"] == pytest.approx(1.0, abs=1e-6)
+    assert model.metrics["baseline_prediction"] == pytest.approx(0.01 + 0.02 * quality[:32].mean())
+    assert model.metrics["baseline_mae"] > 0.004 and model.metrics["baseline_r2"] < 0
+    assert model.metrics["beats_baseline"] is True
+
+
+def test_ridge_json_predictions_equal_sklearn():
+    posts = synthetic_posts(150, seed=4)
+    model = train_engagement_model(posts, TYPES)
+    assert model.trained and model.n_train == 120 and model.n_holdout == 30
+
+    document = json.loads(json.dumps(model.to_json(), allow_nan=False))  # through real JSON text
+    reference = sklearn_pipeline(Ridge(alpha=1.0))
+    train = older_part(posts, model.n_train)
+    reference.fit(feature_frame(train, TYPES), train["engagement_rate"])
+
+    fresh = synthetic_posts(25, seed=99)
+    features = feature_frame(fresh, TYPES)
+    assert features.isna().any().any()  # imputation is exercised
+    expected = np.clip(reference.predict(features), 0, 1)
+    assert predict_engagement(document, features) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_training_does_not_depend_on_row_order():
+    posts = synthetic_posts(120, seed=5)
+    ordered = train_engagement_model(posts, TYPES).to_json()
+    shuffled = train_engagement_model(posts.sample(frac=1.0, random_state=3), TYPES).to_json()
+    assert ordered["coefficients"] == pytest.approx(shuffled["coefficients"], rel=1e-9)
+    assert ordered["window_start"] == "2025-01-01T00:00:00+00:00"
+    assert ordered["window_end"] == "2025-01-10T22:00:00+00:00"
+
+
+def test_too_few_samples_are_not_trained_and_cannot_predict():
+    posts = synthetic_posts(49, seed=6)
+    posts.loc[0, "engagement_rate"] = np.nan  # unknown targets do not count as samples
+    model = train_engagement_model(posts, TYPES)
+    assert not model.trained
+    assert model.reason == "not trained: 48 samples < 50"
+    assert model.coefficients == {} and model.n_samples == 48
+    with pytest.raises(ValueError, match="not usable"):
+        predict_engagement(model.to_json(), feature_frame(posts, TYPES))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Logistic
+
+
+def test_logistic_json_predictions_equal_sklearn_and_metrics_are_sane():
+    posts = synthetic_posts(200, seed=8)
+    model = train_follow_model(posts, TYPES)
+    assert model.trained and model.name == "follow_logistic"
+
+    document = json.loads(json.dumps(model.to_json(), allow_nan=False))
+    train = older_part(posts, model.n_train)
+    reference = sklearn_pipeline(LogisticRegression(C=1.0, max_iter=1000))
+    reference.fit(feature_frame(train, TYPES), (train["followers_gained"] > 0).astype(int))
+
+    features = feature_frame(synthetic_posts(30, seed=77), TYPES)
+    expected = reference.predict_proba(features)[:, 1]
+    assert predict_follow_probability(document, features) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+    metrics = model.metrics
+    for key in ("auc", "accuracy", "precision", "recall", "brier", "baseline_brier", "baseline_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["baseline_auc"] == 0.5
+    holdout = posts.sort_values("posted_at").iloc[model.n_train :]
+    y = (holdout["followers_gained"] > 0).astype(int)
+    # Baseline brier: always predicting the training base rate p costs mean((y − p)²) on the holdout.
+    p = metrics["base_rate"]
+    assert metrics["baseline_brier"] == pytest.approx(np.mean((y - p) ** 2))
+    assert metrics["baseline_accuracy"] == pytest.approx(np.mean(y == (1 if p > 0.5 else 0)))
+    assert metrics["beats_baseline"] == (metrics["brier"] < metrics["baseline_brier"])
+
+
+def test_one_class_training_set_is_not_trained():
+    posts = synthetic_posts(80, seed=9)
+    posts["followers_gained"] = 0
+    model = train_follow_model(posts, TYPES)
+    assert not model.trained
+    assert model.reason.startswith("not trained: all 64 training samples are class 0")
+
+
+def test_one_class_holdout_leaves_auc_undefined():
+    posts = synthetic_posts(80, seed=10)
+    newest = posts["posted_at"].rank(ascending=False) <= 16
+    posts.loc[newest, "followers_gained"] = 0  # the 16 newest posts (the holdout) gained nobody
+    model = train_follow_model(posts, TYPES)
+    assert model.trained
+    assert model.metrics["auc"] is None and model.metrics["recall"] is None
+    assert "auc undefined: holdout has class 0 only" in model.reason
+    assert model.metrics["accuracy"] is not None and model.metrics["brier"] is not None
+
+
+def test_unknown_follower_counts_are_not_zero():
+    posts = synthetic_posts(60, seed=12)
+    posts.loc[:9, "followers_gained"] = np.nan
+    model = train_follow_model(posts, TYPES)
+    assert model.n_samples == 50
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# JSON and seed defaults
+
+
+def test_json_round_trip_is_plain_and_lossless():
+    for model in (
+        train_engagement_model(synthetic_posts(100, seed=13), TYPES),
+        train_follow_model(synthetic_posts(100, seed=14), TYPES),
+        train_engagement_model(synthetic_posts(5, seed=15), TYPES),  # an untrained record too
+    ):
+        document = model.to_json()
+        assert_plain_json(document)
+        restored = TrainedModel.from_json(json.loads(json.dumps(document, allow_nan=False)))
+        assert restored == model
+        assert restored.to_json() == document
+
+
+def test_seed_defaults_are_flagged_and_predict_the_seed_formula():
+    ridge, logistic = seed_default_models(TYPES)
+    for document in (ridge, logistic):
+        assert document["source"] == "seed_default"
+        assert document["trained"] is False and document["metrics"] == {}
+        assert document["feature_names"] == feature_names(TYPES)
+        assert_plain_json(document)
+
+    posts = pd.DataFrame(
+        {
+            "quality_score": [0.8, None],
+            "content_type": ["educational", "news"],
+            "posted_hour": [20, 3],
+            "decision_type": ["single", "thread"],
+            "novelty_score": [0.5, 1.0],
+            "expertise_score": [0.6, 0.0],
+            "viral_score": [0.5, None],
+        }
+    )
+    features = feature_frame(posts, TYPES)
+    # ER = 0.01 + 0.025·quality; a missing quality uses the original's default 0.75.
+    assert predict_engagement(ridge, features) == pytest.approx([0.01 + 0.025 * 0.8, 0.01 + 0.025 * 0.75])
+    # P(follow) = sigmoid(−0.3 + 0.25·novelty + 0.20·expertise + 0.15·viral); missing viral → 0.5.
+    z = np.array([-0.3 + 0.125 + 0.12 + 0.075, -0.3 + 0.25 + 0.0 + 0.075])
+    assert predict_follow_probability(logistic, features) == pytest.approx(1 / (1 + np.exp(-z)))
+    assert raw_unit_coefficients(ridge) == (0.01, pytest.approx(dict.fromkeys(feature_names(TYPES), 0.0)
+                                                                | {"quality_score": 0.025}))
+
+
+def test_models_are_not_interchangeable():
+    ridge, logistic = seed_default_models(TYPES)
+    features = feature_frame(synthetic_posts(3, seed=1), TYPES)
+    with pytest.raises(ValueError, match="expected a model named engagement_ridge"):
+        predict_engagement(logistic, features)
+    with pytest.raises(KeyError, match="missing model columns"):
+        predict_follow_probability(logistic, features.drop(columns=["viral_score"]))

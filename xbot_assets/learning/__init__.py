@@ -1,0 +1,10 @@
+"""The pure learning math of xbot: pandas/numpy/scikit-learn in, plain values out.
+
+Nothing in this package touches Dagster, the warehouse, Redis or the wall clock, so every function is a plain
+calculation that tests can check by hand. The Dagster assets read tables, call these functions and store the results.
+
+- `content_arms`: Beta posteriors per content type and Thompson sampling (with propensities for off-policy evaluation).
+- `timing_arms`: per-hour reward statistics and UCB1.
+- `features` / `predictors`: the ridge engagement model and the logistic follow model, stored as plain JSON.
+- `generator_weights`: tiers and the F/1K weight optimiser with its invariants (sum 1, floor, locks honoured).
+"""

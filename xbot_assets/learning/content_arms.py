@@ -1,0 +1,148 @@
+"""Content arms: one Beta posterior per content type, chosen by Thompson sampling.
+
+An outcome is a success when its engagement rate is strictly above `SUCCESS_ER_THRESHOLD` (seed 000, PRODUCT §4).
+Posteriors are recomputed from the whole outcome history every time, so recomputing never double-counts (the original
+overwrote counts from a 60-row window and hard-coded every post as 'educational'; reference §7.2, §7.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+SUCCESS_ER_THRESHOLD = 0.03
+PRIOR_ALPHA = 1.0
+PRIOR_BETA = 1.0
+ARM_PREFIX = "content_"
+
+POSTERIOR_COLUMNS = [
+    "arm_name",
+    "content_type",
+    "plays",
+    "successes",
+    "failures",
+    "alpha",
+    "beta",
+    "mean_reward",
+    "posterior_mean",
+]
+
+
+def content_arm_name(content_type: str) -> str:
+    return f"{ARM_PREFIX}{content_type}"
+
+
+def _as_utc(values: pd.Series | pd.Timestamp) -> pd.Series | pd.Timestamp:
+    """Naive timestamps are read as UTC so that naive and zone-aware inputs can be subtracted safely."""
+    if isinstance(values, pd.Series):
+        values = pd.to_datetime(values)
+        return values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+    return values.tz_localize("UTC") if values.tz is None else values.tz_convert("UTC")
+
+
+def recency_weights(posted_at: pd.Series, as_of: datetime | pd.Timestamp, half_life_days: float) -> pd.Series:
+    """0.5 ** (age / half-life): an outcome one half-life old counts half as much as one posted at `as_of`.
+
+    Posts dated after `as_of` count fully (age clipped at 0) rather than more than fully.
+    """
+    if half_life_days <= 0:
+        raise ValueError(f"half_life_days must be positive, got {half_life_days}")
+    if posted_at.isna().any():
+        raise ValueError("recency decay needs posted_at on every counted outcome; some are missing")
+    age = _as_utc(pd.Timestamp(as_of)) - _as_utc(posted_at)
+    age_days = (age.dt.total_seconds() / 86_400.0).clip(lower=0.0)
+    return 0.5 ** (age_days / half_life_days)
+
+
+def content_arm_posteriors(
+    outcomes: pd.DataFrame,
+    content_types: Sequence[str],
+    *,
+    as_of: datetime | None = None,
+    half_life_days: float | None = None,
+    success_threshold: float = SUCCESS_ER_THRESHOLD,
+) -> pd.DataFrame:
+    """One Beta posterior per content arm, sorted by arm_name.
+
+    `outcomes` has columns content_type, engagement_rate and posted_at (posted_at is only read when decaying).
+    Every type in `content_types` gets a row (unplayed arms keep the Beta(1,1) prior) and so does every type seen in
+    the data. Rows without an engagement rate or a content type teach nothing and are not counted.
+
+    With `half_life_days`, successes and failures are recency-weighted (fractional) while `plays` stays the raw count
+    and `mean_reward` the plain mean, so the table still says how much evidence there really is. `as_of` defaults to
+    the newest posted_at in the data, never to the wall clock, so the result depends on the inputs alone.
+    """
+    usable = outcomes.loc[
+        outcomes["engagement_rate"].notna() & outcomes["content_type"].notna(),
+        [c for c in ("content_type", "engagement_rate", "posted_at") if c in outcomes.columns],
+    ].copy()
+    usable["engagement_rate"] = usable["engagement_rate"].astype(float)
+
+    if half_life_days is None:
+        usable["weight"] = 1.0
+    elif usable.empty:
+        usable["weight"] = pd.Series(dtype=float)
+    else:
+        reference_time = as_of if as_of is not None else _as_utc(usable["posted_at"]).max()
+        usable["weight"] = recency_weights(usable["posted_at"], reference_time, half_life_days)
+
+    is_success = usable["engagement_rate"] > success_threshold  # strict, as in the seed
+    usable["success_weight"] = usable["weight"].where(is_success, 0.0)
+    usable["failure_weight"] = usable["weight"].where(~is_success, 0.0)
+
+    grouped = usable.groupby("content_type", sort=False).agg(
+        plays=("engagement_rate", "size"),
+        successes=("success_weight", "sum"),
+        failures=("failure_weight", "sum"),
+        mean_reward=("engagement_rate", "mean"),
+    )
+
+    all_types = list(dict.fromkeys([*content_types, *grouped.index]))
+    table = grouped.reindex(all_types)
+    table["plays"] = table["plays"].fillna(0).astype(int)
+    table["successes"] = table["successes"].fillna(0.0).astype(float)
+    table["failures"] = table["failures"].fillna(0.0).astype(float)
+    table["mean_reward"] = table["mean_reward"].astype(float)  # NaN stays NaN for unplayed arms
+    table["alpha"] = PRIOR_ALPHA + table["successes"]
+    table["beta"] = PRIOR_BETA + table["failures"]
+    table["posterior_mean"] = table["alpha"] / (table["alpha"] + table["beta"])
+
+    table = table.rename_axis("content_type").reset_index()
+    table["content_type"] = table["content_type"].astype(str)
+    table["arm_name"] = table["content_type"].map(content_arm_name)
+    return table[POSTERIOR_COLUMNS].sort_values("arm_name", kind="stable").reset_index(drop=True)
+
+
+def _beta_parameters(posteriors: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
+    if posteriors.empty:
+        raise ValueError("no content arms to choose from")
+    alpha = posteriors["alpha"].to_numpy(dtype=float)
+    beta = posteriors["beta"].to_numpy(dtype=float)
+    if not (np.all(alpha > 0) and np.all(beta > 0)):
+        raise ValueError("every arm needs alpha > 0 and beta > 0")
+    return posteriors["arm_name"].astype(str).tolist(), alpha, beta
+
+
+def thompson_sample(posteriors: pd.DataFrame, rng: np.random.Generator) -> str:
+    """Draw once from each arm's Beta(alpha, beta) and return the arm with the largest draw."""
+    arms, alpha, beta = _beta_parameters(posteriors)
+    draws = rng.beta(alpha, beta)
+    return arms[int(np.argmax(draws))]
+
+
+def thompson_propensities(
+    posteriors: pd.DataFrame, rng: np.random.Generator, n_draws: int = 20_000
+) -> dict[str, float]:
+    """Monte Carlo estimate of the probability that Thompson sampling picks each arm.
+
+    Logged with every decision: it is the propensity off-policy evaluation needs. Arms that never win get 0.0.
+    """
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be at least 1, got {n_draws}")
+    arms, alpha, beta = _beta_parameters(posteriors)
+    draws = rng.beta(alpha, beta, size=(n_draws, len(arms)))
+    wins = np.bincount(np.argmax(draws, axis=1), minlength=len(arms))
+    return {arm: float(count) / n_draws for arm, count in zip(arms, wins, strict=True)}

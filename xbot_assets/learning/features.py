@@ -1,0 +1,65 @@
+"""The feature vector both predictors use (seed 000, PRODUCT §5).
+
+quality_score, a one-hot of the content type, the posting hour as a point on the clock (sin/cos, so 23h and 0h are
+neighbours), thread vs single, and the novelty / expertise / viral scores. Missing values stay NaN here: the model
+imputes them with the training median, never with invented numbers (the original filled novelty with random values,
+reference §7.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+SCORE_COLUMNS = ["novelty_score", "expertise_score", "viral_score"]
+
+
+def content_type_column(content_type: str) -> str:
+    return f"ct_{content_type}"
+
+
+def feature_names(content_types: Sequence[str]) -> list[str]:
+    """Feature column order: fixed, so a stored model and a fresh frame always line up by name."""
+    one_hot = [content_type_column(t) for t in dict.fromkeys(content_types)]
+    return ["quality_score", *one_hot, "hour_sin", "hour_cos", "is_thread", *SCORE_COLUMNS]
+
+
+def _is_thread(df: pd.DataFrame) -> pd.Series:
+    from_type = (
+        (df["decision_type"] == "thread").astype(float).where(df["decision_type"].notna())
+        if "decision_type" in df.columns
+        else pd.Series(np.nan, index=df.index)
+    )
+    if "is_thread" in df.columns:
+        flag = df["is_thread"].astype("float64")
+        # An explicit flag wins; decision_type fills the rows where the flag is missing.
+        return flag.where(flag.notna(), from_type).fillna(0.0)
+    if "decision_type" in df.columns:
+        return from_type.fillna(0.0)
+    raise KeyError("feature_frame needs an is_thread or a decision_type column")
+
+
+def feature_frame(df: pd.DataFrame, content_types: Sequence[str]) -> pd.DataFrame:
+    """Model features from columns quality_score, content_type, posted_hour, is_thread (or decision_type) and,
+    when available, novelty_score, expertise_score, viral_score (0–1 scales). Keeps `df`'s index.
+
+    A content type outside `content_types` gets all-zero one-hot columns. A score column that does not exist yet is
+    all NaN (imputed at training time), so the feature set never changes shape with upstream availability.
+    """
+    features = pd.DataFrame(index=df.index)
+    features["quality_score"] = pd.to_numeric(df["quality_score"], errors="raise").astype(float)
+    for content_type in dict.fromkeys(content_types):
+        features[content_type_column(content_type)] = (df["content_type"] == content_type).astype(float)
+
+    angle = 2.0 * np.pi * pd.to_numeric(df["posted_hour"]).astype(float) / 24.0
+    features["hour_sin"] = np.sin(angle)
+    features["hour_cos"] = np.cos(angle)
+    features["is_thread"] = _is_thread(df)
+
+    for column in SCORE_COLUMNS:
+        features[column] = (
+            pd.to_numeric(df[column]).astype(float) if column in df.columns else pd.Series(np.nan, index=df.index)
+        )
+    return features[feature_names(content_types)]

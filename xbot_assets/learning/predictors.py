@@ -1,0 +1,439 @@
+"""The engagement model (ridge) and the follow model (logistic), trained with scikit-learn and stored as plain JSON.
+
+Both use the same pipeline: median imputation → standardisation → linear model. A model is validated on a
+time-ordered holdout (train on the older posts, test on the newer ones) and reports a naive baseline next to its own
+metrics, so "beats the baseline" is a checked fact rather than a claim. The stored JSON carries everything needed to
+predict (medians, scaler, coefficients), and `predict_engagement` / `predict_follow_probability` compute predictions
+from that JSON alone — no pickles in a shared store (PRODUCT §5). The original faked both models with random weights
+and a made-up R² and never predicted with them (reference §2.2, §7.1, §7.5).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import (
+    accuracy_score,
+    brier_score_loss,
+    mean_absolute_error,
+    precision_score,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from xbot_assets.learning.features import feature_frame, feature_names
+
+ENGAGEMENT_MODEL = "engagement_ridge"
+FOLLOW_MODEL = "follow_logistic"
+SOURCE_LEARNED = "learned"
+SOURCE_SEED_DEFAULT = "seed_default"
+MIN_SAMPLES = 50  # PREDICTOR_MIN_SAMPLES of the original's intended predictor (reference §2.3)
+JSON_SCHEMA_VERSION = 1
+
+
+@dataclass
+class TrainedModel:
+    """A linear model in plain values. Coefficients and intercept live in standardised feature space:
+    prediction = intercept + Σ coef · (x_imputed − scaler_mean) / scaler_scale (then sigmoid for the follow model).
+
+    `trained` False means the model must not be used; `reason` says why. Seed defaults have source 'seed_default'
+    and are usable, but are never presented as learned.
+    """
+
+    name: str
+    trained: bool
+    reason: str
+    feature_names: list[str]
+    target: str
+    coefficients: dict[str, float] = field(default_factory=dict)
+    intercept: float | None = None
+    scaler_mean: dict[str, float] = field(default_factory=dict)
+    scaler_scale: dict[str, float] = field(default_factory=dict)
+    imputer_medians: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    hyperparameters: dict[str, float] = field(default_factory=dict)
+    n_samples: int = 0
+    n_train: int = 0
+    n_holdout: int = 0
+    window_start: str | None = None
+    window_end: str | None = None
+    source: str = SOURCE_LEARNED
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON types only (str, int, float, bool, None, list, dict); NaN and inf become None."""
+        document = _plain(asdict(self))
+        document["schema_version"] = JSON_SCHEMA_VERSION
+        return document
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> TrainedModel:
+        version = document.get("schema_version", JSON_SCHEMA_VERSION)
+        if version != JSON_SCHEMA_VERSION:
+            raise ValueError(f"model JSON schema_version {version} is not supported (expected {JSON_SCHEMA_VERSION})")
+        fields = {k: v for k, v in document.items() if k != "schema_version"}
+        return cls(**fields)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _number_or_none(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Training
+
+
+def _pipeline(estimator) -> Pipeline:
+    # keep_empty_features: a feature with no values at all (e.g. a score not computed yet) stays in the model as a
+    # constant 0, so the stored feature list always matches feature_names(content_types).
+    return Pipeline(
+        [
+            ("imputer", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("scaler", StandardScaler()),
+            ("model", estimator),
+        ]
+    )
+
+
+@dataclass
+class _Split:
+    x_train: pd.DataFrame
+    y_train: np.ndarray
+    x_holdout: pd.DataFrame
+    y_holdout: np.ndarray
+    window_start: str | None
+    window_end: str | None
+    n_samples: int
+
+
+def _time_ordered_split(
+    training: pd.DataFrame, content_types: Sequence[str], target: pd.Series, holdout_fraction: float
+) -> _Split:
+    """Older posts train, newer posts validate: a random split would let the model peek at the future."""
+    if not 0.0 < holdout_fraction < 1.0:
+        raise ValueError(f"holdout_fraction must be strictly between 0 and 1, got {holdout_fraction}")
+    posted_at = pd.to_datetime(training["posted_at"])
+    usable = target.notna() & posted_at.notna()
+    rows = training.loc[usable]
+    order = np.argsort(posted_at[usable].to_numpy(), kind="stable")  # ties keep their input order
+    rows = rows.iloc[order]
+    y = target[usable].to_numpy(dtype=float)[order]
+    x = feature_frame(rows, content_types)
+
+    n = len(rows)
+    n_holdout = min(max(1, round(n * holdout_fraction)), max(n - 1, 0))
+    n_train = n - n_holdout
+    times = posted_at[usable].iloc[order]
+    return _Split(
+        x_train=x.iloc[:n_train],
+        y_train=y[:n_train],
+        x_holdout=x.iloc[n_train:],
+        y_holdout=y[n_train:],
+        window_start=pd.Timestamp(times.iloc[0]).isoformat() if n else None,
+        window_end=pd.Timestamp(times.iloc[-1]).isoformat() if n else None,
+        n_samples=n,
+    )
+
+
+def _untrained(name: str, target: str, reason: str, names: list[str], split: _Split, hyper: dict) -> TrainedModel:
+    return TrainedModel(
+        name=name,
+        trained=False,
+        reason=reason,
+        feature_names=names,
+        target=target,
+        hyperparameters=hyper,
+        n_samples=split.n_samples,
+        n_train=len(split.y_train),
+        n_holdout=len(split.y_holdout),
+        window_start=split.window_start,
+        window_end=split.window_end,
+    )
+
+
+def _fitted_model(
+    name: str,
+    target: str,
+    reason: str,
+    names: list[str],
+    pipeline: Pipeline,
+    split: _Split,
+    metrics: dict,
+    hyper: dict,
+) -> TrainedModel:
+    imputer: SimpleImputer = pipeline.named_steps["imputer"]
+    scaler: StandardScaler = pipeline.named_steps["scaler"]
+    estimator = pipeline.named_steps["model"]
+    coefficients = np.ravel(estimator.coef_)
+    intercept = float(np.ravel(estimator.intercept_)[0])
+    return TrainedModel(
+        name=name,
+        trained=True,
+        reason=reason,
+        feature_names=names,
+        target=target,
+        coefficients={n: float(c) for n, c in zip(names, coefficients, strict=True)},
+        intercept=intercept,
+        scaler_mean={n: float(v) for n, v in zip(names, scaler.mean_, strict=True)},
+        scaler_scale={n: float(v) for n, v in zip(names, scaler.scale_, strict=True)},
+        imputer_medians={n: float(v) for n, v in zip(names, imputer.statistics_, strict=True)},
+        metrics=metrics,
+        hyperparameters=hyper,
+        n_samples=split.n_samples,
+        n_train=len(split.y_train),
+        n_holdout=len(split.y_holdout),
+        window_start=split.window_start,
+        window_end=split.window_end,
+    )
+
+
+def _too_few(n: int, min_samples: int) -> str | None:
+    if n < max(min_samples, 3):  # at least 2 to train on and 1 to validate on, whatever the setting
+        return f"not trained: {n} samples < {max(min_samples, 3)}"
+    return None
+
+
+def train_engagement_model(
+    training: pd.DataFrame,
+    content_types: Sequence[str],
+    *,
+    min_samples: int = MIN_SAMPLES,
+    alpha: float = 1.0,
+    holdout_fraction: float = 0.2,
+) -> TrainedModel:
+    """Ridge regression of engagement_rate on the features, validated on the newest `holdout_fraction` of posts.
+
+    Rows need engagement_rate and posted_at. Metrics on the holdout: r2, mae (of predictions clipped to [0, 1], as
+    served), and the same for the baseline that predicts the training mean; beats_baseline compares MAE (always
+    defined, unlike R² on a constant holdout). The stored model is the one fitted on the training part, so the metrics
+    describe exactly the coefficients stored.
+    """
+    names = feature_names(content_types)
+    hyper = {"alpha": float(alpha), "holdout_fraction": float(holdout_fraction), "min_samples": int(min_samples)}
+    target = pd.to_numeric(training["engagement_rate"]).astype(float)
+    split = _time_ordered_split(training, content_types, target, holdout_fraction)
+    if (reason := _too_few(split.n_samples, min_samples)) is not None:
+        return _untrained(ENGAGEMENT_MODEL, "engagement_rate", reason, names, split, hyper)
+
+    pipeline = _pipeline(Ridge(alpha=alpha)).fit(split.x_train, split.y_train)
+    predicted = np.clip(pipeline.predict(split.x_holdout), 0.0, 1.0)
+    train_mean = float(split.y_train.mean())
+    baseline = np.full(len(split.y_holdout), train_mean)
+    mae = float(mean_absolute_error(split.y_holdout, predicted))
+    baseline_mae = float(mean_absolute_error(split.y_holdout, baseline))
+
+    def r2(prediction: np.ndarray) -> float | None:
+        # R² is undefined with fewer than two holdout points or a constant holdout target.
+        if len(split.y_holdout) < 2:
+            return None
+        return _number_or_none(r2_score(split.y_holdout, prediction, force_finite=False))
+
+    metrics = {
+        "r2": r2(predicted),
+        "mae": mae,
+        "baseline_r2": r2(baseline),
+        "baseline_mae": baseline_mae,
+        "baseline_prediction": train_mean,
+        "beats_baseline": mae < baseline_mae,
+    }
+    reason = f"trained on {len(split.y_train)} older samples, validated on {len(split.y_holdout)} newer"
+    return _fitted_model(ENGAGEMENT_MODEL, "engagement_rate", reason, names, pipeline, split, metrics, hyper)
+
+
+def follow_labels(training: pd.DataFrame) -> pd.Series:
+    """1.0 when the post gained followers, 0.0 when it did not, NaN when unknown (unknown is not zero).
+
+    An explicit follow_label column wins; otherwise the label is followers_gained > 0.
+    """
+    if "follow_label" in training.columns:
+        labels = training["follow_label"].astype("float64")
+    else:
+        gained = pd.to_numeric(training["followers_gained"]).astype(float)
+        labels = (gained > 0).astype(float).where(gained.notna())
+    return labels
+
+
+def train_follow_model(
+    training: pd.DataFrame,
+    content_types: Sequence[str],
+    *,
+    min_samples: int = MIN_SAMPLES,
+    C: float = 1.0,
+    holdout_fraction: float = 0.2,
+) -> TrainedModel:
+    """Logistic regression of follow_label (followers_gained > 0) on the features, time-ordered holdout.
+
+    Metrics: auc, accuracy (threshold 0.5), precision, recall, brier; baselines from the training base rate (its
+    brier, the majority class's accuracy, auc 0.5). beats_baseline compares brier. A one-class training set is not
+    trained; a one-class holdout leaves auc (and recall or precision when undefined) as None, and the reason says so.
+    """
+    names = feature_names(content_types)
+    hyper = {"C": float(C), "holdout_fraction": float(holdout_fraction), "min_samples": int(min_samples)}
+    split = _time_ordered_split(training, content_types, follow_labels(training), holdout_fraction)
+    if (reason := _too_few(split.n_samples, min_samples)) is not None:
+        return _untrained(FOLLOW_MODEL, "follow_label", reason, names, split, hyper)
+    train_classes = np.unique(split.y_train)
+    if len(train_classes) < 2:
+        reason = (
+            f"not trained: all {len(split.y_train)} training samples are class {int(train_classes[0])}"
+            " (a logistic model needs both followed and not-followed posts)"
+        )
+        return _untrained(FOLLOW_MODEL, "follow_label", reason, names, split, hyper)
+
+    pipeline = _pipeline(LogisticRegression(C=C, max_iter=1000)).fit(split.x_train, split.y_train.astype(int))
+    y_true = split.y_holdout.astype(int)
+    probability = pipeline.predict_proba(split.x_holdout)[:, 1]
+    predicted = (probability >= 0.5).astype(int)
+    base_rate = float(split.y_train.mean())
+    majority = 1 if base_rate > 0.5 else 0  # an exact 50/50 split predicts "no follow", the cautious side
+
+    notes = []
+    holdout_classes = np.unique(y_true)
+    if len(holdout_classes) < 2:
+        auc = None
+        notes.append(f"auc undefined: holdout has class {int(holdout_classes[0])} only")
+    else:
+        auc = float(roc_auc_score(y_true, probability))
+    if predicted.sum() == 0:
+        precision = None
+        notes.append("precision undefined: no holdout post predicted to gain followers")
+    else:
+        precision = float(precision_score(y_true, predicted))
+    if y_true.sum() == 0:
+        recall = None
+        notes.append("recall undefined: no holdout post gained followers")
+    else:
+        recall = float(recall_score(y_true, predicted))
+    brier = float(brier_score_loss(y_true, probability))
+    baseline_brier = float(np.mean((y_true - base_rate) ** 2))
+
+    metrics = {
+        "auc": auc,
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        "precision": precision,
+        "recall": recall,
+        "brier": brier,
+        "base_rate": base_rate,
+        "baseline_auc": 0.5,
+        "baseline_accuracy": float(np.mean(y_true == majority)),
+        "baseline_brier": baseline_brier,
+        "beats_baseline": brier < baseline_brier,
+    }
+    reason = "; ".join(
+        [f"trained on {len(split.y_train)} older samples, validated on {len(split.y_holdout)} newer", *notes]
+    )
+    return _fitted_model(FOLLOW_MODEL, "follow_label", reason, names, pipeline, split, metrics, hyper)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Prediction from the JSON alone
+
+
+def _linear_score(model_json: dict[str, Any], features: pd.DataFrame, expected_name: str) -> np.ndarray:
+    name = model_json.get("name")
+    if name != expected_name:
+        raise ValueError(f"expected a model named {expected_name}, got {name!r}")
+    if not (model_json.get("trained") or model_json.get("source") == SOURCE_SEED_DEFAULT):
+        raise ValueError(f"{name} is not usable: {model_json.get('reason')}")
+    names = list(model_json["feature_names"])
+    missing = [n for n in names if n not in features.columns]
+    if missing:
+        raise KeyError(f"features are missing model columns {missing}; build them with feature_frame")
+
+    def vector(key: str) -> np.ndarray:
+        return np.array([float(model_json[key][n]) for n in names])
+
+    x = features[names].to_numpy(dtype=float)
+    x = np.where(np.isnan(x), vector("imputer_medians"), x)
+    standardised = (x - vector("scaler_mean")) / vector("scaler_scale")
+    return standardised @ vector("coefficients") + float(model_json["intercept"])
+
+
+def predict_engagement(model_json: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+    """Predicted engagement rate per row of `features` (a feature_frame), clipped to [0, 1]."""
+    return np.clip(_linear_score(model_json, features, ENGAGEMENT_MODEL), 0.0, 1.0)
+
+
+def predict_follow_probability(model_json: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+    """Probability that each post gains at least one follower."""
+    return expit(_linear_score(model_json, features, FOLLOW_MODEL))
+
+
+def raw_unit_coefficients(model_json: dict[str, Any]) -> tuple[float, dict[str, float]]:
+    """(intercept, coefficients) per unit of each raw feature, for people to read ("+0.02 ER per quality point").
+
+    Undoes the standardisation: coef_raw = coef / scale, intercept_raw = intercept − Σ coef · mean / scale.
+    """
+    names = model_json["feature_names"]
+    raw = {n: model_json["coefficients"][n] / model_json["scaler_scale"][n] for n in names}
+    intercept = model_json["intercept"] - sum(raw[n] * model_json["scaler_mean"][n] for n in names)
+    return float(intercept), {n: float(v) for n, v in raw.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Seed defaults
+
+# The original's default coefficients (reference §2.2, predictorTrainer L341-369), mapped onto our features.
+# The original's content-type / timing / length defaults used encodings we do not have, so they are 0 here.
+SEED_RIDGE_INTERCEPT = 0.01
+SEED_RIDGE_COEFFICIENTS = {"quality_score": 0.025}
+SEED_LOGISTIC_INTERCEPT = -0.3
+SEED_LOGISTIC_COEFFICIENTS = {"novelty_score": 0.25, "expertise_score": 0.20, "viral_score": 0.15}
+# What the original substituted for a missing value (predictorTrainer L198-218): quality 0.75, expertise 0.6 for a
+# non-expert style, viral 0.5; novelty 0.5 is its no-topic value (its random 0.6–0.8 branch is not copied).
+SEED_MISSING_VALUES = {"quality_score": 0.75, "novelty_score": 0.5, "expertise_score": 0.6, "viral_score": 0.5}
+
+
+def _seed_model(name: str, target: str, names: list[str], intercept: float, coefficients: dict) -> dict[str, Any]:
+    return TrainedModel(
+        name=name,
+        trained=False,
+        reason="seed default coefficients, not learned from data",
+        feature_names=names,
+        target=target,
+        coefficients={n: float(coefficients.get(n, 0.0)) for n in names},
+        intercept=intercept,
+        # mean 0 and scale 1 make the standardised space the raw space, so the seed's raw-unit numbers apply as is.
+        scaler_mean=dict.fromkeys(names, 0.0),
+        scaler_scale=dict.fromkeys(names, 1.0),
+        imputer_medians={n: SEED_MISSING_VALUES.get(n, 0.0) for n in names},
+        metrics={},  # the original's R² .65 / accuracy .72 were never measured; no metrics is the honest value
+        source=SOURCE_SEED_DEFAULT,
+    ).to_json()
+
+
+def seed_default_models(content_types: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(ridge JSON, logistic JSON) with the seed's default coefficients, flagged source='seed_default'."""
+    names = feature_names(content_types)
+    ridge = _seed_model(ENGAGEMENT_MODEL, "engagement_rate", names, SEED_RIDGE_INTERCEPT, SEED_RIDGE_COEFFICIENTS)
+    logistic = _seed_model(
+        FOLLOW_MODEL, "follow_label", names, SEED_LOGISTIC_INTERCEPT, SEED_LOGISTIC_COEFFICIENTS
+    )
+    return ridge, logistic
