@@ -1,0 +1,127 @@
+-- Follower attribution (PRODUCT §4): one row per (decision_id, follower interval) where the post had positive weight.
+--
+-- Consecutive follower snapshots of an account form intervals (interval_start, interval_end] with gain = f1 - f0.
+-- Each metric snapshot's increase over the post's previous snapshot (the first snapshot: over 0) belongs to the
+-- interval with interval_start < collected_at <= interval_end; increases outside every closed interval are not
+-- attributed. An increase is unknown when the counter or the previous snapshot's counter is null; an unknown
+-- impressions increase weighs 0, an unknown profile-clicks increase makes the post's clicks in that interval unknown.
+-- Weight basis of an interval: profile clicks when every post in it has known clicks and they total > 0, else
+-- impressions. attributed_followers = greatest(gain, 0) * weight / total_weight, so an interval's attributions sum to
+-- its gain when it is positive and someone had weight, and to 0 otherwise: no follower is counted twice.
+with intervals as (
+    {{ xbot_follower_intervals(ref('stg_follower_snapshots')) }}
+),
+
+snapshots_with_previous as (
+    select
+        account_id,
+        decision_id,
+        collected_at,
+        impressions,
+        profile_clicks,
+        lag(collected_at) over (partition by decision_id order by collected_at) as previous_collected_at,
+        lag(impressions) over (partition by decision_id order by collected_at) as previous_impressions,
+        lag(profile_clicks) over (partition by decision_id order by collected_at) as previous_profile_clicks
+    from {{ ref('stg_metric_snapshots') }}
+),
+
+snapshot_increases as (
+    select
+        account_id,
+        decision_id,
+        collected_at,
+        case
+            when impressions is not null and (previous_collected_at is null or previous_impressions is not null)
+                then greatest(impressions - coalesce(previous_impressions, 0), 0)
+        end as impressions_increase,
+        case
+            when profile_clicks is not null and (previous_collected_at is null or previous_profile_clicks is not null)
+                then greatest(profile_clicks - coalesce(previous_profile_clicks, 0), 0)
+        end as profile_clicks_increase
+    from snapshots_with_previous
+),
+
+post_interval_activity as (
+    select
+        i.account_id,
+        s.decision_id,
+        i.interval_start,
+        i.interval_end,
+        i.gain,
+        cast(sum(coalesce(s.impressions_increase, 0)) as bigint) as new_impressions,
+        cast(
+            case when count(s.profile_clicks_increase) = count(*) then sum(s.profile_clicks_increase) end
+            as bigint
+        ) as new_profile_clicks
+    from snapshot_increases as s
+    inner join intervals as i
+        on s.account_id = i.account_id
+        and s.collected_at > i.interval_start
+        and s.collected_at <= i.interval_end
+    group by i.account_id, s.decision_id, i.interval_start, i.interval_end, i.gain
+),
+
+interval_basis as (
+    select
+        account_id,
+        interval_start,
+        case
+            when count(new_profile_clicks) = count(*) and sum(new_profile_clicks) > 0 then 'profile_clicks'
+            else 'impressions'
+        end as weight_basis
+    from post_interval_activity
+    group by account_id, interval_start
+),
+
+weighted as (
+    select
+        a.account_id,
+        a.decision_id,
+        a.interval_start,
+        a.interval_end,
+        a.gain,
+        b.weight_basis,
+        a.new_impressions,
+        a.new_profile_clicks,
+        cast(
+            case when b.weight_basis = 'profile_clicks' then a.new_profile_clicks else a.new_impressions end
+            as double precision
+        ) as weight
+    from post_interval_activity as a
+    inner join interval_basis as b
+        on a.account_id = b.account_id
+        and a.interval_start = b.interval_start
+),
+
+with_totals as (
+    select
+        account_id,
+        decision_id,
+        interval_start,
+        interval_end,
+        gain,
+        weight_basis,
+        new_impressions,
+        new_profile_clicks,
+        weight,
+        sum(weight) over (partition by account_id, interval_start) as total_weight
+    from weighted
+)
+
+select
+    account_id,
+    decision_id,
+    interval_start,
+    interval_end,
+    gain,
+    weight_basis,
+    new_impressions,
+    new_profile_clicks,
+    weight,
+    total_weight,
+    case
+        when gain > 0 and total_weight > 0 then cast(gain as double precision) * weight / total_weight
+        else cast(0 as double precision)
+    end as attributed_followers
+from with_totals
+where weight > 0

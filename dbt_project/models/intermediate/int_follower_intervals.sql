@@ -1,0 +1,34 @@
+-- One row per follower interval (interval_start, interval_end] of an account: the measured gain, how it was split
+-- (int_follower_attribution) and what stayed unattributed (losses attribute nothing; nor do intervals nobody was live in).
+with intervals as (
+    {{ xbot_follower_intervals(ref('stg_follower_snapshots')) }}
+),
+
+attributed as (
+    select
+        account_id,
+        interval_start,
+        max(weight_basis) as weight_basis,
+        max(total_weight) as total_weight,
+        count(*) as attributed_posts,
+        sum(attributed_followers) as attributed_followers
+    from {{ ref('int_follower_attribution') }}
+    group by account_id, interval_start
+)
+
+select
+    i.account_id,
+    i.interval_start,
+    i.interval_end,
+    i.followers_start,
+    i.followers_end,
+    i.gain,
+    coalesce(a.total_weight, cast(0 as double precision)) as total_weight,
+    coalesce(a.weight_basis, 'impressions') as weight_basis,
+    cast(coalesce(a.attributed_posts, 0) as bigint) as attributed_posts,
+    coalesce(a.attributed_followers, cast(0 as double precision)) as attributed_followers,
+    greatest(i.gain, 0) - coalesce(a.attributed_followers, cast(0 as double precision)) as unattributed_followers
+from intervals as i
+left join attributed as a
+    on i.account_id = a.account_id
+    and i.interval_start = a.interval_start

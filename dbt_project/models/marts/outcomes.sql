@@ -1,0 +1,174 @@
+-- One row per posted decision: its features, latest counters, engagement rate, attributed followers and
+-- whether it passes the learning gate (and why not).
+{%- set min_age = var('gate_min_age_hours') %}
+{%- set min_impressions = var('gate_min_impressions') %}
+{%- set min_likes = var('gate_min_likes') %}
+
+with posted as (
+    select
+        account_id,
+        decision_id,
+        tweet_id,
+        posted_at,
+        posted_hour,
+        decision_type,
+        is_thread,
+        content_type,
+        generator_name,
+        topic,
+        quality_score,
+        novelty_score,
+        expertise_score,
+        viral_score,
+        predicted_er,
+        predicted_follow_prob,
+        content_propensity,
+        timing_propensity,
+        generator_propensity,
+        source
+    from {{ ref('stg_posts') }}
+    where status = 'posted'
+),
+
+followers as (
+    select
+        decision_id,
+        sum(attributed_followers) as followers_gained
+    from {{ ref('int_follower_attribution') }}
+    group by decision_id
+),
+
+measured as (
+    select
+        p.account_id,
+        p.decision_id,
+        p.tweet_id,
+        p.posted_at,
+        p.posted_hour,
+        p.decision_type,
+        p.is_thread,
+        p.content_type,
+        p.generator_name,
+        p.topic,
+        p.quality_score,
+        p.novelty_score,
+        p.expertise_score,
+        p.viral_score,
+        p.predicted_er,
+        p.predicted_follow_prob,
+        p.content_propensity,
+        p.timing_propensity,
+        p.generator_propensity,
+        p.source,
+        m.impressions,
+        m.likes,
+        m.retweets,
+        m.replies,
+        m.quotes,
+        m.bookmarks,
+        m.profile_clicks,
+        m.url_clicks,
+        m.last_collected_at,
+        cast(coalesce(m.snapshot_count, 0) as bigint) as snapshot_count,
+        {{ xbot_engagement_rate('m.likes', 'm.retweets', 'm.replies', 'm.impressions') }} as engagement_rate,
+        coalesce(f.followers_gained, cast(0 as double precision)) as followers_gained,
+        {{ xbot_hours_between('p.posted_at', 'm.last_collected_at') }} as age_hours
+    from posted as p
+    left join {{ ref('int_latest_metrics') }} as m
+        on p.decision_id = m.decision_id
+    left join followers as f
+        on p.decision_id = f.decision_id
+),
+
+gated as (
+    select
+        account_id,
+        decision_id,
+        tweet_id,
+        posted_at,
+        posted_hour,
+        decision_type,
+        is_thread,
+        content_type,
+        generator_name,
+        topic,
+        quality_score,
+        novelty_score,
+        expertise_score,
+        viral_score,
+        predicted_er,
+        predicted_follow_prob,
+        content_propensity,
+        timing_propensity,
+        generator_propensity,
+        source,
+        impressions,
+        likes,
+        retweets,
+        replies,
+        quotes,
+        bookmarks,
+        profile_clicks,
+        url_clicks,
+        last_collected_at,
+        snapshot_count,
+        engagement_rate,
+        followers_gained,
+        {{ xbot_f_per_1k('followers_gained', 'impressions') }} as f_per_1k,
+        age_hours,
+        case
+            when last_collected_at is null then 'no metrics yet'
+            when posted_at is null then 'no posted_at'
+            when age_hours < {{ min_age }}
+                then 'too young: ' || {{ xbot_format_1dp('age_hours') }} || 'h < {{ min_age }}h'
+            when not (coalesce(impressions >= {{ min_impressions }}, false) or coalesce(likes >= {{ min_likes }}, false))
+                then 'too little signal: '
+                    || case
+                        when impressions is null then 'impressions unknown'
+                        else cast(impressions as varchar) || ' impressions < {{ min_impressions }}'
+                    end
+                    || ' and '
+                    || coalesce(cast(likes as varchar), 'unknown') || ' likes < {{ min_likes }}'
+        end as gate_reason
+    from measured
+)
+
+select
+    account_id,
+    decision_id,
+    tweet_id,
+    posted_at,
+    posted_hour,
+    decision_type,
+    is_thread,
+    content_type,
+    generator_name,
+    topic,
+    quality_score,
+    novelty_score,
+    expertise_score,
+    viral_score,
+    predicted_er,
+    predicted_follow_prob,
+    content_propensity,
+    timing_propensity,
+    generator_propensity,
+    source,
+    impressions,
+    likes,
+    retweets,
+    replies,
+    quotes,
+    bookmarks,
+    profile_clicks,
+    url_clicks,
+    last_collected_at,
+    snapshot_count,
+    engagement_rate,
+    followers_gained,
+    f_per_1k,
+    age_hours,
+    gate_reason is null as passes_learning_gate,
+    gate_reason,
+    engagement_rate > {{ var('success_er_threshold') }} as is_success
+from gated

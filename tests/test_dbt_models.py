@@ -1,0 +1,438 @@
+"""The dbt models on a small hand-computed fixture, on DuckDB and on PostgreSQL.
+
+Each backend is built once (`dbt build`, models and data tests) into the `warehouse_url` of whichever test reaches it
+first; the marts are read back into memory and every test asserts on that snapshot, so tests stay independent of order.
+
+The fixture (all times UTC, 2026-01-DD HH:MM; as_of = 2026-01-10 12:00Z; account_timezone America/New_York = UTC-5)
+
+acct_a follower snapshots: 05:00 990 | 07:00 1000 | 10:00 1024 | 11:00 1021 | 12:00 1027
+  I0 (05:00, 07:00] gain +10: nobody live            -> 10 unattributed
+  I1 (07:00, 10:00] gain +24: a1 +3000 +3000 imp, a2 +2000 imp (a2's profile clicks unknown -> impressions basis)
+                              total 8000: a1 24*6000/8000 = 18, a2 24*2000/8000 = 6
+  I2 (10:00, 11:00] gain -3:  a2 +2000 imp (weight, but a loss attributes nothing)   -> 0 attributed, 0 unattributed
+  I3 (11:00, 12:00] gain +6:  a1 +4000, a2 +1000, a3 +400 imp, total 5400
+                              a1 6*4000/5400 = 40/9, a2 6*1000/5400 = 10/9, a3 6*400/5400 = 4/9
+  a1 = 18 + 40/9 = 202/9, a2 = 6 + 10/9 = 64/9, a3 = 4/9; Σ = 30 = 24 + 6 (positive gains 40)
+acct_b follower snapshots: 06:00 500 | 08:00 530
+  J (06:00, 08:00] gain +30: b1 +2 +4 profile clicks, b2 +4 (every post's clicks known, total 10 -> profile clicks basis)
+                             b1 30*6/10 = 18, b2 30*4/10 = 12   (impressions basis would have given 12 and 18)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from xbot_assets.settings import DBT_PROJECT_DIR, WarehouseTarget
+from xbot_assets.warehouse import Warehouse
+
+AS_OF = "2026-01-10T12:00:00Z"
+TIMEZONE = "America/New_York"
+LOADED = datetime(2026, 1, 10, 12, 30)
+
+
+def t(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 1, day, hour, minute)
+
+
+# ---------------------------------------------------------------------------------------------- fixture rows
+
+POST_COLUMNS = (
+    "decision_id", "account_id", "status", "decision_type", "content", "thread_parts", "content_type",
+    "generator_name", "topic", "quality_score", "novelty_score", "expertise_score", "viral_score", "predicted_er",
+    "predicted_follow_prob", "content_propensity", "timing_propensity", "generator_propensity", "scheduled_at",
+    "posted_at", "tweet_id", "skip_reason", "source", "created_at", "loaded_at",
+)
+
+
+def post(decision_id, account, decision_type, content_type, generator, posted_at, *, status="posted",
+         thread_parts=None, source="simulated", skip_reason=None) -> tuple:
+    created = (posted_at or t(10, 11)) - timedelta(minutes=30)
+    return (
+        decision_id, account, status, decision_type, f"text of {decision_id}", thread_parts, content_type,
+        generator, "sleep", 0.8, 0.4, 0.6, 0.2, 0.035, 0.5, 0.25, 0.1, 0.15, posted_at, posted_at,
+        f"tw_{decision_id}" if status == "posted" else None, skip_reason, source, created, LOADED,
+    )
+
+
+PHILOSOPHER = [f"p{i}" for i in range(10)]  # 10 posts, 2026-01-08 12:00 + i h, no follower snapshots near them
+
+POSTS = [
+    post("a1", "acct_a", "thread", "educational_thread", "dataNerd", t(10, 8), thread_parts='["one", "two"]'),
+    post("a2", "acct_a", "single", "factual_single", "humanVoice", t(10, 9), source="real"),
+    post("a3", "acct_a", "single", "myth_busting", "dataNerd", t(10, 11)),
+    post("a4", "acct_a", "single", "wellness_tip", "humanVoice", None, status="skipped", skip_reason="low quality"),
+    post("a5", "acct_a", "single", "myth_busting", "humanVoice", t(2, 10)),   # before the 7-day window
+    post("a6", "acct_a", "single", "factual_single", "contrarian", t(5, 10)),
+    post("b1", "acct_b", "single", "wellness_tip", "coach", t(10, 6)),
+    post("b2", "acct_b", "single", "wellness_tip", "coach", t(10, 6, 30)),
+    post("b3", "acct_b", "single", "factual_single", "storyteller", t(10, 9)),
+    post("b4", "acct_b", "single", "factual_single", "storyteller", t(10, 11, 45)),
+] + [post(p, "acct_b", "single", "factual_single", "philosopher", t(8, 12 + i)) for i, p in enumerate(PHILOSOPHER)]
+
+METRIC_COLUMNS = (
+    "account_id", "decision_id", "tweet_id", "collected_at", "impressions", "likes", "retweets", "replies",
+    "quotes", "bookmarks", "profile_clicks", "url_clicks", "source", "loaded_at",
+)
+
+
+def snap(decision_id, collected_at, impressions, likes, retweets, replies, profile_clicks) -> tuple:
+    account = "acct_a" if decision_id.startswith("a") else "acct_b"
+    return (account, decision_id, f"tw_{decision_id}", collected_at, impressions, likes, retweets, replies,
+            1, 2, profile_clicks, 0, "simulated", LOADED)
+
+
+METRICS = [
+    snap("a1", t(10, 9), 3000, 60, 10, 5, 30),
+    snap("a1", t(10, 10), 6000, 150, 25, 15, 60),
+    snap("a1", t(10, 12), 10000, 250, 50, 30, 90),
+    snap("a2", t(10, 10), 2000, 30, 5, 5, None),
+    snap("a2", t(10, 11), 4000, 60, 8, 7, None),
+    snap("a2", t(10, 12), 5000, 80, 10, 10, None),
+    snap("a3", t(10, 11, 30), 400, 2, 0, 0, 1),
+    snap("a5", t(2, 14), 1000, 40, 5, 5, None),
+    snap("a6", t(5, 14), 500, 10, 0, 0, None),
+    snap("b1", t(10, 7), 1000, 20, 5, 5, 2),
+    snap("b1", t(10, 8), 2000, 40, 10, 10, 6),
+    snap("b2", t(10, 8), 3000, 90, 15, 15, 4),
+    snap("b2", t(10, 9), 4000, 160, 20, 20, 5),   # after acct_b's last follower snapshot: not attributed
+    snap("b3", t(10, 11, 30), 40, 2, 0, 0, 0),
+] + [snap(p, t(8, 12 + i) + timedelta(hours=3), 200, 4, 1, 1, 0) for i, p in enumerate(PHILOSOPHER)]
+
+FOLLOWER_COLUMNS = ("account_id", "collected_at", "followers", "source", "loaded_at")
+FOLLOWERS = [
+    ("acct_a", t(10, 5), 990, "simulated", LOADED),
+    ("acct_a", t(10, 7), 1000, "simulated", LOADED),
+    ("acct_a", t(10, 10), 1024, "simulated", LOADED),
+    ("acct_a", t(10, 11), 1021, "simulated", LOADED),
+    ("acct_a", t(10, 12), 1027, "simulated", LOADED),
+    ("acct_b", t(10, 6), 500, "simulated", LOADED),
+    ("acct_b", t(10, 8), 530, "simulated", LOADED),
+]
+
+VIRAL_COLUMNS = ("example_id", "account_id", "author_handle", "content", "impressions", "likes", "retweets",
+                 "replies", "topic", "collected_at", "source", "loaded_at")
+VIRAL = [("v1", "acct_a", "someone", "a viral post", 10000, 300, 100, 100, "sleep", t(9, 12), "real", LOADED)]
+
+MARTS = ("outcomes", "training_set", "generator_performance", "arm_performance", "timing_performance")
+INTERMEDIATE = ("int_latest_metrics", "int_follower_intervals", "int_follower_attribution")
+
+EXPECTED_COLUMNS = {
+    "outcomes": [
+        "account_id", "decision_id", "tweet_id", "posted_at", "posted_hour", "decision_type", "is_thread",
+        "content_type", "generator_name", "topic", "quality_score", "novelty_score", "expertise_score", "viral_score",
+        "predicted_er", "predicted_follow_prob", "content_propensity", "timing_propensity", "generator_propensity",
+        "source", "impressions", "likes", "retweets", "replies", "quotes", "bookmarks", "profile_clicks", "url_clicks",
+        "last_collected_at", "snapshot_count", "engagement_rate", "followers_gained", "f_per_1k", "age_hours",
+        "passes_learning_gate", "gate_reason", "is_success",
+    ],
+    "training_set": [
+        "account_id", "decision_id", "posted_at", "generator_name", "decision_type", "content_type", "posted_hour",
+        "is_thread", "quality_score", "novelty_score", "expertise_score", "viral_score", "impressions",
+        "engagement_rate", "followers_gained", "follow_label",
+    ],
+    "generator_performance": [
+        "account_id", "generator_name", "time_window", "window_start", "window_end", "posts", "impressions",
+        "followers_gained", "f_per_1k", "mean_engagement_rate", "viral_posts", "failed_posts", "tier",
+        "posted_posts", "gated_out_posts",
+    ],
+    "arm_performance": [
+        "account_id", "arm_name", "scope", "plays", "successes", "failures", "mean_reward", "last_posted_at",
+    ],
+    "timing_performance": [
+        "account_id", "posted_hour", "posts", "impressions", "mean_engagement_rate", "followers_gained", "f_per_1k",
+    ],
+}
+
+
+# ---------------------------------------------------------------------------------------------- one build per backend
+
+@dataclass
+class Built:
+    kind: str
+    build_seconds: float
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def by(self, table: str, *key: str) -> dict[Any, dict[str, Any]]:
+        out = {}
+        for row in self.rows[table]:
+            k = tuple(row[c] for c in key)
+            out[k[0] if len(k) == 1 else k] = row
+        return out
+
+
+_BUILT: dict[str, Built] = {}
+
+
+def _dbt_executable() -> str:
+    beside = os.path.join(os.path.dirname(sys.executable), "dbt")
+    return beside if os.path.exists(beside) else (shutil.which("dbt") or "dbt")
+
+
+def _build(url: str) -> Built:
+    target = WarehouseTarget.parse(url)
+    if target.kind in _BUILT:
+        return _BUILT[target.kind]
+    wh = Warehouse(target)
+    wh.migrate()
+    with wh.connect() as c:
+        c.insert_rows("raw.posts", POST_COLUMNS, POSTS)
+        c.insert_rows("raw.metric_snapshots", METRIC_COLUMNS, METRICS)
+        c.insert_rows("raw.follower_snapshots", FOLLOWER_COLUMNS, FOLLOWERS)
+        c.insert_rows("raw.viral_examples", VIRAL_COLUMNS, VIRAL)
+
+    env = {**os.environ, **target.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    with tempfile.TemporaryDirectory(prefix="xbot-dbt-") as scratch:
+        # A scratch target/log path leaves dbt_project/target/manifest.json (read by @dbt_assets) untouched.
+        cmd = [
+            _dbt_executable(), "build", "--profiles-dir", ".", "--target-path", scratch, "--log-path", scratch,
+            "--vars", json.dumps({"as_of": AS_OF, "account_timezone": TIMEZONE}),
+        ]
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600)
+        seconds = time.perf_counter() - started
+    assert proc.returncode == 0, f"dbt build failed on {target.kind}:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+
+    built = Built(kind=target.kind, build_seconds=seconds)
+    with wh.connect() as c:
+        for schema, tables in (("analytics", MARTS), ("intermediate", INTERMEDIATE)):
+            for table in tables:
+                cols = [r[0] for r in c.fetchall(
+                    "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
+                    " order by ordinal_position", [schema, table])]
+                built.columns[table] = cols
+                built.rows[table] = [dict(zip(cols, r)) for r in c.fetchall(
+                    f"select {', '.join(cols)} from {schema}.{table}")]
+    _BUILT[target.kind] = built
+    return built
+
+
+@pytest.fixture
+def built(warehouse_url) -> Built:
+    return _build(warehouse_url)
+
+
+approx = pytest.approx
+
+
+# ---------------------------------------------------------------------------------------------- tests
+
+def test_mart_columns_are_the_contract(built):
+    for mart, columns in EXPECTED_COLUMNS.items():
+        assert built.columns[mart] == columns, mart
+
+
+def test_outcomes_engagement_rate_followers_and_f_per_1k(built):
+    out = built.by("outcomes", "decision_id")
+    # posted decisions only: a4 was skipped
+    assert set(out) == {"a1", "a2", "a3", "a5", "a6", "b1", "b2", "b3", "b4", *PHILOSOPHER}
+
+    # (likes + retweets + replies) / impressions of the latest snapshot
+    expected_er = {
+        "a1": (250 + 50 + 30) / 10000,  # 0.033
+        "a2": (80 + 10 + 10) / 5000,    # 0.02
+        "a3": 2 / 400,                  # 0.005
+        "a5": 50 / 1000,                # 0.05
+        "a6": 10 / 500,                 # 0.02
+        "b1": 60 / 2000,                # 0.03
+        "b2": 200 / 4000,               # 0.05
+        "b3": 2 / 40,                   # 0.05
+        **{p: 6 / 200 for p in PHILOSOPHER},  # 0.03
+    }
+    for d, er in expected_er.items():
+        assert out[d]["engagement_rate"] == approx(er, abs=1e-12), d
+    assert out["b4"]["engagement_rate"] is None  # no snapshot: unknown, not 0
+
+    # attribution split (module docstring)
+    expected_followers = {"a1": 202 / 9, "a2": 64 / 9, "a3": 4 / 9, "a5": 0, "a6": 0, "b1": 18, "b2": 12,
+                          "b3": 0, "b4": 0, **{p: 0 for p in PHILOSOPHER}}
+    for d, f in expected_followers.items():
+        assert out[d]["followers_gained"] == approx(f, abs=1e-9), d
+
+    # f_per_1k = followers / impressions * 1000
+    assert out["a1"]["f_per_1k"] == approx(202 / 90)      # 2.2444
+    assert out["a2"]["f_per_1k"] == approx(64 / 45)       # 1.4222
+    assert out["a3"]["f_per_1k"] == approx(10 / 9)        # 4/9 over 400
+    assert out["b1"]["f_per_1k"] == approx(9.0)
+    assert out["b2"]["f_per_1k"] == approx(3.0)
+    assert out["a5"]["f_per_1k"] == 0
+    assert out["b4"]["f_per_1k"] is None
+
+    a1 = out["a1"]
+    assert (a1["impressions"], a1["likes"], a1["retweets"], a1["replies"]) == (10000, 250, 50, 30)
+    assert (a1["profile_clicks"], a1["snapshot_count"], a1["last_collected_at"]) == (90, 3, t(10, 12))
+    assert a1["is_thread"] is True and out["a2"]["is_thread"] is False
+    assert (a1["generator_name"], a1["content_type"], a1["decision_type"], a1["tweet_id"]) == (
+        "dataNerd", "educational_thread", "thread", "tw_a1")
+    assert a1["content_propensity"] == approx(0.25) and a1["quality_score"] == approx(0.8)
+    assert out["a2"]["source"] == "real" and a1["source"] == "simulated"
+    b4 = out["b4"]
+    assert (b4["impressions"], b4["likes"], b4["last_collected_at"], b4["snapshot_count"]) == (None, None, None, 0)
+
+    # posted_hour in America/New_York (UTC-5 in January), from posted_at
+    expected_hour = {"a1": 3, "a2": 4, "a3": 6, "a5": 5, "a6": 5, "b1": 1, "b2": 1, "b3": 4, "b4": 6,
+                     **{p: 7 + i for i, p in enumerate(PHILOSOPHER)}}
+    assert {d: r["posted_hour"] for d, r in out.items()} == expected_hour
+
+    # success = ER > 0.03: exactly 0.03 is not a success
+    assert [out[d]["is_success"] for d in ("a1", "a2", "a5", "b1", "b2", "p0")] == [True, False, True, False, True, False]
+    assert out["b4"]["is_success"] is None
+
+
+def test_learning_gate_and_reasons(built):
+    out = built.by("outcomes", "decision_id")
+    # age = last_collected_at - posted_at in hours
+    assert out["a1"]["age_hours"] == approx(4.0)
+    assert out["a3"]["age_hours"] == approx(0.5)
+    assert out["b1"]["age_hours"] == approx(2.0)   # exactly the minimum age: passes
+    assert out["b3"]["age_hours"] == approx(2.5)
+    assert out["b4"]["age_hours"] is None
+
+    reasons = {d: (r["passes_learning_gate"], r["gate_reason"]) for d, r in out.items()}
+    assert reasons["a3"] == (False, "too young: 0.5h < 2h")
+    assert reasons["b3"] == (False, "too little signal: 40 impressions < 100 and 2 likes < 5")
+    assert reasons["b4"] == (False, "no metrics yet")
+    for d in ("a1", "a2", "a5", "a6", "b1", "b2", *PHILOSOPHER):
+        assert reasons[d] == (True, None), d
+
+    training = built.by("training_set", "decision_id")
+    assert set(training) == {"a1", "a2", "a5", "a6", "b1", "b2", *PHILOSOPHER}
+    assert {d: r["follow_label"] for d, r in training.items() if r["follow_label"]} == {
+        "a1": True, "a2": True, "b1": True, "b2": True}
+    assert training["a1"]["engagement_rate"] == approx(0.033)
+    assert training["b1"]["followers_gained"] == approx(18)
+    assert training["a1"]["posted_hour"] == 3 and training["a1"]["is_thread"] is True
+
+
+def test_follower_attribution_split(built):
+    rows = built.by("int_follower_attribution", "decision_id", "interval_start")
+    assert set(rows) == {
+        ("a1", t(10, 7)), ("a2", t(10, 7)), ("a2", t(10, 10)),
+        ("a1", t(10, 11)), ("a2", t(10, 11)), ("a3", t(10, 11)),
+        ("b1", t(10, 6)), ("b2", t(10, 6)),
+    }
+    a1_i1 = rows[("a1", t(10, 7))]
+    assert (a1_i1["new_impressions"], a1_i1["new_profile_clicks"], a1_i1["weight_basis"]) == (6000, 60, "impressions")
+    assert a1_i1["attributed_followers"] == approx(18) and a1_i1["total_weight"] == approx(8000)
+    assert rows[("a2", t(10, 7))]["new_profile_clicks"] is None  # unknown clicks force the impressions basis
+    assert rows[("a2", t(10, 7))]["attributed_followers"] == approx(6)
+    assert rows[("a2", t(10, 10))]["attributed_followers"] == 0   # follower loss: nothing attributed
+    assert rows[("a2", t(10, 10))]["weight"] == approx(2000)
+    assert rows[("a1", t(10, 11))]["attributed_followers"] == approx(40 / 9)
+    assert rows[("a2", t(10, 11))]["attributed_followers"] == approx(10 / 9)
+    assert rows[("a3", t(10, 11))]["attributed_followers"] == approx(4 / 9)
+    b1 = rows[("b1", t(10, 6))]
+    assert (b1["weight_basis"], b1["new_profile_clicks"], b1["new_impressions"]) == ("profile_clicks", 6, 2000)
+    assert b1["attributed_followers"] == approx(18) and rows[("b2", t(10, 6))]["attributed_followers"] == approx(12)
+
+    intervals = built.by("int_follower_intervals", "account_id", "interval_start")
+    expected = {  # gain, total_weight, basis, attributed, unattributed
+        ("acct_a", t(10, 5)): (10, 0, "impressions", 0, 10),     # nobody live
+        ("acct_a", t(10, 7)): (24, 8000, "impressions", 24, 0),
+        ("acct_a", t(10, 10)): (-3, 2000, "impressions", 0, 0),  # loss
+        ("acct_a", t(10, 11)): (6, 5400, "impressions", 6, 0),
+        ("acct_b", t(10, 6)): (30, 10, "profile_clicks", 30, 0),
+    }
+    assert set(intervals) == set(expected)
+    for key, (gain, weight, basis, attributed, unattributed) in expected.items():
+        row = intervals[key]
+        assert row["gain"] == gain, key
+        assert row["total_weight"] == approx(weight), key
+        assert row["weight_basis"] == basis, key
+        assert row["attributed_followers"] == approx(attributed, abs=1e-9), key
+        assert row["unattributed_followers"] == approx(unattributed, abs=1e-9), key
+    assert intervals[("acct_a", t(10, 7))]["interval_end"] == t(10, 10)
+
+
+def test_attribution_conserves_followers(built):
+    by_interval: dict[tuple, float] = {}
+    for row in built.rows["int_follower_attribution"]:
+        key = (row["account_id"], row["interval_start"])
+        by_interval[key] = by_interval.get(key, 0.0) + row["attributed_followers"]
+    for row in built.rows["int_follower_intervals"]:
+        total = by_interval.get((row["account_id"], row["interval_start"]), 0.0)
+        assert total <= max(row["gain"], 0) + 1e-9
+        assert total == approx(row["attributed_followers"], abs=1e-9)
+        if row["gain"] > 0 and row["total_weight"] > 0:
+            assert total == approx(row["gain"], abs=1e-6)
+
+    positive_gains = {"acct_a": 10 + 24 + 6, "acct_b": 30}
+    credited: dict[str, float] = {}
+    for row in built.rows["outcomes"]:
+        credited[row["account_id"]] = credited.get(row["account_id"], 0.0) + row["followers_gained"]
+    assert credited == {"acct_a": approx(30), "acct_b": approx(30)}
+    assert all(credited[a] <= positive_gains[a] + 1e-9 for a in credited)
+
+
+def test_generator_performance_windows_and_tiers(built):
+    gp = built.by("generator_performance", "account_id", "generator_name", "time_window")
+    assert len(gp) == 12  # (dataNerd, humanVoice, contrarian, coach, storyteller, philosopher) x (7d, all_time)
+    # key: posts, posted_posts, gated_out_posts, impressions, followers_gained, f_per_1k, tier, viral, failed, mean ER
+    expected = {
+        ("acct_a", "dataNerd", "7d"): (1, 2, 1, 10000, 202 / 9, 202 / 90, "good", 0, 0, 0.033),       # a3 too young
+        ("acct_a", "humanVoice", "7d"): (1, 1, 0, 5000, 64 / 9, 64 / 45, "average", 0, 0, 0.02),     # a5 too old
+        ("acct_a", "humanVoice", "all_time"): (2, 2, 0, 6000, 64 / 9, 32 / 27, "average", 0, 1, 0.035),
+        ("acct_a", "contrarian", "7d"): (1, 1, 0, 500, 0, 0.0, "poor", 0, 1, 0.02),                   # 0 with < 10 posts
+        ("acct_b", "coach", "7d"): (2, 2, 0, 6000, 30, 5.0, "excellent", 1, 0, 0.04),               # exactly 5: not viral
+        ("acct_b", "storyteller", "7d"): (0, 2, 2, 0, 0, None, "no_data", 0, 0, None),
+        ("acct_b", "philosopher", "7d"): (10, 10, 0, 2000, 0, 0.0, "failing", 0, 10, 0.03),
+    }
+    for (account, generator, window), values in list(expected.items()):
+        if window == "7d" and (account, generator, "all_time") not in expected:
+            expected[(account, generator, "all_time")] = values  # nothing older than the window
+    for key, (posts, posted, gated_out, imp, followers, f1k, tier, viral, failed, mean_er) in expected.items():
+        row = gp[key]
+        assert (row["posts"], row["posted_posts"], row["gated_out_posts"], row["impressions"]) == (
+            posts, posted, gated_out, imp), key
+        assert row["followers_gained"] == approx(followers, abs=1e-9), key
+        assert row["f_per_1k"] == (None if f1k is None else approx(f1k, abs=1e-9)), key
+        assert (row["tier"], row["viral_posts"], row["failed_posts"]) == (tier, viral, failed), key
+        assert row["mean_engagement_rate"] == (None if mean_er is None else approx(mean_er, abs=1e-12)), key
+    week = gp[("acct_a", "dataNerd", "7d")]
+    assert (week["window_start"], week["window_end"]) == (t(3, 12), t(10, 12))
+    assert gp[("acct_a", "dataNerd", "all_time")]["window_start"] is None
+
+
+def test_arm_and_timing_performance(built):
+    arms = built.by("arm_performance", "account_id", "arm_name")
+    assert {k for k in arms if k[0] == "acct_a"} == {
+        ("acct_a", n) for n in ("content_educational_thread", "content_factual_single", "content_myth_busting",
+                                "timing_3", "timing_4", "timing_5")}
+    assert len([k for k in arms if k[0] == "acct_b"]) == 2 + 1 + 10  # 2 content, timing_1, timing_7..16
+    # plays, successes, failures, mean_reward, last_posted_at (gated outcomes only: a3, b3, b4 are out)
+    expected = {
+        ("acct_a", "content_educational_thread"): ("content", 1, 1, 0, 0.033, t(10, 8)),
+        ("acct_a", "content_factual_single"): ("content", 2, 0, 2, 0.02, t(10, 9)),        # a2, a6
+        ("acct_a", "content_myth_busting"): ("content", 1, 1, 0, 0.05, t(2, 10)),          # a5
+        ("acct_a", "timing_5"): ("timing", 2, 1, 1, 0.035, t(5, 10)),                       # a5, a6
+        ("acct_b", "content_wellness_tip"): ("content", 2, 1, 1, 0.04, t(10, 6, 30)),       # b1 0.03 fails
+        ("acct_b", "content_factual_single"): ("content", 10, 0, 10, 0.03, t(8, 21)),       # philosopher
+        ("acct_b", "timing_1"): ("timing", 2, 1, 1, 0.04, t(10, 6, 30)),
+    }
+    for key, (scope, plays, successes, failures, mean_reward, last) in expected.items():
+        row = arms[key]
+        assert (row["scope"], row["plays"], row["successes"], row["failures"], row["last_posted_at"]) == (
+            scope, plays, successes, failures, last), key
+        assert row["mean_reward"] == approx(mean_reward, abs=1e-12), key
+
+    timing = built.by("timing_performance", "account_id", "posted_hour")
+    assert set(timing) == {("acct_a", 3), ("acct_a", 4), ("acct_a", 5), ("acct_b", 1),
+                           *(("acct_b", h) for h in range(7, 17))}
+    a5 = timing[("acct_a", 5)]
+    assert (a5["posts"], a5["impressions"]) == (2, 1500)
+    assert a5["mean_engagement_rate"] == approx(0.035) and a5["followers_gained"] == 0 and a5["f_per_1k"] == 0
+    b1 = timing[("acct_b", 1)]
+    assert (b1["posts"], b1["impressions"]) == (2, 6000)
+    assert b1["followers_gained"] == approx(30) and b1["f_per_1k"] == approx(5.0)
+    assert timing[("acct_a", 3)]["f_per_1k"] == approx(202 / 90)
