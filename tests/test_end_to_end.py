@@ -14,7 +14,7 @@ a3,queued,single,Third,wellness_tip,coach,0.6,,
 a4,posted,single,Fourth,myth_busting,humanVoice,0.9,2026-01-05T12:30:00Z,2004
 """
 METRICS = """decision_id,tweet_id,collected_at,impressions,likes,retweets,replies
-a1,,2026-01-05T11:00:00Z,600,30,5,5
+a1,,2026-01-05T11:00:00Z,600,30,5,3
 a1,,2026-01-05T13:00:00Z,1000,40,6,4
 ,2002,2026-01-05T11:00:00Z,200,3,0,1
 a2,,2026-01-05T13:00:00Z,"1,000",4,1,1

@@ -104,6 +104,121 @@ RAW_TABLES = (
     """,
 )
 
+# The learned tables (schema `learn`): written by the learn group's assets and the operator controls
+# (xbot_assets/learned.py), read by planning. Identifiers are text (no engine-specific sequences), JSON is text;
+# optimization_events.sequence orders one account's events (max + 1 under the account's lock), whatever the clock says.
+LEARNED_TABLES = (
+    "create schema if not exists learn",
+    """
+    create table if not exists learn.bandit_arms (
+        account_id varchar not null,
+        arm_name varchar not null,
+        scope varchar not null,
+        arm_value varchar not null,
+        plays bigint not null,
+        successes double precision not null,
+        failures double precision not null,
+        alpha double precision not null,
+        beta double precision not null,
+        mean_reward double precision,
+        total_reward double precision not null,
+        posterior_mean double precision,
+        ucb_index double precision,
+        selection_probability double precision not null,
+        half_life_days double precision,
+        last_posted_at timestamp,
+        updated_at timestamp not null,
+        primary key (account_id, arm_name)
+    )
+    """,
+    """
+    create table if not exists learn.model_registry (
+        account_id varchar not null,
+        model_name varchar not null,
+        version bigint not null,
+        model_type varchar not null,
+        target varchar not null,
+        model_json text not null,
+        feature_names text not null,
+        metrics text not null,
+        primary_metric varchar not null,
+        primary_value double precision,
+        baseline_value double precision,
+        beats_baseline boolean,
+        n_samples bigint not null,
+        n_train bigint not null,
+        n_holdout bigint not null,
+        window_start timestamp,
+        window_end timestamp,
+        data_fingerprint varchar not null,
+        created_at timestamp not null,
+        primary key (account_id, model_name, version)
+    )
+    """,
+    """
+    create table if not exists learn.generator_weights (
+        account_id varchar not null,
+        generator_name varchar not null,
+        weight double precision not null,
+        status varchar not null,
+        posts bigint not null,
+        impressions bigint not null,
+        followers_gained double precision not null,
+        f_per_1k double precision,
+        tier varchar not null,
+        notes text,
+        updated_at timestamp not null,
+        primary key (account_id, generator_name)
+    )
+    """,
+    """
+    create table if not exists learn.generator_performance_history (
+        account_id varchar not null,
+        event_id varchar not null,
+        generator_name varchar not null,
+        period_start timestamp,
+        period_end timestamp,
+        posts bigint not null,
+        impressions bigint not null,
+        followers_gained double precision not null,
+        f_per_1k double precision,
+        tier varchar not null,
+        status varchar not null,
+        weight_before double precision,
+        weight_after double precision not null,
+        created_at timestamp not null,
+        primary key (event_id, generator_name)
+    )
+    """,
+    """
+    create table if not exists learn.optimization_events (
+        event_id varchar primary key,
+        account_id varchar not null,
+        sequence bigint not null,
+        event_type varchar not null,
+        created_at timestamp not null,
+        created_by varchar not null,
+        posts_analysed bigint,
+        period_days bigint,
+        generators_updated bigint not null,
+        changes text not null,
+        top_performer varchar,
+        top_performer_f_per_1k double precision,
+        bottom_performer varchar,
+        bottom_performer_f_per_1k double precision,
+        duration_ms double precision,
+        success boolean not null,
+        error_message text,
+        skipped_reason text,
+        input_fingerprint varchar,
+        state_fingerprint varchar
+    )
+    """,
+    "create unique index if not exists optimization_events_account_sequence"
+    " on learn.optimization_events (account_id, sequence)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
+    Migration(2, "learned_tables", LEARNED_TABLES),
 )

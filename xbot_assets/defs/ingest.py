@@ -5,7 +5,6 @@ graph (`xbot load`, publishing, collecting); whoever writes them reports a mater
 so lineage shows where data came from and downstream automation sees it.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """Resources bound project-wide: the warehouse, dbt, and the clock."""
 
-from __future__ import annotations
 
 import os
 from contextlib import contextmanager

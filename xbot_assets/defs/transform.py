@@ -1,6 +1,5 @@
 """dbt: staging → intermediate → marts, with dbt tests as asset checks and dbt sources mapped onto the raw assets."""
 
-from __future__ import annotations
 
 import json
 from collections.abc import Mapping
@@ -44,5 +43,7 @@ def xbot_dbt_assets(
 ):
     # The marts' 7-day windows end at the run's "now", so simulated time gives the same tables as wall time would.
     dbt_vars = {"as_of": clock.now().isoformat(sep=" "), **learning_gate_vars()}
+    # No `.fetch_row_counts()`: it opens the warehouse through dbt's adapter inside this process and keeps a DuckDB
+    # handle whose configuration then clashes with the next connection of our own.
     with warehouse.dbt_environment():
-        yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream().fetch_row_counts()
+        yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
