@@ -5,17 +5,29 @@ first; the marts are read back into memory and every test asserts on that snapsh
 
 The fixture (all times UTC, 2026-01-DD HH:MM; as_of = 2026-01-10 12:00Z; account_timezone America/New_York = UTC-5)
 
+Each counter increase of a post is spread evenly over the span since its previous snapshot (the first one: since
+posted_at); each follower interval (start, end] gets the share of the span that overlaps it.
+
+acct_a posts' spans:
+  a1 (posted 08:00): (08:00, 09:00] +3000 imp +30 clicks, (09:00, 10:00] +3000 +30,
+                     (10:00, 12:00] +4000 +30 -> 1 h of 2 in I2 and in I3: 4000/2 = 2000 imp, 30/2 = 15 clicks each
+  a2 (posted 09:00, clicks unknown): (09:00, 10:00] +2000 imp, (10:00, 11:00] +2000, (11:00, 12:00] +1000
+  a3 (posted 11:00): (11:00, 11:30] +400 imp +1 click
 acct_a follower snapshots: 05:00 990 | 07:00 1000 | 10:00 1024 | 11:00 1021 | 12:00 1027
-  I0 (05:00, 07:00] gain +10: nobody live            -> 10 unattributed
-  I1 (07:00, 10:00] gain +24: a1 +3000 +3000 imp, a2 +2000 imp (a2's profile clicks unknown -> impressions basis)
+  I0 (05:00, 07:00] gain +10: nobody live (a1 posted 08:00)  -> 10 unattributed
+  I1 (07:00, 10:00] gain +24: a1 3000 + 3000 = 6000 imp, a2 2000 imp (a2's profile clicks unknown -> impressions basis)
                               total 8000: a1 24*6000/8000 = 18, a2 24*2000/8000 = 6
-  I2 (10:00, 11:00] gain -3:  a2 +2000 imp (weight, but a loss attributes nothing)   -> 0 attributed, 0 unattributed
-  I3 (11:00, 12:00] gain +6:  a1 +4000, a2 +1000, a3 +400 imp, total 5400
-                              a1 6*4000/5400 = 40/9, a2 6*1000/5400 = 10/9, a3 6*400/5400 = 4/9
-  a1 = 18 + 40/9 = 202/9, a2 = 6 + 10/9 = 64/9, a3 = 4/9; Σ = 30 = 24 + 6 (positive gains 40)
+  I2 (10:00, 11:00] gain -3:  a1 4000*1/2 = 2000, a2 2000 imp, total 4000 (weight, but a loss attributes nothing)
+                              -> 0 attributed, 0 unattributed
+  I3 (11:00, 12:00] gain +6:  a1 4000*1/2 = 2000, a2 1000, a3 400 imp, total 3400
+                              a1 6*2000/3400 = 60/17, a2 6*1000/3400 = 30/17, a3 6*400/3400 = 12/17
+  a1 = 18 + 60/17 = 366/17, a2 = 6 + 30/17 = 132/17, a3 = 12/17; Σ = 510/17 = 30 = 24 + 6 (positive gains 40)
+acct_b posts' spans: b1 (posted 06:00) (06:00, 07:00] +1000 imp +2 clicks, (07:00, 08:00] +1000 +4;
+  b2 (posted 06:30) (06:30, 08:00] +3000 +4, (08:00, 09:00] +1000 +1; b3 (posted 09:00) (09:00, 11:30] +40 +0
 acct_b follower snapshots: 06:00 500 | 08:00 530
-  J (06:00, 08:00] gain +30: b1 +2 +4 profile clicks, b2 +4 (every post's clicks known, total 10 -> profile clicks basis)
+  J (06:00, 08:00] gain +30: b1 2 + 4 = 6 profile clicks, b2 4 (every post's clicks known, total 10 -> clicks basis)
                              b1 30*6/10 = 18, b2 30*4/10 = 12   (impressions basis would have given 12 and 18)
+  b2's (08:00, 09:00] and b3's span lie after acct_b's last follower snapshot: not attributed
 """
 
 from __future__ import annotations
@@ -255,17 +267,17 @@ def test_outcomes_engagement_rate_followers_and_f_per_1k(built):
     assert out["b4"]["engagement_rate"] is None  # no snapshot: unknown, not 0
 
     # attribution split (module docstring)
-    expected_followers = {"a1": 202 / 9, "a2": 64 / 9, "a3": 4 / 9, "a5": 0, "a6": 0, "b1": 18, "b2": 12,
+    expected_followers = {"a1": 366 / 17, "a2": 132 / 17, "a3": 12 / 17, "a5": 0, "a6": 0, "b1": 18, "b2": 12,
                           "b3": 0, "b4": 0, **{p: 0 for p in PHILOSOPHER}}
     for d, f in expected_followers.items():
         assert out[d]["followers_gained"] == approx(f, abs=1e-9), d
 
     # f_per_1k = followers / impressions * 1000
-    assert out["a1"]["f_per_1k"] == approx(202 / 90)      # 2.2444
-    assert out["a2"]["f_per_1k"] == approx(64 / 45)       # 1.4222
-    assert out["a3"]["f_per_1k"] == approx(10 / 9)        # 4/9 over 400
-    assert out["b1"]["f_per_1k"] == approx(9.0)
-    assert out["b2"]["f_per_1k"] == approx(3.0)
+    assert out["a1"]["f_per_1k"] == approx(183 / 85)      # 366/17 / 10000 * 1000 = 366/170 = 2.1529
+    assert out["a2"]["f_per_1k"] == approx(132 / 85)      # 132/17 / 5000 * 1000 = 1.5529
+    assert out["a3"]["f_per_1k"] == approx(30 / 17)       # 12/17 / 400 * 1000 = 1.7647
+    assert out["b1"]["f_per_1k"] == approx(9.0)           # 18 / 2000 * 1000
+    assert out["b2"]["f_per_1k"] == approx(3.0)           # 12 / 4000 * 1000
     assert out["a5"]["f_per_1k"] == 0
     assert out["b4"]["f_per_1k"] is None
 
@@ -318,30 +330,44 @@ def test_learning_gate_and_reasons(built):
 def test_follower_attribution_split(built):
     rows = built.by("int_follower_attribution", "decision_id", "interval_start")
     assert set(rows) == {
-        ("a1", t(10, 7)), ("a2", t(10, 7)), ("a2", t(10, 10)),
+        ("a1", t(10, 7)), ("a2", t(10, 7)),
+        ("a1", t(10, 10)), ("a2", t(10, 10)),  # a1 has no snapshot in (10:00, 11:00] but its (10:00, 12:00] span does
         ("a1", t(10, 11)), ("a2", t(10, 11)), ("a3", t(10, 11)),
         ("b1", t(10, 6)), ("b2", t(10, 6)),
     }
-    a1_i1 = rows[("a1", t(10, 7))]
-    assert (a1_i1["new_impressions"], a1_i1["new_profile_clicks"], a1_i1["weight_basis"]) == (6000, 60, "impressions")
-    assert a1_i1["attributed_followers"] == approx(18) and a1_i1["total_weight"] == approx(8000)
+    a1_i1 = rows[("a1", t(10, 7))]  # spans (08:00, 09:00] and (09:00, 10:00] lie wholly in (07:00, 10:00]
+    assert (a1_i1["new_impressions"], a1_i1["new_profile_clicks"], a1_i1["weight_basis"]) == (
+        6000, 60, "impressions")  # 3000 + 3000 imp, 30 + 30 clicks
+    assert isinstance(a1_i1["new_impressions"], float) and isinstance(a1_i1["new_profile_clicks"], float)
+    assert a1_i1["attributed_followers"] == approx(18) and a1_i1["total_weight"] == approx(8000)  # 24*6000/8000
     assert rows[("a2", t(10, 7))]["new_profile_clicks"] is None  # unknown clicks force the impressions basis
-    assert rows[("a2", t(10, 7))]["attributed_followers"] == approx(6)
-    assert rows[("a2", t(10, 10))]["attributed_followers"] == 0   # follower loss: nothing attributed
+    assert rows[("a2", t(10, 7))]["attributed_followers"] == approx(6)  # 24*2000/8000
+    # a1's (10:00, 12:00] span (+4000 imp, +30 clicks) is split 1 h : 1 h between (10:00, 11:00] and (11:00, 12:00]
+    for start in (t(10, 10), t(10, 11)):
+        a1_half = rows[("a1", start)]
+        assert (a1_half["new_impressions"], a1_half["new_profile_clicks"]) == (2000, 15), start  # 4000/2, 30/2
+        assert a1_half["weight"] == approx(2000), start
+    assert rows[("a1", t(10, 10))]["attributed_followers"] == 0   # follower loss: nothing attributed
+    assert rows[("a2", t(10, 10))]["attributed_followers"] == 0
     assert rows[("a2", t(10, 10))]["weight"] == approx(2000)
-    assert rows[("a1", t(10, 11))]["attributed_followers"] == approx(40 / 9)
-    assert rows[("a2", t(10, 11))]["attributed_followers"] == approx(10 / 9)
-    assert rows[("a3", t(10, 11))]["attributed_followers"] == approx(4 / 9)
-    b1 = rows[("b1", t(10, 6))]
+    assert rows[("a2", t(10, 10))]["total_weight"] == approx(4000)  # a1 2000 + a2 2000
+    assert rows[("a1", t(10, 11))]["attributed_followers"] == approx(60 / 17)  # 6*2000/3400
+    assert rows[("a2", t(10, 11))]["attributed_followers"] == approx(30 / 17)  # 6*1000/3400
+    a3 = rows[("a3", t(10, 11))]  # (11:00, 11:30]: +400 imp, +1 click; a2's unknown clicks keep impressions basis
+    assert (a3["new_impressions"], a3["new_profile_clicks"], a3["weight_basis"]) == (400, 1, "impressions")
+    assert a3["attributed_followers"] == approx(12 / 17)  # 6*400/3400
+    b1 = rows[("b1", t(10, 6))]  # (06:00, 07:00] +1000 imp +2 clicks, (07:00, 08:00] +1000 +4
     assert (b1["weight_basis"], b1["new_profile_clicks"], b1["new_impressions"]) == ("profile_clicks", 6, 2000)
+    b2 = rows[("b2", t(10, 6))]  # only (06:30, 08:00] overlaps; (08:00, 09:00] is past the last follower snapshot
+    assert (b2["new_profile_clicks"], b2["new_impressions"]) == (4, 3000)
     assert b1["attributed_followers"] == approx(18) and rows[("b2", t(10, 6))]["attributed_followers"] == approx(12)
 
     intervals = built.by("int_follower_intervals", "account_id", "interval_start")
     expected = {  # gain, total_weight, basis, attributed, unattributed
         ("acct_a", t(10, 5)): (10, 0, "impressions", 0, 10),     # nobody live
-        ("acct_a", t(10, 7)): (24, 8000, "impressions", 24, 0),
-        ("acct_a", t(10, 10)): (-3, 2000, "impressions", 0, 0),  # loss
-        ("acct_a", t(10, 11)): (6, 5400, "impressions", 6, 0),
+        ("acct_a", t(10, 7)): (24, 8000, "impressions", 24, 0),  # a1 6000 + a2 2000
+        ("acct_a", t(10, 10)): (-3, 4000, "impressions", 0, 0),  # loss; a1 2000 + a2 2000
+        ("acct_a", t(10, 11)): (6, 3400, "impressions", 6, 0),   # a1 2000 + a2 1000 + a3 400
         ("acct_b", t(10, 6)): (30, 10, "profile_clicks", 30, 0),
     }
     assert set(intervals) == set(expected)
@@ -380,9 +406,12 @@ def test_generator_performance_windows_and_tiers(built):
     assert len(gp) == 12  # (dataNerd, humanVoice, contrarian, coach, storyteller, philosopher) x (7d, all_time)
     # key: posts, posted_posts, gated_out_posts, impressions, followers_gained, f_per_1k, tier, viral, failed, mean ER
     expected = {
-        ("acct_a", "dataNerd", "7d"): (1, 2, 1, 10000, 202 / 9, 202 / 90, "good", 0, 0, 0.033),       # a3 too young
-        ("acct_a", "humanVoice", "7d"): (1, 1, 0, 5000, 64 / 9, 64 / 45, "average", 0, 0, 0.02),     # a5 too old
-        ("acct_a", "humanVoice", "all_time"): (2, 2, 0, 6000, 64 / 9, 32 / 27, "average", 0, 1, 0.035),
+        # a1 only (a3 too young): 366/17 followers over 10000 imp -> 183/85 = 2.153 in (1.5, 3] -> good
+        ("acct_a", "dataNerd", "7d"): (1, 2, 1, 10000, 366 / 17, 183 / 85, "good", 0, 0, 0.033),
+        # a2 only (a5 too old): 132/17 followers over 5000 imp -> 132/85 = 1.553 in (1.5, 3] -> good
+        ("acct_a", "humanVoice", "7d"): (1, 1, 0, 5000, 132 / 17, 132 / 85, "good", 0, 0, 0.02),
+        # a2 + a5 (0 followers: failed): 132/17 over 6000 imp -> 22/17 = 1.294 in (0.5, 1.5] -> average
+        ("acct_a", "humanVoice", "all_time"): (2, 2, 0, 6000, 132 / 17, 22 / 17, "average", 0, 1, 0.035),
         ("acct_a", "contrarian", "7d"): (1, 1, 0, 500, 0, 0.0, "poor", 0, 1, 0.02),                   # 0 with < 10 posts
         ("acct_b", "coach", "7d"): (2, 2, 0, 6000, 30, 5.0, "excellent", 1, 0, 0.04),               # exactly 5: not viral
         ("acct_b", "storyteller", "7d"): (0, 2, 2, 0, 0, None, "no_data", 0, 0, None),
@@ -435,4 +464,4 @@ def test_arm_and_timing_performance(built):
     b1 = timing[("acct_b", 1)]
     assert (b1["posts"], b1["impressions"]) == (2, 6000)
     assert b1["followers_gained"] == approx(30) and b1["f_per_1k"] == approx(5.0)
-    assert timing[("acct_a", 3)]["f_per_1k"] == approx(202 / 90)
+    assert timing[("acct_a", 3)]["f_per_1k"] == approx(183 / 85)  # a1 alone: 366/17 over 10000 imp

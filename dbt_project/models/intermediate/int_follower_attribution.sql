@@ -1,10 +1,14 @@
 -- Follower attribution (PRODUCT §4): one row per (decision_id, follower interval) where the post had positive weight.
 --
 -- Consecutive follower snapshots of an account form intervals (interval_start, interval_end] with gain = f1 - f0.
--- Each metric snapshot's increase over the post's previous snapshot (the first snapshot: over 0) belongs to the
--- interval with interval_start < collected_at <= interval_end; increases outside every closed interval are not
--- attributed. An increase is unknown when the counter or the previous snapshot's counter is null; an unknown
--- impressions increase weighs 0, an unknown profile-clicks increase makes the post's clicks in that interval unknown.
+-- A post's counters are read at a few ages only (1 h, 2 h, 6 h, …) while followers are read every half hour, so each
+-- increase of a counter is spread evenly over the time since the post's previous snapshot (the first one: since
+-- posting) and each follower interval gets the share that overlaps it. Without this, every interval that holds no
+-- metric snapshot would look as if no post had been seen in it, and its followers would go unattributed.
+-- (Every snapshot has its post in raw.posts: the loader quarantines snapshots of unknown posts.)
+-- Increases outside every closed interval are not attributed. An increase is unknown when the counter or the previous
+-- snapshot's counter is null; an unknown impressions increase weighs 0, an unknown profile-clicks increase makes the
+-- post's clicks in that interval unknown.
 -- Weight basis of an interval: profile clicks when every post in it has known clicks and they total > 0, else
 -- impressions. attributed_followers = greatest(gain, 0) * weight / total_weight, so an interval's attributions sum to
 -- its gain when it is positive and someone had weight, and to 0 otherwise: no follower is counted twice.
@@ -14,22 +18,26 @@ with intervals as (
 
 snapshots_with_previous as (
     select
-        account_id,
-        decision_id,
-        collected_at,
-        impressions,
-        profile_clicks,
-        lag(collected_at) over (partition by decision_id order by collected_at) as previous_collected_at,
-        lag(impressions) over (partition by decision_id order by collected_at) as previous_impressions,
-        lag(profile_clicks) over (partition by decision_id order by collected_at) as previous_profile_clicks
-    from {{ ref('stg_metric_snapshots') }}
+        m.account_id,
+        m.decision_id,
+        m.collected_at,
+        p.posted_at,
+        m.impressions,
+        m.profile_clicks,
+        lag(m.collected_at) over (partition by m.decision_id order by m.collected_at) as previous_collected_at,
+        lag(m.impressions) over (partition by m.decision_id order by m.collected_at) as previous_impressions,
+        lag(m.profile_clicks) over (partition by m.decision_id order by m.collected_at) as previous_profile_clicks
+    from {{ ref('stg_metric_snapshots') }} as m
+    inner join {{ ref('stg_posts') }} as p
+        on m.decision_id = p.decision_id
 ),
 
 snapshot_increases as (
     select
         account_id,
         decision_id,
-        collected_at,
+        coalesce(previous_collected_at, least(posted_at, collected_at)) as span_start,
+        collected_at as span_end,
         case
             when impressions is not null and (previous_collected_at is null or previous_impressions is not null)
                 then greatest(impressions - coalesce(previous_impressions, 0), 0)
@@ -41,24 +49,44 @@ snapshot_increases as (
     from snapshots_with_previous
 ),
 
-post_interval_activity as (
+span_overlaps as (
     select
         i.account_id,
         s.decision_id,
         i.interval_start,
         i.interval_end,
         i.gain,
-        cast(sum(coalesce(s.impressions_increase, 0)) as bigint) as new_impressions,
-        cast(
-            case when count(s.profile_clicks_increase) = count(*) then sum(s.profile_clicks_increase) end
-            as bigint
-        ) as new_profile_clicks
+        s.impressions_increase,
+        s.profile_clicks_increase,
+        case
+            -- a snapshot taken at the moment of posting has no span: it falls in the interval that holds it
+            when s.span_end <= s.span_start then cast(1 as double precision)
+            else {{ xbot_hours_between('greatest(s.span_start, i.interval_start)', 'least(s.span_end, i.interval_end)') }}
+                / {{ xbot_hours_between('s.span_start', 's.span_end') }}
+        end as share
     from snapshot_increases as s
     inner join intervals as i
         on s.account_id = i.account_id
-        and s.collected_at > i.interval_start
-        and s.collected_at <= i.interval_end
-    group by i.account_id, s.decision_id, i.interval_start, i.interval_end, i.gain
+        and (
+            (s.span_end > s.span_start and s.span_start < i.interval_end and s.span_end > i.interval_start)
+            or (s.span_end <= s.span_start and s.span_end > i.interval_start and s.span_end <= i.interval_end)
+        )
+),
+
+post_interval_activity as (
+    select
+        account_id,
+        decision_id,
+        interval_start,
+        interval_end,
+        gain,
+        sum(coalesce(impressions_increase, 0) * share) as new_impressions,
+        case
+            when count(profile_clicks_increase) = count(*) then sum(profile_clicks_increase * share)
+        end as new_profile_clicks
+    from span_overlaps
+    where share > 0
+    group by account_id, decision_id, interval_start, interval_end, gain
 ),
 
 interval_basis as (
