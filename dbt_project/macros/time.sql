@@ -13,7 +13,10 @@
 {#- The "now" of the learning windows: var `as_of` (an ISO-8601 string, or a YAML date/datetime; an offset or a
     trailing Z is converted to UTC), or the current time when the var is null or empty. Rendered as a SQL literal. -#}
 {% macro xbot_as_of() -%}
+    {#- The env var is how xbot passes its clock: a changed --vars forces dbt to re-parse the whole project (seconds
+        per run), a changed env var only the files that read it. -#}
     {%- set raw = var('as_of', none) -%}
+    {%- if raw is none or (raw is string and raw | trim == '') -%}{%- set raw = env_var('XBOT_AS_OF', '') -%}{%- endif -%}
     {%- if raw is none or (raw is string and raw | trim == '') -%}
         {{ xbot_utc_now() }}
     {%- else -%}

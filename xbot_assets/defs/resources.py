@@ -27,9 +27,9 @@ class WarehouseResource(dg.ConfigurableResource):
         return Warehouse(self.target)
 
     @contextmanager
-    def dbt_environment(self):
+    def dbt_environment(self, **extra: str):
         """dbt reads its connection from the environment; point it at this warehouse for the block's duration."""
-        values = self.target.dbt_env()
+        values = {**self.target.dbt_env(), **extra}
         saved = {key: os.environ.get(key) for key in values}
         os.environ.update(values)
         try:

@@ -1,7 +1,5 @@
 """dbt: staging → intermediate → marts, with dbt tests as asset checks and dbt sources mapped onto the raw assets."""
 
-
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,16 +8,6 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
 from xbot_assets.project import dbt_project
-from xbot_assets.settings import env_float
-
-
-def learning_gate_vars() -> dict[str, float]:
-    """The learning gate of seed 002, as settings."""
-    return {
-        "gate_min_age_hours": env_float("XBOT_GATE_MIN_AGE_HOURS", 2.0),
-        "gate_min_impressions": env_float("XBOT_GATE_MIN_IMPRESSIONS", 100.0),
-        "gate_min_likes": env_float("XBOT_GATE_MIN_LIKES", 5.0),
-    }
 
 
 class XbotDbtTranslator(DagsterDbtTranslator):
@@ -42,8 +30,9 @@ def xbot_dbt_assets(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, clock: ClockResource
 ):
     # The marts' 7-day windows end at the run's "now", so simulated time gives the same tables as wall time would.
-    dbt_vars = {"as_of": clock.now().isoformat(sep=" "), **learning_gate_vars()}
+    # It travels as an env var: a --vars value that changes every run would cost dbt a full re-parse each time.
+    as_of = clock.now().isoformat(sep=" ")
     # No `.fetch_row_counts()`: it opens the warehouse through dbt's adapter inside this process and keeps a DuckDB
     # handle whose configuration then clashes with the next connection of our own.
-    with warehouse.dbt_environment():
-        yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    with warehouse.dbt_environment(XBOT_AS_OF=as_of):
+        yield from dbt.cli(["build"], context=context).stream()
