@@ -9,12 +9,12 @@ Idempotence (rematerializing on unchanged data with the same clock leaves every 
 - bandit arms are recomputed from the whole outcome history and replace the account's rows;
 - a model version is registered only when the fingerprint of its training data (rows, content types,
   hyperparameters) differs from the newest registered version's;
-- an optimization cycle is keyed on the fingerprint of its inputs (the window's performance rows, the current weights
-  and statuses, the optimizer settings). Every event that changes the weights or the statuses (a cycle, a skipped
-  cycle, a lock, an unlock, a manual override) records the fingerprint of the state it leaves behind; when the next
-  cycle finds exactly that state it is skipped and writes nothing. So the 30% step is taken once per change of
-  evidence, and an operator's manual weight or lock is the starting point of the next cycle rather than undone by a
-  re-run on the same data.
+- an optimization cycle is keyed on fingerprints of its inputs: the evidence (the window's performance rows, the
+  window, the optimizer settings) and the state it starts from (every weight and status, locks included). Every event
+  records the state it leaves behind. A cycle is skipped, writing nothing, when the newest cycle saw the same evidence
+  and the weights are still what the newest event left: so the 30% step is taken once per change of evidence, and an
+  operator's lock or manual weight after a cycle is the starting point of the next cycle with new evidence instead of
+  being undone by a re-run on the old one. Evidence no cycle has used yet is always used.
 
 Redis keys (all JSON, never pickles; an optional prefix namespaces them):
 
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xbot_assets.learning.content_arms import SUCCESS_ER_THRESHOLD, content_arm_posteriors, thompson_propensities
+from xbot_assets.learning.content_arms import content_arm_posteriors, thompson_propensities
 from xbot_assets.learning.generator_weights import (
     ACTIVE,
     DEFAULT_WEIGHTS,
@@ -377,27 +377,25 @@ def arm_count_mismatches(conn: Connection) -> list[dict[str, Any]]:
     exp = {(r.account_id, r.arm_name): (int(r.plays), int(r.successes)) for r in expected.itertuples()}
     got = {(r.account_id, r.arm_name): r for r in stored.itertuples()}
     problems = []
+    def problem(key: tuple[str, str], text: str) -> None:
+        problems.append({"account_id": key[0], "arm_name": key[1], "problem": text})
+
     for key, (plays, successes) in exp.items():
         row = got.get(key)
         if row is None:
-            problems.append({"account_id": key[0], "arm_name": key[1], "problem": f"missing ({plays} plays in outcomes)"})
+            problem(key, f"missing ({plays} plays in outcomes)")
             continue
         if int(row.plays) != plays:
-            problems.append({"account_id": key[0], "arm_name": key[1], "problem": f"plays {row.plays} ≠ {plays}"})
+            problem(key, f"plays {row.plays} ≠ {plays}")
         decayed = row.half_life_days is not None and not pd.isna(row.half_life_days)
+        failures = plays - successes
         if not decayed and (
-            abs(float(row.successes) - successes) > 1e-9 or abs(float(row.failures) - (plays - successes)) > 1e-9
+            abs(float(row.successes) - successes) > 1e-9 or abs(float(row.failures) - failures) > 1e-9
         ):
-            problems.append(
-                {
-                    "account_id": key[0],
-                    "arm_name": key[1],
-                    "problem": f"successes/failures {row.successes:g}/{row.failures:g} ≠ {successes}/{plays - successes}",
-                }
-            )
+            problem(key, f"successes/failures {row.successes:g}/{row.failures:g} ≠ {successes}/{failures}")
     for key, row in got.items():
         if key not in exp and int(row.plays) != 0:
-            problems.append({"account_id": key[0], "arm_name": key[1], "problem": f"{row.plays} plays, none in outcomes"})
+            problem(key, f"{row.plays} plays, none in outcomes")
     return problems
 
 
@@ -750,8 +748,8 @@ WEIGHT_COLUMNS = (
 EVENT_COLUMNS = (
     "event_id", "account_id", "sequence", "event_type", "created_at", "created_by", "posts_analysed", "period_days",
     "generators_updated", "changes", "top_performer", "top_performer_f_per_1k", "bottom_performer",
-    "bottom_performer_f_per_1k", "duration_ms", "success", "error_message", "skipped_reason", "input_fingerprint",
-    "state_fingerprint",
+    "bottom_performer_f_per_1k", "duration_ms", "success", "error_message", "skipped_reason",
+    "evidence_fingerprint", "state_fingerprint",
 )
 HISTORY_COLUMNS = (
     "account_id", "event_id", "generator_name", "period_start", "period_end", "posts", "impressions",
@@ -769,16 +767,20 @@ class _WeightState:
     period_start: datetime | None
     period_end: datetime | None
 
-    def fingerprint(self, settings: OptimizerSettings, current: pd.DataFrame | None = None) -> str:
-        weights = self.current if current is None else current
+    def evidence_fingerprint(self, settings: OptimizerSettings) -> str:
+        """What a cycle learns from: the window's performance rows, the window and the optimizer settings."""
         return fingerprint(
             {
                 "window_days": self.window_days,
                 "settings": asdict(settings),
                 "performance": sorted(_frame_rows(self.performance, PERFORMANCE_COLUMNS)),
-                "weights": sorted(_frame_rows(weights, ("generator_name", "weight", "status"))),
             }
         )
+
+    def state_fingerprint(self, current: pd.DataFrame | None = None) -> str:
+        """What a cycle starts from: every generator's weight and status (locks included)."""
+        weights = self.current if current is None else current
+        return fingerprint(sorted(_frame_rows(weights, ("generator_name", "weight", "status"))))
 
 
 def _table_exists(conn: Connection, schema: str, table: str) -> bool:
@@ -837,13 +839,38 @@ def _read_weight_state(conn: Connection, account_id: str, window_days: int, now:
     return _WeightState(account_id, window_days, performance, current, period_start, period_end)
 
 
-def _newest_state_event(conn: Connection, account_id: str) -> dict[str, Any] | None:
+CYCLE_EVENTS = (EVENT_WEIGHT_UPDATE, EVENT_SKIPPED, EVENT_FAILED)
+
+
+def _newest_event(conn: Connection, account_id: str, event_types: Sequence[str] | None = None) -> dict[str, Any] | None:
+    where = ""
+    params: list[Any] = [account_id]
+    if event_types:
+        where = f" and event_type in ({', '.join('?' for _ in event_types)})"
+        params += list(event_types)
     row = conn.fetchone(
-        f"select {', '.join(EVENT_COLUMNS)} from learn.optimization_events "
-        "where account_id = ? and state_fingerprint is not null order by sequence desc limit 1",
-        [account_id],
+        f"select {', '.join(EVENT_COLUMNS)} from learn.optimization_events where account_id = ?{where} "
+        "order by sequence desc limit 1",
+        params,
     )
     return dict(zip(EVENT_COLUMNS, row, strict=True)) if row else None
+
+
+def _already_done(conn: Connection, account_id: str, evidence: str, state: str) -> tuple[str, dict] | None:
+    """Whether a cycle on this evidence from this state has already happened: ('unchanged' | 'failed', event).
+
+    The newest cycle saw the same evidence, and the weights are still what the newest event (that cycle, or an
+    operator's lock, unlock or manual weight after it) left behind: running again would step a second time on the
+    same evidence, or undo the operator. A failed cycle is retried once the state changed (say, after an unlock);
+    weights edited outside these functions also trigger a new cycle.
+    """
+    cycle = _newest_event(conn, account_id, CYCLE_EVENTS)
+    if cycle is None or cycle["evidence_fingerprint"] != evidence:
+        return None
+    if not cycle["success"]:
+        return ("failed", cycle) if cycle["state_fingerprint"] == state else None
+    newest = _newest_event(conn, account_id)
+    return ("unchanged", newest) if newest["state_fingerprint"] == state else None
 
 
 def _ensure_rows(conn: Connection, state: _WeightState, now: datetime) -> pd.DataFrame:
@@ -926,7 +953,7 @@ class OptimizationReport:
     posts_analysed: int
     top_performer: tuple[str, float] | None
     bottom_performer: tuple[str, float] | None
-    input_fingerprint: str
+    evidence_fingerprint: str
     event_id: str | None = None  # the event written now (None for a dry run or an unchanged-inputs skip)
     written: bool = False
     error: str | None = None
@@ -950,8 +977,9 @@ def optimize(
 ) -> OptimizationReport:
     """One optimization cycle of the account's generator weights over the learning window's performance.
 
-    Skipped, writing nothing, when the inputs are exactly the state the newest cycle, lock or override left behind
-    (`force=True` runs anyway). With `dry_run` nothing is written and the report shows what would change.
+    Skipped, writing nothing, when the newest cycle saw the same evidence and the weights are what the newest event
+    (that cycle, or a lock, unlock or manual weight since) left behind (`force=True` runs anyway). With `dry_run`
+    nothing is written and the report shows what would change (or that a real run would do nothing).
     Otherwise the weights are upserted, an `optimization_events` row records the cycle (type weight_update,
     optimization_skipped when there are too few posts, optimization_failed with the error) and an applied cycle
     writes one `generator_performance_history` row per generator.
@@ -961,14 +989,14 @@ def optimize(
     with warehouse.connect() as conn:
         _lock_account(conn, account_id)
         state = _read_weight_state(conn, account_id, window_days, now)
-        input_fp = state.fingerprint(settings)
+        evidence_fp = state.evidence_fingerprint(settings)
+        state_fp_before = state.state_fingerprint()
         # An account without rows is using the seed defaults (optimize_weights reads an empty table the same way).
         before = {str(r.generator_name): float(r.weight) for r in state.current.itertuples()} or dict(DEFAULT_WEIGHTS)
         statuses = {str(r.generator_name): str(r.status) for r in state.current.itertuples()} or {
             name: ACTIVE for name in DEFAULT_WEIGHTS
         }
-        newest = _newest_state_event(conn, account_id)
-        unchanged = newest is not None and newest["state_fingerprint"] == input_fp
+        done = None if force else _already_done(conn, account_id, evidence_fp, state_fp_before)
 
         def report(status: str, detail: str, **kw: Any) -> OptimizationReport:
             return OptimizationReport(
@@ -976,15 +1004,16 @@ def optimize(
                 weights_after=kw.pop("weights_after", dict(before)), statuses=kw.pop("statuses", dict(statuses)),
                 changes=kw.pop("changes", []), tiers=kw.pop("tiers", {}), posts_analysed=kw.pop("posts_analysed", 0),
                 top_performer=kw.pop("top", None), bottom_performer=kw.pop("bottom", None),
-                input_fingerprint=input_fp, duration_ms=(time.perf_counter() - started) * 1000, **kw,
+                evidence_fingerprint=evidence_fp, duration_ms=(time.perf_counter() - started) * 1000, **kw,
             )
 
-        if unchanged and not force:
-            error = None if newest["success"] else newest["error_message"]
+        if done is not None:
+            kind, event = done
+            error = event["error_message"] if kind == "failed" else None
             return report(
                 "failed" if error else "unchanged_inputs",
-                f"inputs unchanged since {newest['event_type']} {newest['event_id']} at {newest['created_at']}: "
-                "nothing to do",
+                f"evidence and weights unchanged since {event['event_type']} {event['event_id']} at "
+                f"{event['created_at']}: nothing to do",
                 error=error,
             )
 
@@ -996,7 +1025,8 @@ def optimize(
                     "account_id": account_id, "event_type": EVENT_FAILED, "created_at": now,
                     "created_by": "optimizer", "period_days": window_days, "generators_updated": 0, "changes": "[]",
                     "duration_ms": (time.perf_counter() - started) * 1000, "success": False,
-                    "error_message": str(exc), "input_fingerprint": input_fp, "state_fingerprint": input_fp,
+                    "error_message": str(exc), "evidence_fingerprint": evidence_fp,
+                    "state_fingerprint": state_fp_before,
                 })
             else:
                 event_id = None
@@ -1028,7 +1058,7 @@ def optimize(
         after_frame = pd.DataFrame(
             {"generator_name": list(after), "weight": list(after.values()), "status": list(new_statuses.values())}
         )
-        state_fp = state.fingerprint(settings, after_frame)
+        state_fp = state.state_fingerprint(after_frame)
         top, bottom = result.top_performer, result.bottom_performer
         event_id = _insert_event(conn, {
             "account_id": account_id,
@@ -1040,7 +1070,8 @@ def optimize(
             "bottom_performer": bottom[0] if bottom else None,
             "bottom_performer_f_per_1k": bottom[1] if bottom else None,
             "duration_ms": (time.perf_counter() - started) * 1000, "success": True,
-            "skipped_reason": result.skipped_reason, "input_fingerprint": input_fp, "state_fingerprint": state_fp,
+            "skipped_reason": result.skipped_reason, "evidence_fingerprint": evidence_fp,
+            "state_fingerprint": state_fp,
         })
         if result.applied:
             perf = _performance_by_generator(state)
@@ -1117,8 +1148,8 @@ def _control(
         event_id = _insert_event(conn, {
             "account_id": account_id, "event_type": event_type, "created_at": now, "created_by": actor,
             "period_days": window_days, "generators_updated": moved, "changes": _json_dumps(changes),
-            "success": True, "input_fingerprint": state.fingerprint(settings),
-            "state_fingerprint": state.fingerprint(settings, after_frame),
+            "success": True, "evidence_fingerprint": state.evidence_fingerprint(settings),
+            "state_fingerprint": state.state_fingerprint(after_frame),
         })
     return ControlReport(account_id, event_type, event_id, generator, before, after, new_statuses, changes, reason)
 

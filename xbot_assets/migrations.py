@@ -210,7 +210,7 @@ LEARNED_TABLES = (
         success boolean not null,
         error_message text,
         skipped_reason text,
-        input_fingerprint varchar,
+        evidence_fingerprint varchar,
         state_fingerprint varchar
     )
     """,

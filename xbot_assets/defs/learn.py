@@ -119,6 +119,7 @@ def bandit_arms(
 
 @dg.asset_check(
     asset=bandit_arms,
+    pool="warehouse",
     description="Every arm's plays (and, without decay, successes/failures) equal the counts in analytics.outcomes.",
 )
 def arm_counts_match_outcomes(warehouse: WarehouseResource) -> dg.AssetCheckResult:
@@ -127,6 +128,10 @@ def arm_counts_match_outcomes(warehouse: WarehouseResource) -> dg.AssetCheckResu
         arms = conn.scalar("select count(*) from learn.bandit_arms")
     return dg.AssetCheckResult(
         passed=not problems,
+        description=(
+            f"{len(problems)} arms disagree with analytics.outcomes" if problems
+            else f"all {arms} arms agree with analytics.outcomes"
+        ),
         metadata={
             "arms checked": int(arms),
             "mismatches": len(problems),
@@ -158,7 +163,10 @@ def _gate_table(conn) -> tuple[str, dict]:
     counts = learned.gate_counts(conn)
     pivot = counts.pivot_table(index="account_id", columns="gate", values="posts", aggfunc="sum", fill_value=0)
     gates = list(pivot.columns)
-    rows = [(account, int(pivot.loc[account].sum()), *[int(pivot.loc[account, g]) for g in gates]) for account in pivot.index]
+    rows = [
+        (account, int(pivot.loc[account].sum()), *[int(pivot.loc[account, g]) for g in gates])
+        for account in pivot.index
+    ]
     totals = {
         "posted outcomes": int(counts["posts"].sum()),
         "passed the learning gate": int(counts.loc[counts["gate"] == "passes the gate", "posts"].sum()),
@@ -171,7 +179,8 @@ def _publish(context, wh, redis: RedisResource, now) -> str:
         return f"not published: {REDIS_ENV} is not set (planning reads the warehouse registry)"
     report = learned.publish_models(wh, redis.url, now, redis.key_prefix)
     context.log.info(f"published {len(report.keys_written)} Redis keys")
-    return f"published {report.latest_key} and {len(report.keys_written) - 1} versioned keys ({len(report.accounts)} accounts)"
+    versioned = len(report.keys_written) - 1
+    return f"published {report.latest_key} and {versioned} versioned keys ({len(report.accounts)} accounts)"
 
 
 def _model_asset(model_name: str, key: dg.AssetKey, description: str):
@@ -250,6 +259,7 @@ def _baseline_check(model_name: str, asset, check_name: str):
     @dg.asset_check(
         asset=asset,
         name=check_name,
+        pool="warehouse",
         description=(
             f"The newest {model_name} of every account beats its baseline on the holdout ({metric_name} vs "
             f"{baseline_name}, lower is better). A model that loses is flagged with WARN severity, not hidden."
@@ -277,7 +287,9 @@ def _baseline_check(model_name: str, asset, check_name: str):
                 f"{len(losing)} of {len(rows)} accounts' models lose to their baseline: "
                 + ", ".join(r["account_id"] for r in losing)
                 if losing
-                else (f"all {len(rows)} models beat their baseline" if rows else "no trained model yet (defaults in use)")
+                else f"all {len(rows)} models beat their baseline"
+                if rows
+                else "no trained model yet (defaults in use)"
             ),
             metadata={
                 "models": dg.MetadataValue.md(table if rows else "no trained model registered"),
@@ -392,7 +404,7 @@ def _problems_result(problems: list[str], ok: str, **metadata) -> dg.AssetCheckR
     )
 
 
-@dg.asset_check(asset=generator_weights, description="Each account's weights sum to 1 within 1e-9.")
+@dg.asset_check(asset=generator_weights, pool="warehouse", description="Each account's weights sum to 1 within 1e-9.")
 def weights_sum_to_one(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.get().connect() as conn:
         problems = learned.weight_sum_problems(conn)
@@ -407,7 +419,9 @@ def weights_sum_to_one(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=generator_weights, description="No active or locked generator is below the floor (2%).")
+@dg.asset_check(
+    asset=generator_weights, pool="warehouse", description="No active or locked generator is below the floor (2%)."
+)
 def weights_above_floor(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     floor = OptimizerSettings().floor
     with warehouse.get().connect() as conn:
@@ -421,6 +435,7 @@ def weights_above_floor(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=generator_weights,
+    pool="warehouse",
     description="Locked generators keep the weight they were locked at; no optimization cycle moved a locked weight.",
 )
 def locked_weights_unchanged(warehouse: WarehouseResource) -> dg.AssetCheckResult:

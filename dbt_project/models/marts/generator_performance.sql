@@ -35,7 +35,9 @@ posted as (
         engagement_rate,
         f_per_1k
     from {{ ref('outcomes') }}
+    -- Replies answer other people's posts: they say nothing about a generator's own posts (the original counted them).
     where posted_at <= {{ xbot_as_of() }}
+        and decision_type <> 'reply'
 ),
 
 generators as (

@@ -3,6 +3,10 @@
 {%- set min_age = var('gate_min_age_hours') %}
 {%- set min_impressions = var('gate_min_impressions') %}
 {%- set min_likes = var('gate_min_likes') %}
+{#- '%g' prints 2.0 as 2 and 1.5 as 1.5 in the reasons -#}
+{%- set min_age_label = '%g' | format(min_age | float) %}
+{%- set min_impressions_label = '%g' | format(min_impressions | float) %}
+{%- set min_likes_label = '%g' | format(min_likes | float) %}
 
 with posted as (
     select
@@ -120,15 +124,15 @@ gated as (
             when last_collected_at is null then 'no metrics yet'
             when posted_at is null then 'no posted_at'
             when age_hours < {{ min_age }}
-                then 'too young: ' || {{ xbot_format_1dp('age_hours') }} || 'h < {{ min_age }}h'
+                then 'too young: ' || {{ xbot_format_1dp('age_hours') }} || 'h < {{ min_age_label }}h'
             when not (coalesce(impressions >= {{ min_impressions }}, false) or coalesce(likes >= {{ min_likes }}, false))
                 then 'too little signal: '
                     || case
                         when impressions is null then 'impressions unknown'
-                        else cast(impressions as varchar) || ' impressions < {{ min_impressions }}'
+                        else cast(impressions as varchar) || ' impressions < {{ min_impressions_label }}'
                     end
                     || ' and '
-                    || coalesce(cast(likes as varchar), 'unknown') || ' likes < {{ min_likes }}'
+                    || coalesce(cast(likes as varchar), 'unknown') || ' likes < {{ min_likes_label }}'
         end as gate_reason
     from measured
 )

@@ -1,0 +1,405 @@
+"""The learn group end to end (raw → dbt → learn) on DuckDB and on PostgreSQL, with Redis.
+
+One warehouse per backend is built once for this module (ingest, one `dbt build`, the learn group and its checks)
+and every test reads it; the only writes after the build are the idempotence test's rematerialization, which must
+change nothing. Three accounts are learned separately:
+
+- main: 30 simulated days of the default scenario (enough samples for both models; its weights are optimized);
+- side: 6 simulated days (below the 50-sample minimum: no model, planning gets the seed defaults; no post in the
+  optimizer's window: the seed weights are kept and the skip is logged);
+- drift: 60 hand-made posts whose engagement rises with quality in the older 80% and falls with it in the newer
+  20% (the time-ordered holdout), so its engagement model loses to the mean baseline; nobody follows it, so its
+  follow model cannot be trained (one class).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+
+import dagster as dg
+import pytest
+import redis
+
+from conftest import REDIS_URL, _admin_connection
+from xbot_assets import learned
+from xbot_assets.defs.ingest import raw_tables
+from xbot_assets.defs.learn import LEARN_ASSETS, LEARN_CHECKS, RedisResource
+from xbot_assets.defs.resources import ClockResource, WarehouseResource
+from xbot_assets.defs.transform import xbot_dbt_assets
+from xbot_assets.demo import simulate_static_history
+from xbot_assets.ingest.load import write_follower_snapshots, write_metric_snapshots, write_posts
+from xbot_assets.learning.features import feature_frame
+from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL, predict_engagement
+from xbot_assets.simulation.scenario import load_scenario
+from xbot_assets.warehouse import Warehouse
+
+NOW = datetime(2026, 1, 31)  # the end of the default scenario's 30 simulated days
+LEARN_TABLES = {
+    "bandit_arms": ("account_id", "arm_name"),
+    "model_registry": ("account_id", "model_name", "version"),
+    "generator_weights": ("account_id", "generator_name"),
+    "generator_performance_history": ("event_id", "generator_name"),
+    "optimization_events": ("event_id",),
+}
+
+
+def drift_posts() -> tuple[list[dict], list[dict]]:
+    posts, snapshots = [], []
+    start = datetime(2026, 1, 10)
+    for i in range(60):
+        posted_at = start + timedelta(days=i // 3, hours=9 + i % 3)
+        quality = 0.3 + 0.6 * ((i * 7) % 11) / 10
+        er = 0.01 + 0.06 * quality if i < 48 else 0.07 - 0.06 * quality
+        decision_id = f"drift-{i:03d}"
+        posts.append({
+            "decision_id": decision_id, "account_id": "drift", "status": "posted", "decision_type": "single",
+            "content": f"post {i}", "content_type": "factual_single", "generator_name": "coach",
+            "quality_score": quality, "posted_at": posted_at, "tweet_id": f"9{i:05d}", "source": "simulated",
+        })
+        snapshots.append({
+            "decision_id": decision_id, "account_id": "drift", "collected_at": posted_at + timedelta(hours=3),
+            "impressions": 1000, "likes": round(er * 1000), "retweets": 0, "replies": 0, "source": "simulated",
+        })
+    return posts, snapshots
+
+
+def load_history(wh: Warehouse) -> None:
+    wh.migrate()
+    scenario = load_scenario("default")
+    with wh.connect() as conn:
+        for account_id, days in (("main", 30), ("side", 6)):
+            history = simulate_static_history(scenario, days, account_id)
+            write_posts(conn, history.posts, now=NOW)
+            write_metric_snapshots(conn, history.metric_snapshots, now=NOW)
+            write_follower_snapshots(conn, history.follower_snapshots, now=NOW)
+        posts, snapshots = drift_posts()
+        write_posts(conn, posts, now=NOW)
+        write_metric_snapshots(conn, snapshots, now=NOW)
+
+
+def resources(url: str, prefix: str) -> dict:
+    from dagster_dbt import DbtCliResource
+
+    from xbot_assets.project import dbt_project
+
+    return {
+        "warehouse": WarehouseResource(url=url),
+        "dbt": DbtCliResource(project_dir=dbt_project),
+        "clock": ClockResource(simulated_now=NOW.isoformat()),
+        "redis": RedisResource(url=REDIS_URL, key_prefix=prefix),
+    }
+
+
+class Built:
+    def __init__(self, url: str, prefix: str, result: dg.ExecuteInProcessResult):
+        self.url = url
+        self.prefix = prefix
+        self.result = result
+        self.wh = Warehouse.from_url(url)
+
+    def metadata(self, key: list[str]) -> dict:
+        events = [e for e in self.result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)]
+        assert len(events) == 1
+        return events[0].materialization.metadata
+
+    def checks(self) -> dict[str, dg.AssetCheckEvaluation]:
+        return {
+            e.check_name: e for e in self.result.get_asset_check_evaluations() if e.asset_key.path[0] == "learn"
+        }
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def built(request, tmp_path_factory):
+    """Ingest → transform → learn once per backend, with Redis under a key prefix of this module's own."""
+    prefix = f"xbot-test-{uuid.uuid4().hex[:8]}:"
+    admin = None
+    if request.param == "duckdb":
+        url = str(tmp_path_factory.mktemp("learn") / "warehouse.duckdb")
+    else:
+        admin, t = _admin_connection()
+        name = f"xbot_test_{uuid.uuid4().hex[:12]}"
+        with admin.cursor() as cur:
+            cur.execute(f"create database {name}")
+        auth = t.user + (f":{t.password}" if t.password else "")
+        url = f"postgresql://{auth}@{t.host}:{t.port}/{name}"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        load_history(Warehouse.from_url(url))
+        result = dg.materialize(
+            [raw_tables, xbot_dbt_assets, *LEARN_ASSETS, *LEARN_CHECKS],
+            resources=resources(url, prefix),
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+        yield Built(url, prefix, result)
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        client.close()
+        if admin is not None:
+            with admin.cursor() as cur:
+                cur.execute(f"drop database if exists {name} with (force)")
+            admin.close()
+
+
+def snapshot_tables(wh: Warehouse) -> dict[str, list]:
+    with wh.connect() as conn:
+        return {
+            table: sorted(
+                learned._frame_rows(frame := conn.fetch_df(f"select * from learn.{table}"), list(frame.columns)),
+                key=repr,
+            )
+            for table in LEARN_TABLES
+        }
+
+
+def redis_snapshot(prefix: str) -> dict[str, str]:
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        return {key: client.get(key) for key in client.scan_iter(match=f"{prefix}*")}
+    finally:
+        client.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_learn_group_materializes_end_to_end(built):
+    assert built.result.success
+    materialized = {e.asset_key for e in built.result.get_asset_materialization_events()}
+    for asset in LEARN_ASSETS:
+        assert asset.key in materialized
+
+    with built.wh.connect() as conn:
+        counts = {
+            table: dict(conn.fetchall(f"select account_id, count(*) from learn.{table} group by account_id"))
+            for table in LEARN_TABLES
+        }
+        registry = conn.fetch_df(
+            "select account_id, model_name, version, n_samples, beats_baseline, model_json from learn.model_registry"
+        )
+        events = conn.fetch_df("select account_id, event_type, success, skipped_reason from learn.optimization_events")
+    # Every account is learned on its own: 4 content arms each (every type it posted) and 24 timing arms.
+    assert counts["bandit_arms"] == {"main": 28, "side": 28, "drift": 25}
+    assert counts["generator_weights"] == {"main": 12, "side": 12, "drift": 12}
+    assert set(zip(registry["account_id"], registry["model_name"], strict=True)) == {
+        ("main", ENGAGEMENT_MODEL), ("main", FOLLOW_MODEL), ("drift", ENGAGEMENT_MODEL),
+    }
+    assert set(registry["version"]) == {1}
+    assert (registry["n_samples"] >= 50).all()
+    for document in registry["model_json"]:
+        model = json.loads(document)
+        assert model["trained"] and model["coefficients"] and model["scaler_mean"] and model["feature_names"]
+    by_account = events.set_index("account_id")
+    assert by_account.loc["main", "event_type"] == "weight_update"
+    assert by_account.loc["side", "event_type"] == "optimization_skipped"
+    assert "insufficient data" in by_account.loc["side", "skipped_reason"]
+    assert events["success"].all()
+
+    # The metadata a person reads in the UI.
+    arms = built.metadata(["learn", "bandit_arms"])
+    assert "| content_educational_thread |" in arms["main: content arms"].value
+    assert "P(UCB picks)" in arms["main: timing arms"].value
+    engagement = built.metadata(["learn", "engagement_model"])
+    table = engagement["models"].value
+    assert "baseline MAE" in table and "| side | not_trained | seed default |" in table
+    assert "not trained: 24 samples < 50" in table
+    assert engagement["passed the learning gate"].value <= engagement["posted outcomes"].value
+    assert "| main |" in engagement["learning gate"].value
+    assert engagement["new versions"].value == 2 and engagement["losing to baseline"].value == 1
+    assert engagement["redis"].value.startswith(f"published {built.prefix}predictor:v2:latest")
+    weights = built.metadata(["learn", "generator_weights"])
+    assert "| dataNerd | active |" in weights["main: weights"].value
+    assert "skipped_insufficient_data" in weights["cycles"].value
+
+
+def test_checks_pass_and_a_model_losing_to_its_baseline_is_a_warning(built):
+    checks = built.checks()
+    assert set(checks) == {
+        "arm_counts_match_outcomes", "engagement_model_beats_baseline", "follow_model_beats_baseline",
+        "weights_sum_to_one", "weights_above_floor", "locked_weights_unchanged",
+    }
+    for name in ("arm_counts_match_outcomes", "weights_sum_to_one", "weights_above_floor", "locked_weights_unchanged"):
+        assert checks[name].passed, (name, checks[name].description)
+
+    engagement = checks["engagement_model_beats_baseline"]
+    assert not engagement.passed
+    assert engagement.severity == dg.AssetCheckSeverity.WARN
+    assert "drift" in engagement.description and "main" not in engagement.description
+    assert "baseline_mae" in engagement.metadata["models"].value
+
+    with built.wh.connect() as conn:
+        rows = {(r["account_id"], r["model_name"]): r for r in learned.latest_models(conn)}
+    drift = rows[("drift", ENGAGEMENT_MODEL)]
+    assert drift["beats_baseline"] is False and drift["primary_value"] > drift["baseline_value"]
+    assert rows[("main", ENGAGEMENT_MODEL)]["beats_baseline"] is True
+    # The follow check agrees with the registry whichever way main's follow model came out, and only ever warns.
+    follow = checks["follow_model_beats_baseline"]
+    assert follow.passed == bool(rows[("main", FOLLOW_MODEL)]["beats_baseline"])
+    assert follow.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_arm_counts_equal_the_counts_in_outcomes(built):
+    with built.wh.connect() as conn:
+        expected = conn.fetch_df(
+            "select account_id, 'content_' || content_type as arm_name, count(*) as plays, "
+            "sum(case when engagement_rate > 0.03 then 1 else 0 end) as successes "
+            "from analytics.outcomes where passes_learning_gate and engagement_rate is not null "
+            "group by account_id, content_type"
+        )
+        arms = conn.fetch_df(
+            "select account_id, arm_name, plays, successes, failures, alpha, beta from learn.bandit_arms"
+        )
+        timing_plays = conn.fetch_df(
+            "select account_id, sum(plays) as plays from learn.bandit_arms where scope = 'timing' group by account_id"
+        )
+        gated = dict(conn.fetchall(
+            "select account_id, count(*) from analytics.outcomes where passes_learning_gate "
+            "and engagement_rate is not null group by account_id"
+        ))
+    merged = expected.merge(arms, on=["account_id", "arm_name"], suffixes=("", "_stored"))
+    assert len(merged) == len(expected) > 0
+    assert (merged["plays"] == merged["plays_stored"]).all()
+    assert (merged["successes"] == merged["successes_stored"]).all()
+    assert (merged["plays"] - merged["successes"] == merged["failures"]).all()
+    assert (arms["alpha"] == 1 + arms["successes"]).all() and (arms["beta"] == 1 + arms["failures"]).all()
+    assert dict(zip(timing_plays["account_id"], timing_plays["plays"].astype(int), strict=True)) == gated
+    with built.wh.connect() as conn:
+        assert learned.arm_count_mismatches(conn) == []
+
+
+def test_rematerializing_the_learn_group_on_unchanged_data_changes_nothing(built):
+    tables, published = snapshot_tables(built.wh), redis_snapshot(built.prefix)
+    assert all(tables[t] for t in LEARN_TABLES)
+    again = dg.materialize(
+        [*LEARN_ASSETS, *LEARN_CHECKS],
+        resources=resources(built.url, built.prefix),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert again.success
+    assert snapshot_tables(built.wh) == tables
+    assert redis_snapshot(built.prefix) == published
+    cycles = again.get_asset_materialization_events()
+    weights = next(e for e in cycles if e.asset_key == dg.AssetKey(["learn", "generator_weights"]))
+    assert "unchanged_inputs" in weights.materialization.metadata["cycles"].value
+    engagement = next(e for e in cycles if e.asset_key == dg.AssetKey(["learn", "engagement_model"]))
+    assert engagement.materialization.metadata["new versions"].value == 0
+
+    # Without Redis (XBOT_REDIS_URL unset): the same tables, nothing published, and the asset says so.
+    no_redis = dg.materialize(
+        LEARN_ASSETS,
+        resources={**resources(built.url, built.prefix), "redis": RedisResource()},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert no_redis.success and snapshot_tables(built.wh) == tables
+    follow = next(
+        e for e in no_redis.get_asset_materialization_events() if e.asset_key == dg.AssetKey(["learn", "follow_model"])
+    )
+    assert follow.materialization.metadata["redis"].value.startswith("not published: XBOT_REDIS_URL is not set")
+
+
+def test_models_are_published_to_redis_as_json(built):
+    published = redis_snapshot(built.prefix)
+    latest = json.loads(published[f"{built.prefix}predictor:v2:latest"])
+    assert latest["schema_version"] == 1 and set(latest["accounts"]) == {"main", "drift"}
+    with built.wh.connect() as conn:
+        rows = learned.latest_models(conn)
+    for row in rows:
+        entry = latest["accounts"][row["account_id"]][row["model_name"]]
+        key = f"{built.prefix}predictor:v2:{row['account_id']}:{row['model_name']}:v{row['version']}"
+        assert entry["key"] == key and entry["version"] == row["version"]
+        assert entry["model"] == json.loads(row["model_json"])
+        assert json.loads(published[key]) == entry  # the versioned key holds the same JSON
+    assert len(published) == len(rows) + 1
+
+
+def test_loader_prefers_redis_then_the_warehouse_then_the_seed_defaults(built):
+    wh = built.wh
+    from_redis = learned.load_models(wh, "main", REDIS_URL, key_prefix=built.prefix)
+    assert from_redis.source == "redis" and from_redis.versions == {ENGAGEMENT_MODEL: 1, FOLLOW_MODEL: 1}
+    with wh.connect() as conn:
+        stored = json.loads(learned.newest_registry_row(conn, "main", ENGAGEMENT_MODEL)["model_json"])
+        sample = conn.fetch_df("select * from analytics.training_set where account_id = 'main' limit 5")
+    assert from_redis.engagement == stored
+    types = [n[3:] for n in stored["feature_names"] if n.startswith("ct_")]
+    predicted = predict_engagement(from_redis.engagement, feature_frame(sample, types))
+    assert ((predicted >= 0) & (predicted <= 1)).all()
+
+    # Nothing under this prefix, then an unreachable Redis, then no Redis at all: the warehouse registry answers.
+    for url, prefix, note in (
+        (REDIS_URL, "nothing-here:", "redis has no nothing-here:predictor:v2:latest"),
+        ("redis://127.0.0.1:1/0", "", "redis unavailable"),
+        (None, "", "redis not configured"),
+    ):
+        loaded = learned.load_models(wh, "main", url, key_prefix=prefix)
+        assert loaded.source == "warehouse", loaded.detail
+        assert note in loaded.detail and loaded.engagement == stored
+
+    # No model for this account anywhere: the seed defaults, flagged as defaults.
+    side = learned.load_models(wh, "side", REDIS_URL, key_prefix=built.prefix)
+    assert side.source == "seed_default" and side.is_default
+    assert side.engagement["source"] == "seed_default" and not side.engagement["trained"]
+    assert side.versions == {ENGAGEMENT_MODEL: None, FOLLOW_MODEL: None}
+    assert "seed default, not learned" in side.detail
+
+    # A learned engagement model and a default follow model: reported per model, and overall as the default.
+    drift = learned.load_models(wh, "drift", REDIS_URL, key_prefix=built.prefix)
+    assert drift.sources == {ENGAGEMENT_MODEL: "redis", FOLLOW_MODEL: "seed_default"}
+    assert drift.source == "seed_default"
+
+    # No warehouse either: still a usable answer.
+    nowhere = learned.load_models(None, "main", None)
+    assert nowhere.source == "seed_default"
+
+
+def test_definitions_put_the_learn_group_in_the_refresh_job_and_read_redis_from_the_environment(monkeypatch):
+    from xbot_assets.definitions import defs
+
+    monkeypatch.delenv("XBOT_REDIS_URL", raising=False)
+    loaded = defs()
+    keys = loaded.resolve_job_def("refresh_job").asset_layer.selected_asset_keys
+    assert {a.key for a in LEARN_ASSETS} <= set(keys)
+    graph = loaded.resolve_asset_graph()
+    assert all(graph.get(a.key).group_name == "learn" for a in LEARN_ASSETS)
+    assert loaded.resources["redis"].url is None  # unset = no Redis
+
+    monkeypatch.setenv("XBOT_REDIS_URL", REDIS_URL)
+    redis_resource = defs().resources["redis"]
+    assert isinstance(redis_resource.url, dg.EnvVar) and redis_resource.url.env_var_name == "XBOT_REDIS_URL"
+
+
+def test_learning_settings_come_from_the_environment(monkeypatch):
+    for name in ("XBOT_MIN_TRAINING_SAMPLES", "XBOT_UCB_C", "XBOT_ARM_HALF_LIFE_DAYS", "XBOT_LEARNING_WINDOW_DAYS",
+                 "XBOT_MODEL_WINDOW_DAYS"):
+        monkeypatch.delenv(name, raising=False)
+    assert learned.LearningSettings.from_env() == learned.LearningSettings()
+    monkeypatch.setenv("XBOT_MIN_TRAINING_SAMPLES", "80")
+    monkeypatch.setenv("XBOT_UCB_C", "2")
+    monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "14")
+    monkeypatch.setenv("XBOT_LEARNING_WINDOW_DAYS", "14")
+    monkeypatch.setenv("XBOT_MODEL_WINDOW_DAYS", "0")
+    assert learned.LearningSettings.from_env() == learned.LearningSettings(
+        min_training_samples=80, ucb_c=2.0, arm_half_life_days=14.0, learning_window_days=14, model_window_days=None
+    )
+
+
+def test_recency_decay_weights_successes_but_keeps_the_play_counts(built):
+    class Rollback(Exception):
+        pass
+
+    decayed_settings = learned.LearningSettings(arm_half_life_days=7.0)
+    with pytest.raises(Rollback), built.wh.connect() as conn:  # written, checked, then rolled back
+        plain = learned.compute_bandit_arms(conn, "main", NOW, learned.LearningSettings()).set_index("arm_name")
+        decayed = learned.compute_bandit_arms(conn, "main", NOW, decayed_settings).set_index("arm_name")
+        played = plain.index[plain["plays"] > 0]
+        assert (decayed.loc[played, "plays"] == plain.loc[played, "plays"]).all()
+        total = decayed.loc[played, "successes"] + decayed.loc[played, "failures"]
+        assert (total < plain.loc[played, "plays"]).all() and (total > 0).all()
+        assert (decayed["half_life_days"] == 7.0).all() and plain["half_life_days"].isna().all()
+        learned.write_bandit_arms(conn, "main", decayed.reset_index()[list(learned.ARM_COLUMNS)])
+        assert learned.arm_count_mismatches(conn) == []  # plays still match; weighted counts are not compared
+        raise Rollback
+    with built.wh.connect() as conn:
+        assert conn.scalar("select count(*) from learn.bandit_arms where half_life_days is not null") == 0
