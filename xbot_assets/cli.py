@@ -67,7 +67,10 @@ def _report_run(result, elapsed: float) -> int:
     if not result.success:
         for event in result.all_events:
             if event.event_type_value == "STEP_FAILURE":
-                print(f"  step failed: {event.step_key}: {event.event_specific_data.error.message.strip()[:2000]}")
+                error = event.event_specific_data.error
+                while error.cause is not None:  # the user code's own error, not Dagster's wrapper
+                    error = error.cause
+                print(f"  step failed: {event.step_key}: {error.message.strip()[:2000]}")
         return 1
     return 0
 
