@@ -65,6 +65,7 @@ from xbot_assets.learning.predictors import (
 )
 from xbot_assets.learning.timing_arms import timing_arm_stats, ucb1_indices
 from xbot_assets.settings import env_float, env_int
+from xbot_assets.values import to_python
 from xbot_assets.warehouse import Connection, Warehouse, hash_lock_id
 
 REDIS_LATEST_KEY = "predictor:v2:latest"
@@ -165,21 +166,6 @@ def fingerprint(payload: Any) -> str:
 
 def _frame_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[list[Any]]:
     return [[_canonical(v) for v in row] for row in frame[list(columns)].itertuples(index=False, name=None)]
-
-
-def _py(value: Any) -> Any:
-    """A value psycopg2 and DuckDB both accept (no numpy scalars, no NaN)."""
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value
 
 
 def _json_dumps(value: Any) -> str:
@@ -324,7 +310,7 @@ def write_bandit_arms(conn: Connection, account_id: str, arms: pd.DataFrame) -> 
     """Replace the account's arms: they are a pure function of the outcome history, never accumulated in place."""
     conn.execute("delete from learn.bandit_arms where account_id = ?", [account_id])
     conn.insert_rows(
-        "learn.bandit_arms", ARM_COLUMNS, [[_py(v) for v in row] for row in arms.itertuples(index=False, name=None)]
+        "learn.bandit_arms", ARM_COLUMNS, [[to_python(v) for v in row] for row in arms.itertuples(index=False, name=None)]
     )
 
 
@@ -513,7 +499,7 @@ def learn_model(
         [[
             account_id, model_name, version, MODEL_TYPE[model_name], model.target, _json_dumps(document),
             _json_dumps(document["feature_names"]), _json_dumps(document["metrics"]), metric,
-            _py(document["metrics"].get(metric)), _py(document["metrics"].get(baseline)),
+            to_python(document["metrics"].get(metric)), to_python(document["metrics"].get(baseline)),
             None if beats is None else bool(beats), model.n_samples, model.n_train, model.n_holdout,
             _timestamp(model.window_start), _timestamp(model.window_end), data_fp, now,
         ]],
@@ -558,7 +544,7 @@ def latest_models(conn: Connection, model_name: str | None = None) -> list[dict[
         rows = rows[rows["model_name"] == model_name]
     newest = rows.groupby(["account_id", "model_name"], sort=True).tail(1)
     return [
-        {c: _py(v) for c, v in zip(REGISTRY_COLUMNS, row, strict=True)}
+        {c: to_python(v) for c, v in zip(REGISTRY_COLUMNS, row, strict=True)}
         for row in newest.itertuples(index=False, name=None)
     ]
 
@@ -932,7 +918,7 @@ def _insert_event(conn: Connection, values: dict[str, Any]) -> str:
         "select max(sequence) from learn.optimization_events where account_id = ?", [values["account_id"]]
     )
     values["sequence"] = int(last or 0) + 1
-    row = [_py(values.get(c)) for c in EVENT_COLUMNS]
+    row = [to_python(values.get(c)) for c in EVENT_COLUMNS]
     conn.insert_rows("learn.optimization_events", EVENT_COLUMNS, [row])
     return event_id
 

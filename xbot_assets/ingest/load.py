@@ -27,6 +27,7 @@ from xbot_assets.ingest.parse import (
     parse_unit_score,
 )
 from xbot_assets.settings import DEFAULT_ACCOUNT
+from xbot_assets.values import to_python
 from xbot_assets.warehouse import Connection
 
 POST_STATUSES = ("queued", "posted", "skipped", "failed")
@@ -240,7 +241,7 @@ def _existing_posts(conn: Connection, decision_ids: list[str]) -> dict[str, dict
         marks = ", ".join("?" for _ in chunk)
         frame = conn.fetch_df(f"select {', '.join(POST_COLUMNS)} from raw.posts where decision_id in ({marks})", chunk)
         for rec in frame.to_dict("records"):
-            found[rec["decision_id"]] = {k: _py(v) for k, v in rec.items()}
+            found[rec["decision_id"]] = {k: to_python(v) for k, v in rec.items()}
     return found
 
 
@@ -362,7 +363,7 @@ def _posts_for(conn: Connection, records: list[dict[str, Any]]) -> dict[str, dic
             for rec in conn.fetch_df(f"select {columns} from raw.posts where {column} in ({marks})", chunk).to_dict(
                 "records"
             ):
-                rec = {k: _py(v) for k, v in rec.items()}
+                rec = {k: to_python(v) for k, v in rec.items()}
                 by_decision[rec["decision_id"]] = rec
                 if rec["tweet_id"]:
                     by_tweet[rec["tweet_id"]] = rec
@@ -379,7 +380,7 @@ def _existing_snapshots(conn: Connection, decision_ids: list[str]) -> dict[str, 
             chunk,
         )
         for rec in frame.to_dict("records"):
-            found[rec["decision_id"]].append({k: _py(v) for k, v in rec.items()})
+            found[rec["decision_id"]].append({k: to_python(v) for k, v in rec.items()})
     return found
 
 
@@ -423,7 +424,7 @@ def write_follower_snapshots(
             "select collected_at, followers from raw.follower_snapshots where account_id = ?", [account]
         )
         for rec in frame.to_dict("records"):
-            existing[(account, _py(rec["collected_at"]))] = int(rec["followers"])
+            existing[(account, to_python(rec["collected_at"]))] = int(rec["followers"])
     inserts = []
     for key, (record, row) in records.items():
         if key in existing:
@@ -503,26 +504,8 @@ def _chunks(items: list, size: int) -> Iterable[list]:
         yield items[start : start + size]
 
 
-def _py(value: Any) -> Any:
-    """Database values as plain Python (pandas gives Timestamp/NaN/NaT/numpy scalars)."""
-    import pandas as pd
-
-    if value is None:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime().replace(tzinfo=None)
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    if hasattr(value, "item"):
-        return value.item()
-    return value
-
-
 def _same(a: Any, b: Any) -> bool:
-    a, b = _py(a), _py(b)
+    a, b = to_python(a), to_python(b)
     if isinstance(a, float) or isinstance(b, float):
         return a is not None and b is not None and abs(float(a) - float(b)) < 1e-12
     return a == b
