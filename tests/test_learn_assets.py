@@ -28,7 +28,7 @@ from xbot_assets.defs.ingest import raw_tables
 from xbot_assets.defs.learn import LEARN_ASSETS, LEARN_CHECKS, RedisResource
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
 from xbot_assets.defs.transform import xbot_dbt_assets
-from xbot_assets.demo import simulate_static_history
+from xbot_assets.simulation.static_history import simulate_static_history
 from xbot_assets.ingest.load import write_follower_snapshots, write_metric_snapshots, write_posts
 from xbot_assets.learning.features import feature_frame
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL, predict_engagement

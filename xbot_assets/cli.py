@@ -78,7 +78,41 @@ def _report_run(result, elapsed: float) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from xbot_assets.demo import run_demo
 
-    return run_demo(days=args.days, scenario=args.scenario, account_id=args.account, seed=args.seed)
+    return run_demo(days=args.days, scenario=args.scenario, account_id=args.account, seed=args.seed,
+                    generator_policy=args.generator_policy, report_path=Path(args.report) if args.report else None)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from xbot_assets.evaluation import evaluate
+    from xbot_assets.simulation.closed_loop import LoopError
+
+    if args.days < 1 or args.seeds < 1:
+        raise ValueError("--days and --seeds must be at least 1")
+
+    def progress(day: int, seconds: float) -> None:
+        if not args.json and (day % 10 == 9 or day == args.days - 1):
+            print(f"  day {day + 1}/{args.days} ({seconds:.0f}s)", file=sys.stderr, flush=True)
+
+    try:
+        result = evaluate(args.scenario, args.days, args.seeds, progress=progress).result
+    except LoopError as exc:
+        print(f"xbot evaluate: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"scenario {result['scenario']}, {result['days']} days, seeds {result['seeds']}")
+    for policy, values in result["policies"].items():
+        f = values["f_per_1k"]
+        print(f"  generators by {policy:<9} F/1K {f['learned']:.2f} vs static {f['static']:.2f} (oracle "
+              f"{f['oracle']:.2f}): lift {values['lift_vs_static']:+.1%}, share of oracle "
+              f"{values['share_of_oracle']:.1%}; content regret {values['content_regret']['learned']:.1f} "
+              f"(Lai–Robbins {values['content_regret']['lai_robbins_bound']:.1f}); engagement R² "
+              f"{values['engagement_model']['r2_holdout']} (ceiling {values['engagement_model']['r2_ceiling']})")
+    print(f"time: {result['timing_seconds']}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,12 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--as-of", default=None, help="the 'now' of the 7-day windows (ISO 8601, UTC); default: now")
     refresh.set_defaults(func=cmd_refresh)
 
-    demo = sub.add_parser("demo", help="simulate an account for N days and run the whole graph on it")
+    demo = sub.add_parser("demo", help="the closed loop for N simulated days through Dagster, with an HTML report")
     demo.add_argument("--days", type=int, default=30)
     demo.add_argument("--scenario", default=None, help="scenario YAML (default: scenarios/default.yaml)")
     demo.add_argument("--account", default="demo", help="account_id the simulated posts are written under")
     demo.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    demo.add_argument("--generator-policy", choices=["weights", "posterior"], default="weights",
+                      help="how the learning account picks generators (seed 004 weights, or posterior sampling)")
+    demo.add_argument("--report", default=None, help="where to write the HTML report (default .xbot/report.html)")
     demo.set_defaults(func=cmd_demo)
+
+    evaluate = sub.add_parser("evaluate", help="learning on vs the static seed defaults on a scenario, as JSON")
+    evaluate.add_argument("--scenario", required=True, help="scenario name (scenarios/) or YAML file")
+    evaluate.add_argument("--days", type=int, default=60)
+    evaluate.add_argument("--seeds", type=int, default=1, help="seeds: the scenario's seed and the next K-1")
+    evaluate.add_argument("--json", action="store_true", help="print the JSON object only")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 

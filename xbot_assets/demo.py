@@ -1,159 +1,182 @@
-"""`xbot demo`: simulate an account on the embedded default and run the whole graph on what happened.
+"""`xbot demo`: the whole loop on the embedded default, on simulated time, through Dagster.
 
-The simulated account posts with the static seed policy (generator weights of seed 004, content types in turn, the
-same hours every day); its posts, metric snapshots and follower snapshots go through the same validated writers as a
-user's import, are reported to Dagster as materializations of the raw tables, and the refresh job then rebuilds
-every model from them at the simulated "now".
+Two simulated accounts live the same days on the same random numbers: `<account>` learns (plan → publish → collect
+→ learn, one refresh run a day, recorded in the Dagster instance the UI reads) and `<account>-static` keeps the seed
+defaults. The summary and the HTML report compare them and show what was learned: generator weights over time,
+content-arm posteriors, the timing arms, predicted vs actual engagement.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from xbot_assets.acting.offline_generator import generate_offline
-from xbot_assets.acting.text_features import expertise_score, novelty_score, quality_score, viral_score
-from xbot_assets.clock import SimulatedClock
-from xbot_assets.ingest.load import write_follower_snapshots, write_metric_snapshots, write_posts
-from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
-from xbot_assets.settings import WarehouseTarget
-from xbot_assets.simulation.audience import AudienceSimulator
-from xbot_assets.simulation.scenario import Scenario, load_scenario
+from xbot_assets.acting.operations import Account
+from xbot_assets.evaluation import _f_per_1k, _oracle_f_per_1k
+from xbot_assets.settings import PROJECT_ROOT, WarehouseTarget
+from xbot_assets.simulation.closed_loop import LoopError, LoopResult, run_closed_loop
+from xbot_assets.simulation.scenario import load_scenario
 from xbot_assets.warehouse import Warehouse
 
-# Ages at which the collector reads a post's counters, and how often the follower count is read.
-SNAPSHOT_AGES_HOURS = (1, 2, 6, 12, 24, 48)
-FOLLOWER_SNAPSHOT_EVERY = timedelta(minutes=30)
-RECENT_WINDOW = timedelta(days=7)
+REPORT_PATH = PROJECT_ROOT / ".xbot" / "report.html"
 
 
-@dataclass
-class SimulatedHistory:
-    posts: list[dict]
-    metric_snapshots: list[dict]
-    follower_snapshots: list[dict]
-    end: datetime
-
-
-def slot_hours(posts_per_day: int) -> list[int]:
-    """Evenly spread local posting hours, starting at 09:00."""
-    step = 14 / max(1, posts_per_day)
-    return [int(9 + round(i * step)) % 24 for i in range(posts_per_day)]
-
-
-def simulate_static_history(scenario: Scenario, days: int, account_id: str, seed: int | None = None) -> SimulatedHistory:
-    sim = AudienceSimulator(scenario, seed)
-    rng = np.random.default_rng([sim.seed, 4242])
-    generators = [g for g in DEFAULT_WEIGHTS if g in scenario.generators] or sorted(scenario.generators)
-    weights = np.array([DEFAULT_WEIGHTS.get(g, 0.0) for g in generators], dtype=float)
-    weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(generators), 1 / len(generators))
-    content_types = sorted(scenario.content_types)
-    start_local = scenario.start.astimezone(scenario.tz)
-    posts: list[dict] = []
-    texts: list[tuple[datetime, str]] = []
-    index = 0
-    for day in range(days):
-        for hour in slot_hours(scenario.posts_per_day):
-            local = (start_local + timedelta(days=day)).replace(hour=hour, minute=0, second=0, microsecond=0)
-            posted_at = local.astimezone(scenario.start.tzinfo).replace(tzinfo=None)
-            generator = str(rng.choice(generators, p=weights))
-            content_type = content_types[index % len(content_types)]
-            thread = content_type == "educational_thread"
-            draft = generate_offline(generator, content_type, rng, thread=thread)
-            recent = [t for at, t in texts if posted_at - at <= RECENT_WINDOW]
-            quality = quality_score(draft.text, recent)
-            decision_id = f"{account_id}-sim-{index:05d}"
-            tweet_id = sim.publish(decision_id, index, posted_at, content_type, generator, quality.value, thread)
-            posts.append({
-                "decision_id": decision_id, "account_id": account_id, "status": "posted",
-                "decision_type": "thread" if thread else "single", "content": draft.text,
-                "thread_parts": list(draft.thread_parts) or None, "content_type": content_type,
-                "generator_name": generator, "topic": draft.topic, "quality_score": quality.value,
-                "novelty_score": novelty_score(draft.text, recent), "expertise_score": expertise_score(draft.text),
-                "viral_score": viral_score(draft.text), "generator_propensity": float(weights[generators.index(generator)]),
-                "content_propensity": 1.0, "timing_propensity": 1.0, "scheduled_at": posted_at,
-                "posted_at": posted_at, "tweet_id": tweet_id, "source": "simulated", "created_at": posted_at,
-            })
-            texts.append((posted_at, draft.text))
-            index += 1
-    end = (scenario.start + timedelta(days=days)).replace(tzinfo=None)
-    snapshots = []
-    for post in posts:
-        for age in SNAPSHOT_AGES_HOURS:
-            at = post["posted_at"] + timedelta(hours=age)
-            if at > end:
-                break
-            snapshots.append({"decision_id": post["decision_id"], "account_id": account_id, "collected_at": at,
-                              "source": "simulated", **sim.metrics_at(post["decision_id"], at)})
-    followers = []
-    at = scenario.start.replace(tzinfo=None)
-    while at <= end:
-        followers.append({"account_id": account_id, "collected_at": at, "followers": sim.followers_at(at),
-                          "source": "simulated"})
-        at += FOLLOWER_SNAPSHOT_EVERY
-    return SimulatedHistory(posts, snapshots, followers, end)
-
-
-def reset_account(wh: Warehouse, account_id: str) -> None:
-    """The demo owns its account's simulated rows: a second demo starts from a clean slate, not on top of the first."""
-    with wh.connect() as conn:
-        for table in ("metric_snapshots", "follower_snapshots", "posts", "quarantine"):
-            conn.execute(f"delete from raw.{table} where account_id = ?", [account_id])
-
-
-def run_demo(days: int = 30, scenario: str | None = None, account_id: str = "demo", seed: int | None = None) -> int:
-    from xbot_assets.cli import _report_run
-    from xbot_assets.runtime import report_raw_materialization, run_job
-
+def run_demo(days: int = 30, scenario: str | None = None, account_id: str = "demo", seed: int | None = None,
+             generator_policy: str = "weights", report_path: Path | None = None) -> int:
     started = time.perf_counter()
-    sc = load_scenario(scenario or "default")
+    scenario_ref = scenario or "default"
+    sc = load_scenario(scenario_ref)
+    seed = sc.seed if seed is None else seed
     wh = Warehouse(WarehouseTarget.from_env())
-    print(f"xbot demo: scenario {sc.name!r}, {days} simulated days, account {account_id!r}, warehouse {wh.target.describe()}")
-    wh.migrate()
-    reset_account(wh, account_id)
-    history = simulate_static_history(sc, days, account_id, seed)
-    clock = SimulatedClock(history.end)
-    with wh.connect() as conn:
-        reports = [
-            write_posts(conn, history.posts, now=clock.now(), source_name="simulator"),
-            write_metric_snapshots(conn, history.metric_snapshots, now=clock.now(), source_name="simulator"),
-            write_follower_snapshots(conn, history.follower_snapshots, now=clock.now(), source_name="simulator"),
-        ]
-    for report in reports:
-        print(report.summary())
-        report_raw_materialization(report.table.split(".")[1], report.as_metadata(), "xbot demo simulator")
-    result = run_job("refresh_job", now=clock.now(), tags={"xbot/trigger": "demo", "xbot/account": account_id})
-    status = _report_run(result, time.perf_counter() - started)
-    if status == 0:
-        print_summary(wh, account_id, sc, clock.now())
-    print(f"demo finished in {time.perf_counter() - started:.1f}s")
-    return status
+    print(f"xbot demo: scenario {sc.name!r}, {days} simulated days, accounts {account_id!r} (learning, generators "
+          f"by {generator_policy}) and {account_id + '-static'!r} (seed defaults), seed {seed}, "
+          f"warehouse {wh.target.describe()}")
+    accounts = [
+        Account(account_id, scenario=scenario_ref, sim_seed=seed, generator_policy=generator_policy,
+                posts_per_day=sc.posts_per_day),
+        Account(f"{account_id}-static", scenario=scenario_ref, sim_seed=seed, policy="static",
+                posts_per_day=sc.posts_per_day),
+    ]
+
+    def progress(day: int, seconds: float) -> None:
+        if day % 5 == 4 or day == days - 1:
+            print(f"  day {day + 1}/{days} done ({seconds:.0f}s)", flush=True)
+
+    try:
+        loop = run_closed_loop(wh, sc, accounts, days, tags={"xbot/trigger": "demo"}, progress=progress,
+                               final_refresh=True)
+    except LoopError as exc:
+        print(f"xbot demo: {exc}")
+        return 1
+    path = write_demo_report(wh, loop, accounts, report_path or REPORT_PATH)
+    print_summary(wh, loop, accounts)
+    print(f"\nreport: {path}")
+    print(f"runs: {len(loop.run_ids)} in the Dagster instance (see them with `make serve`)")
+    print(f"demo finished in {time.perf_counter() - started:.1f}s "
+          + "(" + ", ".join(f"{k} {v:.0f}s" for k, v in loop.seconds.items()) + ")")
+    return 0
 
 
-def print_summary(wh: Warehouse, account_id: str, scenario: Scenario, now: datetime) -> None:
-    day = max(0, (now - scenario.start.replace(tzinfo=None)).days - 1)
-    truth = scenario.truth_at(day)
+def _daily_f_per_1k(loop: LoopResult, account: str, label: str) -> pd.DataFrame:
+    posts = loop.simulated_posts(account)
+    if posts.empty:
+        return pd.DataFrame(columns=["day", "policy", "f_per_1k"])
+    daily = posts.groupby("day").agg(follows=("follows", "sum"), impressions=("impressions", "sum")).reset_index()
+    return pd.DataFrame({"day": daily["day"], "policy": label,
+                         "f_per_1k": 1000.0 * daily["follows"] / daily["impressions"]})
+
+
+def print_summary(wh: Warehouse, loop: LoopResult, accounts: list[Account]) -> None:
+    learned_id, static_id = accounts[0].account_id, accounts[1].account_id
+    sc = loop.scenario
+    posts = {a.account_id: loop.simulated_posts(a.account_id) for a in accounts}
+    truth = sc.truth_at(loop.days - 1)
     with wh.connect() as conn:
-        totals = conn.fetchone(
-            "select count(*), sum(impressions), sum(followers_gained), "
-            "sum(case when passes_learning_gate then 1 else 0 end) from analytics.outcomes where account_id = ?",
-            [account_id],
-        )
+        decided = conn.fetch_df(
+            "select account_id, status, count(*) as n from raw.posts where account_id in (?, ?) group by 1, 2",
+            [learned_id, static_id])
+        weights = conn.fetch_df(
+            "select generator_name, weight, posts, f_per_1k, tier from learn.generator_weights where account_id = ? "
+            "order by weight desc", [learned_id])
+        posteriors = conn.fetch_df(
+            "select generator_name, posterior_mean, selection_probability from learn.generator_posteriors "
+            "where account_id = ? order by selection_probability desc", [learned_id])
+    counts = {(r.account_id, r.status): int(r.n) for r in decided.itertuples()}
+    print("\n                      learning   static (seed defaults)")
+    for status in ("posted", "skipped", "failed", "queued"):
+        print(f"  {status:<18}{counts.get((learned_id, status), 0):>10}   {counts.get((static_id, status), 0):>10}")
+    learned_f1k, static_f1k = _f_per_1k(posts[learned_id]), _f_per_1k(posts[static_id])
+    oracle = _oracle_f_per_1k(sc, posts[learned_id])
+    print(f"  {'F/1K (true follows)':<18}{learned_f1k or float('nan'):>10.2f}   {static_f1k or float('nan'):>10.2f}"
+          f"   oracle {oracle or float('nan'):.2f}")
+    if learned_f1k and static_f1k:
+        print(f"  lift vs static: {learned_f1k / static_f1k - 1:+.1%}; share of oracle: {learned_f1k / oracle:.1%}")
+    best_true = truth.best_generator()
+    if loop.accounts[0].generator_policy == "posterior" and len(posteriors):
+        found = posteriors.iloc[0]["generator_name"]
+        how = f"highest P(sampling picks) {posteriors.iloc[0]['selection_probability']:.2f}"
+    elif len(weights):
+        found = weights.iloc[0]["generator_name"]
+        how = f"highest weight {weights.iloc[0]['weight']:.3f}"
+    else:
+        found, how = "—", "no weights learned"
+    verdict = "found it" if found == best_true else "not found yet"
+    print(f"  best generator: truth {best_true} ({truth.generators[best_true]:.1f} F/1K); learned {found} ({how}) "
+          f"— {verdict}")
+
+
+def write_demo_report(wh: Warehouse, loop: LoopResult, accounts: list[Account], path: Path) -> Path:
+    from xbot_assets.report import ReportData, write_report
+
+    learned_id, static_id = accounts[0].account_id, accounts[1].account_id
+    sc = loop.scenario
+    truth = sc.truth_at(loop.days - 1)
+    posts = loop.simulated_posts(learned_id)
+    daily = pd.concat([_daily_f_per_1k(loop, learned_id, "learned"), _daily_f_per_1k(loop, static_id, "static")])
+    if len(posts):
+        oracle = posts.groupby("day")["day"].first().map(lambda d: max(sc.truth_at(int(d)).generators.values()))
+        daily = pd.concat([daily, pd.DataFrame({"day": oracle.index, "policy": "oracle", "f_per_1k": oracle.values})])
+    weights = loop.weights[loop.weights["account_id"] == learned_id][["at", "generator_name", "weight"]]
+    sim = loop.connectors[learned_id].simulator
+    success = sim.content_success_probs(day=loop.days - 1)
+    with wh.connect() as conn:
         gens = conn.fetch_df(
-            "select generator_name, posts, impressions, followers_gained, f_per_1k, tier "
-            "from analytics.generator_performance where account_id = ? and time_window = 'all_time' "
-            "order by f_per_1k desc nulls last",
-            [account_id],
-        )
-    posts, impressions, followers, gated = totals
-    f1k = 1000 * (followers or 0) / impressions if impressions else float("nan")
-    print(f"\n{posts} posts, {gated} past the learning gate, {impressions or 0:,} impressions, "
-          f"{followers or 0:.1f} followers attributed: F/1K {f1k:.2f}")
-    print(f"{'generator':<14} {'posts':>5} {'F/1K measured':>13} {'F/1K true':>9}  tier")
-    for row in gens.itertuples():
-        true = truth.generators.get(row.generator_name, float("nan"))
-        measured = "—" if row.f_per_1k is None or row.f_per_1k != row.f_per_1k else f"{row.f_per_1k:.2f}"
-        print(f"{row.generator_name:<14} {row.posts:>5} {measured:>13} {true:>9.2f}  {row.tier}")
+            "select generator_name, posts, f_per_1k from analytics.generator_performance "
+            "where account_id = ? and time_window = 'all_time'", [learned_id])
+        final = conn.fetch_df("select generator_name, weight from learn.generator_weights where account_id = ?",
+                              [learned_id])
+        arms = conn.fetch_df(
+            "select scope, arm_value, alpha, beta, plays, mean_reward, ucb_index from learn.bandit_arms "
+            "where account_id = ?", [learned_id])
+        predictions = conn.fetch_df(
+            "select p.decision_id, p.predicted_er, o.engagement_rate as actual_er, p.decision_reasons "
+            "from raw.posts p join analytics.outcomes o on o.decision_id = p.decision_id "
+            "where p.account_id = ? and o.passes_learning_gate and p.predicted_er is not null", [learned_id])
+        candidates = conn.fetch_df("select status, skip_reason from raw.posts where account_id = ?", [learned_id])
+    generators = pd.DataFrame({"generator_name": sorted(truth.generators)})
+    generators["posts"] = generators["generator_name"].map(
+        posts["generator_name"].value_counts() if len(posts) else {}).fillna(0).astype(int)
+    generators["weight"] = generators["generator_name"].map(dict(zip(final["generator_name"], final["weight"],
+                                                                     strict=True))).astype(float)
+    generators["f_per_1k_measured"] = generators["generator_name"].map(
+        dict(zip(gens["generator_name"], gens["f_per_1k"], strict=True))).astype(float)
+    generators["f_per_1k_true"] = generators["generator_name"].map(truth.generators).astype(float)
+    content = arms[arms["scope"] == "content"].copy()
+    content["true_success_prob"] = content["arm_value"].map(success)
+    timing = arms[arms["scope"] == "timing"].copy()
+    timing["hour"] = pd.to_numeric(timing["arm_value"]).astype(int)
+    # A prediction made while the model was a seed default says so in its reasons; the rest came from a learned model.
+    predictions["model_source"] = np.where(
+        predictions["decision_reasons"].fillna("").str.contains("seed default"), "seed_default", "learned")
+    f_learned, f_static = _f_per_1k(posts), _f_per_1k(loop.simulated_posts(static_id))
+    data = ReportData(
+        title=f"xbot demo — scenario {sc.name}, {loop.days} simulated days",
+        summary=[
+            ("accounts", f"{learned_id} (learning, generators by {accounts[0].generator_policy}) vs {static_id} "
+                         "(seed defaults), same random numbers"),
+            ("posts published", f"{len(posts)} learning, {len(loop.simulated_posts(static_id))} static"),
+            ("F/1K (true follows per 1000 impressions)", f"learning {f_learned or float('nan'):.2f}, static "
+                                                         f"{f_static or float('nan'):.2f}, oracle "
+                                                         f"{_oracle_f_per_1k(sc, posts) or float('nan'):.2f}"),
+            ("true best generator", f"{truth.best_generator()} ({truth.generators[truth.best_generator()]:.1f} F/1K)"),
+            ("Dagster runs", f"{len(loop.run_ids)} (open the UI with `make serve`)"),
+        ],
+        f_per_1k_daily=daily.reset_index(drop=True),
+        weights=weights.reset_index(drop=True),
+        generators=generators,
+        true_best_generator=truth.best_generator(),
+        content_arms=content[["arm_value", "alpha", "beta", "plays", "true_success_prob"]].reset_index(drop=True),
+        timing_arms=timing[["hour", "plays", "mean_reward", "ucb_index"]].reset_index(drop=True),
+        predictions=predictions[["decision_id", "predicted_er", "actual_er", "model_source"]].astype(
+            {"predicted_er": float, "actual_er": float}),
+        candidates=candidates.rename(columns={"skip_reason": "reason"}).assign(
+            reason=lambda f: f["reason"].map(lambda r: None if r is None else str(r).split(":")[0])),
+        notes=[f"timings: {json.dumps({k: round(v, 1) for k, v in loop.seconds.items()})}",
+               f"simulated from {sc.start:%Y-%m-%d} to {(sc.start + timedelta(days=loop.days)):%Y-%m-%d}"],
+    )
+    return write_report(data, path)

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from xbot_assets.learning.content_arms import content_arm_posteriors, thompson_propensities
+from xbot_assets.learning.generator_posterior import generator_posteriors, generator_propensities
 from xbot_assets.learning.generator_weights import (
     ACTIVE,
     DEFAULT_WEIGHTS,
@@ -63,7 +64,7 @@ from xbot_assets.learning.predictors import (
     train_engagement_model,
     train_follow_model,
 )
-from xbot_assets.learning.timing_arms import timing_arm_stats, ucb1_indices
+from xbot_assets.learning.timing_arms import reward_scale, timing_arm_stats, ucb1_indices
 from xbot_assets.settings import env_float, env_int
 from xbot_assets.values import to_python
 from xbot_assets.warehouse import Connection, Warehouse, hash_lock_id
@@ -269,7 +270,7 @@ def compute_bandit_arms(
 
     timed = outcomes.dropna(subset=["posted_hour"]).copy()
     stats = timing_arm_stats(timed)
-    indices = ucb1_indices(stats, settings.ucb_c)
+    indices = ucb1_indices(stats, settings.ucb_c, reward_scale(timed["engagement_rate"]))
     # Success counts per hour use the content arms' Beta bookkeeping (success = engagement rate > threshold), so the
     # table has one meaning of successes/failures/alpha/beta for both scopes; UCB1 itself reads plays and mean reward.
     timed["hour_key"] = timed["posted_hour"].astype(int).astype(str)
@@ -722,6 +723,74 @@ def load_models(
         sources=sources,
         versions=versions,
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Generator posteriors (the posterior-sampling generator policy)
+
+POSTERIOR_TABLE_COLUMNS = (
+    "account_id", "generator_name", "posts", "impressions", "followers_gained", "prior_shape", "prior_rate", "shape",
+    "rate", "posterior_mean", "selection_probability", "half_life_days", "updated_at",
+)
+
+
+@dataclass(frozen=True)
+class PosteriorSettings:
+    """XBOT_GENERATOR_HALF_LIFE_DAYS (unset = no decay) and XBOT_GENERATOR_PRIOR_POSTS (1: the pooled-rate prior
+    weighs as much as one average post)."""
+
+    half_life_days: float | None = None
+    prior_posts: float = 1.0
+
+    @classmethod
+    def from_env(cls) -> PosteriorSettings:
+        half_life = env_float("XBOT_GENERATOR_HALF_LIFE_DAYS", 0.0)
+        return cls(half_life_days=half_life if half_life > 0 else None,
+                   prior_posts=env_float("XBOT_GENERATOR_PRIOR_POSTS", 1.0))
+
+
+def compute_generator_posteriors(
+    conn: Connection, account_id: str, now: datetime, settings: PosteriorSettings
+) -> pd.DataFrame:
+    """Gamma posteriors of every generator's F/1K from the account's gated outcomes (all history, optional decay)."""
+    outcomes = conn.fetch_df(
+        "select generator_name, impressions, followers_gained, posted_at from analytics.outcomes "
+        "where account_id = ? and passes_learning_gate and generator_name is not null and posted_at <= ?",
+        [account_id, now],
+    )
+    outcomes["posted_at"] = pd.to_datetime(outcomes["posted_at"])
+    known = [r[0] for r in conn.fetchall(
+        "select generator_name from learn.generator_weights where account_id = ? and status <> 'disabled' "
+        "order by generator_name", [account_id])] if _table_exists(conn, "learn", "generator_weights") else []
+    generators = known or list(DEFAULT_WEIGHTS)
+    posteriors = generator_posteriors(
+        outcomes, generators, as_of=now, half_life_days=settings.half_life_days, prior_posts=settings.prior_posts
+    )
+    propensities = generator_propensities(posteriors, np.random.default_rng(THOMPSON_SEED), n_draws=THOMPSON_DRAWS)
+    posteriors["selection_probability"] = posteriors["generator_name"].map(propensities).astype(float)
+    posteriors.insert(0, "account_id", account_id)
+    posteriors["half_life_days"] = settings.half_life_days
+    posteriors["updated_at"] = now
+    return posteriors[list(POSTERIOR_TABLE_COLUMNS)]
+
+
+def learn_generator_posteriors(
+    warehouse: Warehouse, now: datetime, settings: PosteriorSettings | None = None
+) -> dict[str, pd.DataFrame]:
+    """Recompute and store every account's generator posteriors (replacing the old ones: a pure function of history)."""
+    settings = settings or PosteriorSettings.from_env()
+    result: dict[str, pd.DataFrame] = {}
+    with warehouse.connect() as conn:
+        accounts = mart_accounts(conn, "outcomes")
+        conn.execute("delete from learn.generator_posteriors")
+        for account_id in accounts:
+            frame = compute_generator_posteriors(conn, account_id, now, settings)
+            conn.insert_rows(
+                "learn.generator_posteriors", POSTERIOR_TABLE_COLUMNS,
+                [[to_python(v) for v in row] for row in frame.itertuples(index=False, name=None)],
+            )
+            result[account_id] = frame
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -218,7 +218,70 @@ LEARNED_TABLES = (
     " on learn.optimization_events (account_id, sequence)",
 )
 
+# Acting (issue 4): the accounts xbot acts for (connector and policy of each), why each candidate was posted or rejected, the planner/publisher locks when Redis is not
+# configured, the generator posteriors of the posterior-sampling policy, and the simulated platform's own record of
+# what was published to it (the simulator is a platform: it keeps its posts, as X does, apart from our warehouse).
+ACTING_TABLES = (
+    "alter table raw.posts add column if not exists decision_reasons text",
+    "create schema if not exists act",
+    """
+    create table if not exists act.accounts (
+        account_id varchar primary key,
+        connector varchar not null,
+        scenario varchar,
+        sim_seed bigint,
+        policy varchar not null,
+        generator_policy varchar not null,
+        posts_per_day bigint not null,
+        enabled boolean not null,
+        updated_at timestamp not null
+    )
+    """,
+    """
+    create table if not exists act.locks (
+        lock_name varchar primary key,
+        owner varchar not null,
+        acquired_at timestamp not null,
+        expires_at timestamp not null
+    )
+    """,
+    """
+    create table if not exists learn.generator_posteriors (
+        account_id varchar not null,
+        generator_name varchar not null,
+        posts bigint not null,
+        impressions double precision not null,
+        followers_gained double precision not null,
+        prior_shape double precision not null,
+        prior_rate double precision not null,
+        shape double precision not null,
+        rate double precision not null,
+        posterior_mean double precision not null,
+        selection_probability double precision not null,
+        half_life_days double precision,
+        updated_at timestamp not null,
+        primary key (account_id, generator_name)
+    )
+    """,
+    "create schema if not exists sim",
+    """
+    create table if not exists sim.published (
+        account_id varchar not null,
+        post_index bigint not null,
+        decision_id varchar not null,
+        tweet_id varchar not null,
+        posted_at timestamp not null,
+        content_type varchar not null,
+        generator_name varchar not null,
+        quality_score double precision not null,
+        is_thread boolean not null,
+        primary key (account_id, post_index)
+    )
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
+    Migration(3, "acting", ACTING_TABLES),
 )

@@ -57,11 +57,12 @@ def clock_run_config(now: datetime | None) -> dict[str, Any]:
 
 
 def run_job(name: str, *, now: datetime | None = None, tags: dict[str, str] | None = None,
-            selection: list[dg.AssetKey] | None = None) -> dg.ExecuteInProcessResult:
-    """Run a job of the code location in this process, recorded in the instance like any other run."""
+            selection: list[dg.AssetKey] | None = None,
+            on_instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+    """Run a job of the code location in this process, recorded in the instance (by default the one the UI reads)."""
     job = definitions().resolve_job_def(name)
     return job.execute_in_process(
-        instance=instance(),
+        instance=on_instance or instance(),
         run_config=clock_run_config(now),
         tags=tags or {},
         asset_selection=selection,
@@ -69,8 +70,9 @@ def run_job(name: str, *, now: datetime | None = None, tags: dict[str, str] | No
     )
 
 
-def report_raw_materialization(table: str, metadata: dict[str, Any], description: str) -> None:
+def report_raw_materialization(table: str, metadata: dict[str, Any], description: str,
+                               on_instance: dg.DagsterInstance | None = None) -> None:
     """Tell Dagster that rows landed in a raw table from outside the graph, so lineage and automation see them."""
-    instance().report_runless_asset_event(
+    (on_instance or instance()).report_runless_asset_event(
         dg.AssetMaterialization(asset_key=dg.AssetKey(["raw", table]), metadata=metadata, description=description)
     )

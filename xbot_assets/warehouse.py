@@ -2,7 +2,11 @@
 
 SQL handed to `Warehouse` uses `?` placeholders and the portable subset both engines understand; the PostgreSQL
 connection translates placeholders for psycopg2. Connections are short-lived on purpose: DuckDB allows one writing
-process per file, and dbt runs as a separate process between our writes.
+process per file, so a process that keeps the file open locks every other process out.
+
+A process that owns the file for a while (the simulated closed loop) opens a `session()`: one connection held open for
+the session keeps DuckDB's database instance alive, so each transaction's connect costs ~0.7 ms instead of ~19 ms
+(measured: a new instance re-reads the catalog every time).
 """
 
 from __future__ import annotations
@@ -96,9 +100,35 @@ class Connection:
                 execute_values(cur, f"insert into {table} ({cols}) values %s{conflict}", [tuple(r) for r in rows])
 
 
+# DuckDB paths held open by a session in this process: path -> (keeper connection, number of open sessions).
+_SESSIONS: dict[str, list] = {}
+
+
 class Warehouse:
     def __init__(self, target: WarehouseTarget):
         self.target = target
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep a DuckDB file's database open for the block (nested sessions share it). No-op on PostgreSQL."""
+        if self.kind != "duckdb":
+            yield
+            return
+        import duckdb
+
+        path = str(self.target.duckdb_path)
+        self.target.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+        entry = _SESSIONS.get(path)
+        if entry is None:
+            entry = _SESSIONS[path] = [duckdb.connect(path), 0]
+        entry[1] += 1
+        try:
+            yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                entry[0].close()
+                del _SESSIONS[path]
 
     @classmethod
     def from_url(cls, url: str | None) -> Warehouse:
@@ -117,7 +147,9 @@ class Warehouse:
             path = self.target.duckdb_path
             assert path is not None
             path.parent.mkdir(parents=True, exist_ok=True)
-            raw = duckdb.connect(str(path), read_only=read_only and path.exists())
+            # Inside a session the file is open read-write already; DuckDB refuses a second, read-only configuration.
+            read_only = read_only and path.exists() and str(path) not in _SESSIONS
+            raw = duckdb.connect(str(path), read_only=read_only)
             try:
                 raw.execute("begin transaction")
                 conn = Connection(raw, "duckdb")

@@ -35,6 +35,7 @@ BANDIT_ARMS = dg.AssetKey(["learn", "bandit_arms"])
 ENGAGEMENT = dg.AssetKey(["learn", "engagement_model"])
 FOLLOW = dg.AssetKey(["learn", "follow_model"])
 GENERATOR_WEIGHTS = dg.AssetKey(["learn", "generator_weights"])
+GENERATOR_POSTERIOR = dg.AssetKey(["learn", "generator_posterior"])
 
 
 class RedisResource(dg.ConfigurableResource):
@@ -396,6 +397,47 @@ def generator_weights(
     return dg.MaterializeResult(metadata=metadata)
 
 
+@dg.asset(
+    key=GENERATOR_POSTERIOR,
+    group_name="learn",
+    pool="warehouse",
+    deps=[OUTCOMES, GENERATOR_WEIGHTS],
+    kinds={"python", "sql"},
+    description=(
+        "Gamma–Poisson posteriors of each generator's followers per 1000 impressions (prior: the account's pooled "
+        "F/1K, weighing one average post), with the probability that posterior sampling picks each generator. "
+        "Planning uses them when XBOT_GENERATOR_POLICY=posterior (the alternative to the seed's weights)."
+    ),
+)
+def generator_posterior(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, clock: ClockResource
+) -> dg.MaterializeResult:
+    wh = warehouse.get()
+    wh.migrate()
+    settings = learned.PosteriorSettings.from_env()
+    now = clock.now()
+    by_account = learned.learn_generator_posteriors(wh, now, settings)
+    metadata: dict = {
+        "dagster/row_count": sum(len(f) for f in by_account.values()),
+        "dagster/relation_identifier": "learn.generator_posteriors",
+        "accounts": len(by_account),
+        "half-life (days)": "no decay" if settings.half_life_days is None else settings.half_life_days,
+        "prior weight (posts)": settings.prior_posts,
+    }
+    for account_id, frame in by_account.items():
+        ordered = frame.sort_values("posterior_mean", ascending=False)
+        metadata[f"{account_id}: posteriors"] = dg.MetadataValue.md(
+            learned.markdown_table(
+                ["generator", "posts", "impressions", "followers", "shape", "rate (per 1k)", "posterior F/1K",
+                 "P(sampling picks)"],
+                ordered[["generator_name", "posts", "impressions", "followers_gained", "shape", "rate",
+                         "posterior_mean", "selection_probability"]].itertuples(index=False, name=None),
+            )
+        )
+    context.log.info(f"generator posteriors for {len(by_account)} accounts")
+    return dg.MaterializeResult(metadata=metadata)
+
+
 def _problems_result(problems: list[str], ok: str, **metadata) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=not problems,
@@ -445,7 +487,7 @@ def locked_weights_unchanged(warehouse: WarehouseResource) -> dg.AssetCheckResul
     return _problems_result(problems, f"{locked} locked generators, all unchanged", locked_generators=locked)
 
 
-LEARN_ASSETS = [bandit_arms, engagement_model, follow_model, generator_weights]
+LEARN_ASSETS = [bandit_arms, engagement_model, follow_model, generator_weights, generator_posterior]
 LEARN_CHECKS = [
     arm_counts_match_outcomes,
     engagement_model_beats_baseline,

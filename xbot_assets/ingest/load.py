@@ -40,7 +40,7 @@ POST_COLUMNS = (
     "decision_id", "account_id", "status", "decision_type", "content", "thread_parts", "content_type",
     "generator_name", "topic", "quality_score", "novelty_score", "expertise_score", "viral_score", "predicted_er",
     "predicted_follow_prob", "content_propensity", "timing_propensity", "generator_propensity", "scheduled_at",
-    "posted_at", "tweet_id", "skip_reason", "source", "created_at",
+    "posted_at", "tweet_id", "skip_reason", "decision_reasons", "source", "created_at",
 )
 COUNTER_COLUMNS = ("impressions", "likes", "retweets", "replies", "quotes", "bookmarks", "profile_clicks", "url_clicks")
 REQUIRED_COUNTERS = ("likes", "retweets", "replies")
@@ -162,6 +162,7 @@ def _post_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "posted_at": posted_at,
         "tweet_id": tweet_id,
         "skip_reason": parse_text(row.get("skip_reason")),
+        "decision_reasons": parse_text(row.get("decision_reasons")),
         "source": parse_choice(row.get("source"), "source", SOURCES, default="real"),
     }
     for column in _UNIT_SCORES:

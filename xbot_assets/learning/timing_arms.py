@@ -49,17 +49,31 @@ def timing_arm_stats(outcomes: pd.DataFrame) -> pd.DataFrame:
     return stats[STATS_COLUMNS]
 
 
-def ucb1_indices(stats: pd.DataFrame, c: float = 1.0) -> pd.Series:
-    """UCB1 index per hour: mean + c·sqrt(2·ln N / n), N = total plays; +inf for an unplayed hour.
+def reward_scale(rewards: pd.Series | np.ndarray) -> float:
+    """The spread of the observed rewards (their standard deviation), 1.0 until two rewards exist.
 
-    The +inf makes every unplayed hour be tried before any played one is repeated (PRODUCT §5).
-    The Series is indexed by hour.
+    UCB1's bonus assumes rewards spread over [0, 1]. Engagement rates live in a band a few hundredths wide, so an
+    unscaled bonus swamps every difference between hours and UCB1 degenerates into round-robin; scaling the bonus by
+    the rewards' own spread keeps the index's trade-off what UCB1 means it to be.
+    """
+    values = pd.Series(rewards, dtype="float64").dropna()
+    if len(values) < 2:
+        return 1.0
+    spread = float(values.std(ddof=1))
+    return spread if spread > 0 else 1.0
+
+
+def ucb1_indices(stats: pd.DataFrame, c: float = 1.0, scale: float = 1.0) -> pd.Series:
+    """UCB1 index per hour: mean + c·scale·sqrt(2·ln N / n), N = total plays; +inf for an unplayed hour.
+
+    The +inf makes every unplayed hour be tried before any played one is repeated (PRODUCT §5). `scale` is the
+    rewards' spread (see reward_scale). The Series is indexed by hour.
     """
     plays = stats["plays"].to_numpy(dtype=float)
     means = stats["mean_reward"].to_numpy(dtype=float)
     total_plays = plays.sum()
     with np.errstate(divide="ignore", invalid="ignore"):
-        bonus = c * np.sqrt(2.0 * np.log(max(total_plays, 1.0)) / plays)
+        bonus = c * scale * np.sqrt(2.0 * np.log(max(total_plays, 1.0)) / plays)
         index = np.where(plays > 0, means + bonus, np.inf)
     return pd.Series(index, index=stats["hour"].to_numpy(dtype=int), name="ucb1_index")
 
@@ -69,6 +83,7 @@ def ucb1_choice(
     c: float = 1.0,
     rng: np.random.Generator | None = None,
     allowed_hours: Iterable[int] | None = None,
+    scale: float = 1.0,
 ) -> tuple[int, float]:
     """The hour with the largest UCB1 index among `allowed_hours` (default: all 24), and its propensity.
 
@@ -77,7 +92,7 @@ def ucb1_choice(
     an hour has been tried relative to everything tried so far, whatever the candidates are today.
     Without an rng a fresh unseeded one breaks ties (pass one for reproducible choices).
     """
-    indices = ucb1_indices(stats, c)
+    indices = ucb1_indices(stats, c, scale)
     if allowed_hours is not None:
         allowed = sorted({int(h) for h in allowed_hours})
         unknown = [h for h in allowed if h not in indices.index]

@@ -363,6 +363,13 @@ class Scenario:
             "success_er_threshold": self.success_er_threshold,
         }
 
+    def fingerprint(self) -> str:
+        """A short hash of every value of the scenario (two scenarios with the same fingerprint simulate alike)."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
     # ----------------------------------------------------------------------------------------- time
     @property
     def tz(self) -> ZoneInfo:

@@ -1,4 +1,6 @@
 -- Outcomes that pass the learning gate, with the model features and targets.
+-- follow_label: the post won at least var follow_min_followers (1) whole attributed followers. Attribution spreads
+-- every gain over all live posts, so "more than 0" would be true of nearly every post and teach nothing.
 select
     account_id,
     decision_id,
@@ -15,6 +17,6 @@ select
     impressions,
     engagement_rate,
     followers_gained,
-    followers_gained > 0 as follow_label
+    followers_gained >= {{ var('follow_min_followers') }} as follow_label
 from {{ ref('outcomes') }}
 where passes_learning_gate

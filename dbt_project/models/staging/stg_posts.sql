@@ -27,6 +27,7 @@ select
     {{ xbot_local_hour('posted_at') }} as posted_hour,
     cast(tweet_id as varchar) as tweet_id,
     skip_reason,
+    decision_reasons,
     cast(source as varchar) as source,
     cast(created_at as timestamp) as created_at,
     cast(loaded_at as timestamp) as loaded_at

@@ -1,0 +1,343 @@
+"""Planning the next posts (PRODUCT §6): pure decisions from learned state, no database and no Dagster.
+
+For each free slot of the day: the hour by UCB1 over the timing arms, then — up to `attempts_per_slot` times — a
+content type by Thompson sampling over the content arms, a generator by the weights (or by posterior sampling), a
+text from the generator, the quality gate, novelty/expertise/viral scores, predictions from the loaded models and the
+threshold gate. Every candidate is returned, queued or skipped, with its propensities and its reasons.
+
+The threshold gate (predicted ER ≥ 3.5 %, P(follow) ≥ 0.5) applies a model only once it has earned trust: trained on
+real outcomes (not a seed default) and beating its baseline on the time-ordered holdout. Until then the gate stands
+aside and says so in the reasons, so a cold start explores instead of being blocked by a guess.
+
+The static policy is the seed defaults frozen: content types uniformly at random, fixed posting hours, generators by
+the seed weights, no model gate. It is what `xbot evaluate` compares learning against.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from xbot_assets.acting.offline_generator import Draft, generate_offline
+from xbot_assets.acting.text_features import expertise_score, novelty_score, quality_score, viral_score
+from xbot_assets.learning.content_arms import content_arm_name, thompson_propensities
+from xbot_assets.learning.features import feature_frame
+from xbot_assets.learning.generator_posterior import generator_propensities
+from xbot_assets.learning.predictors import predict_engagement, predict_follow_probability
+from xbot_assets.learning.timing_arms import ucb1_indices
+
+DEFAULT_CONTENT_TYPES = ("educational_thread", "factual_single", "myth_busting", "wellness_tip")
+THREAD_CONTENT_TYPES = ("educational_thread",)
+POLICIES = ("learned", "static")
+GENERATOR_POLICIES = ("weights", "posterior")
+SLOT_MINUTES = (0, 30)  # at most two posts an hour, half an hour apart
+PROPENSITY_DRAWS = 4_000
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    posts_per_day: int = 4
+    max_posts_per_hour: int = 2
+    max_posts_per_day: int = 24
+    min_quality: float = 0.6
+    min_predicted_er: float = 0.035
+    min_follow_probability: float = 0.5
+    attempts_per_slot: int = 3
+    lead_minutes: int = 5
+    policy: str = "learned"
+    generator_policy: str = "weights"
+    ucb_c: float = 1.0
+    timezone: str = "UTC"
+    content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
+    static_hours: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+        if self.generator_policy not in GENERATOR_POLICIES:
+            raise ValueError(f"generator_policy must be one of {GENERATOR_POLICIES}, got {self.generator_policy!r}")
+        if not 1 <= self.max_posts_per_hour <= len(SLOT_MINUTES):
+            raise ValueError(f"max_posts_per_hour must be 1..{len(SLOT_MINUTES)}, got {self.max_posts_per_hour}")
+        if self.posts_per_day < 0 or self.max_posts_per_day < 0:
+            raise ValueError("posts per day must not be negative")
+        if self.attempts_per_slot < 1:
+            raise ValueError("attempts_per_slot must be at least 1")
+
+    @property
+    def daily_target(self) -> int:
+        return min(self.posts_per_day, self.max_posts_per_day, 24 * self.max_posts_per_hour)
+
+    def fixed_hours(self) -> list[int]:
+        """The static policy's hours: the seed's evenly spread local hours from 09:00."""
+        if self.static_hours:
+            return list(self.static_hours)
+        step = 14 / max(1, self.daily_target)
+        return [int(9 + round(i * step)) % 24 for i in range(self.daily_target)]
+
+
+@dataclass
+class ModelView:
+    """One loaded model and whether the threshold gate may use it."""
+
+    document: dict
+    trusted: bool
+    why: str
+
+
+@dataclass
+class PlanningState:
+    """Everything planning reads, gathered by the caller."""
+
+    content_arms: pd.DataFrame          # content_type, alpha, beta
+    timing_stats: pd.DataFrame          # hour, plays, mean_reward (24 rows)
+    reward_scale: float                 # spread of the timing rewards (UCB1 bonus scale)
+    generator_weights: dict[str, float]
+    generator_posteriors: pd.DataFrame  # generator_name, shape, rate
+    engagement: ModelView
+    follow: ModelView
+    recent_texts: list[str]
+    taken: Counter = field(default_factory=Counter)   # naive-UTC slot start -> posts already queued or posted there
+    pending_hours: Counter = field(default_factory=Counter)  # local hour -> queued posts not yet rewarded
+
+
+@dataclass
+class Candidate:
+    decision_id: str
+    status: str                 # queued | skipped
+    scheduled_at: datetime
+    local_hour: int
+    content_type: str
+    generator_name: str
+    draft: Draft
+    quality: float
+    novelty: float
+    expertise: float
+    viral: float
+    predicted_er: float
+    predicted_follow_prob: float
+    content_propensity: float
+    timing_propensity: float
+    generator_propensity: float
+    reasons: list[str]
+    skip_reason: str | None
+
+    def to_row(self, account_id: str, source: str, created_at: datetime) -> dict:
+        """The raw.posts row of this candidate (the validated writer takes it from here)."""
+        thread = len(self.draft.thread_parts) > 1
+        return {
+            "decision_id": self.decision_id, "account_id": account_id, "status": self.status,
+            "decision_type": "thread" if thread else "single", "content": self.draft.text,
+            "thread_parts": list(self.draft.thread_parts) or None, "content_type": self.content_type,
+            "generator_name": self.generator_name, "topic": self.draft.topic, "quality_score": self.quality,
+            "novelty_score": self.novelty, "expertise_score": self.expertise, "viral_score": self.viral,
+            "predicted_er": self.predicted_er, "predicted_follow_prob": self.predicted_follow_prob,
+            "content_propensity": self.content_propensity, "timing_propensity": self.timing_propensity,
+            "generator_propensity": self.generator_propensity, "scheduled_at": self.scheduled_at,
+            "skip_reason": self.skip_reason, "decision_reasons": json.dumps(self.reasons), "source": source,
+            "created_at": created_at,
+        }
+
+
+def _local_day_bounds(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    local_now = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz)
+    start = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, start + timedelta(days=1)
+
+
+def _utc_naive(local: datetime) -> datetime:
+    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+def free_slots(now: datetime, settings: PlanSettings, taken: Counter) -> dict[int, list[datetime]]:
+    """Open slot times (naive UTC) of the rest of the account's local day, by local hour, honouring the hourly cap."""
+    tz = ZoneInfo(settings.timezone)
+    day_start, _ = _local_day_bounds(now, tz)
+    earliest = now + timedelta(minutes=settings.lead_minutes)
+    slots: dict[int, list[datetime]] = {}
+    for hour in range(24):
+        # Wall-clock hours of the local day (a DST gap hour simply maps to the next real instant).
+        hour_start = _utc_naive(day_start + timedelta(hours=hour))
+        used = sum(taken.get(hour_start + timedelta(minutes=m), 0) for m in SLOT_MINUTES)
+        room = settings.max_posts_per_hour - used
+        open_times = [
+            hour_start + timedelta(minutes=m) for m in SLOT_MINUTES
+            if taken.get(hour_start + timedelta(minutes=m), 0) == 0 and hour_start + timedelta(minutes=m) >= earliest
+        ]
+        if room > 0 and open_times:
+            slots[hour] = open_times[:room]
+    return slots
+
+
+def posts_planned_today(now: datetime, settings: PlanSettings, taken: Counter) -> int:
+    tz = ZoneInfo(settings.timezone)
+    start, end = _local_day_bounds(now, tz)
+    lo, hi = _utc_naive(start), _utc_naive(end)
+    return sum(n for at, n in taken.items() if lo <= at < hi)
+
+
+def choose_hours(state: PlanningState, settings: PlanSettings, slots: dict[int, list[datetime]], need: int,
+                 rng: np.random.Generator) -> list[tuple[int, float]]:
+    """`need` hours (with repeats up to the open slots) and each one's propensity.
+
+    Learned: UCB1 one pick at a time; every pick (and every queued post not yet rewarded) counts as a pending play of
+    its hour, so one batch spreads over hours as the index's bonus shrinks instead of stacking on one hour.
+    Static: the fixed hours, in order. UCB1 is deterministic up to ties, so a pick's propensity is 1/(tied hours).
+    """
+    room = {h: len(times) for h, times in slots.items()}
+    chosen: list[tuple[int, float]] = []
+    if settings.policy == "static":
+        for hour in settings.fixed_hours():
+            if len(chosen) >= need:
+                break
+            if room.get(hour, 0) > 0:
+                room[hour] -= 1
+                chosen.append((hour, 1.0))
+        return chosen
+    stats = state.timing_stats.set_index("hour").reindex(range(24))
+    plays = stats["plays"].fillna(0).to_numpy(dtype=float)
+    means = stats["mean_reward"].to_numpy(dtype=float)
+    pending = np.array([state.pending_hours.get(h, 0) for h in range(24)], dtype=float)
+    for _ in range(need):
+        allowed = [h for h in range(24) if room.get(h, 0) > 0]
+        if not allowed:
+            break
+        frame = pd.DataFrame({"hour": range(24), "plays": plays + pending, "mean_reward": means})
+        # A pending play keeps the hour's mean but counts as evidence, shrinking its bonus.
+        frame.loc[(plays == 0) & (pending > 0), "mean_reward"] = np.nanmean(means) if np.isfinite(means).any() else 0.0
+        indices = ucb1_indices(frame, settings.ucb_c, state.reward_scale).loc[allowed]
+        best = indices.max()
+        values = indices.to_numpy()
+        tied = indices.index[np.isinf(values)] if np.isinf(best) else indices.index[
+            np.isclose(values, best, rtol=1e-12, atol=1e-15)]
+        hour = int(tied[0]) if len(tied) == 1 else int(rng.choice(np.asarray(tied)))
+        chosen.append((hour, 1.0 / len(tied)))
+        room[hour] -= 1
+        pending[hour] += 1
+    return chosen
+
+
+def _content_choice(state: PlanningState, settings: PlanSettings, rng: np.random.Generator) -> tuple[str, float]:
+    types = list(dict.fromkeys([*settings.content_types, *state.content_arms.get("content_type", [])]))
+    if settings.policy == "static":
+        types = list(settings.content_types)
+        return types[int(rng.integers(len(types)))], 1.0 / len(types)
+    arms = state.content_arms.set_index("content_type") if len(state.content_arms) else pd.DataFrame()
+    posteriors = pd.DataFrame({
+        "arm_name": [content_arm_name(t) for t in types],
+        "content_type": types,
+        "alpha": [float(arms["alpha"].get(t, 1.0)) if len(arms) else 1.0 for t in types],
+        "beta": [float(arms["beta"].get(t, 1.0)) if len(arms) else 1.0 for t in types],
+    })
+    draws = rng.beta(posteriors["alpha"].to_numpy(), posteriors["beta"].to_numpy())
+    pick = types[int(np.argmax(draws))]
+    props = thompson_propensities(posteriors, rng, n_draws=PROPENSITY_DRAWS)
+    return pick, max(props[content_arm_name(pick)], 1.0 / (PROPENSITY_DRAWS + 1))
+
+
+def _generator_choice(state: PlanningState, settings: PlanSettings, rng: np.random.Generator) -> tuple[str, float]:
+    if settings.policy == "learned" and settings.generator_policy == "posterior" and len(state.generator_posteriors):
+        post = state.generator_posteriors
+        draws = rng.gamma(post["shape"].to_numpy(dtype=float), 1.0 / post["rate"].to_numpy(dtype=float))
+        pick = str(post["generator_name"].iloc[int(np.argmax(draws))])
+        props = generator_propensities(post, rng, n_draws=PROPENSITY_DRAWS)
+        return pick, max(props[pick], 1.0 / (PROPENSITY_DRAWS + 1))
+    names = [g for g, w in state.generator_weights.items() if w > 0]
+    if not names:
+        raise ValueError("no generator has a positive weight")
+    weights = np.array([state.generator_weights[g] for g in names], dtype=float)
+    weights /= weights.sum()
+    index = int(rng.choice(len(names), p=weights))
+    return names[index], float(weights[index])
+
+
+def plan_day(
+    state: PlanningState,
+    settings: PlanSettings,
+    now: datetime,
+    rng: np.random.Generator,
+    decision_id: Callable[[datetime, int], str],
+    generate: Callable[..., Draft] = generate_offline,
+) -> list[Candidate]:
+    """Fill the rest of the account's local day up to its daily target; every candidate is returned."""
+    need = settings.daily_target - posts_planned_today(now, settings, state.taken)
+    if need <= 0:
+        return []
+    slots = free_slots(now, settings, state.taken)
+    hours = choose_hours(state, settings, slots, need, rng)
+    recent = list(state.recent_texts)
+    candidates: list[Candidate] = []
+    counter = 0
+    for hour, timing_propensity in hours:
+        scheduled_at = slots[hour].pop(0)
+        for attempt in range(settings.attempts_per_slot):
+            content_type, content_propensity = _content_choice(state, settings, rng)
+            generator, generator_propensity = _generator_choice(state, settings, rng)
+            draft = generate(generator, content_type, rng, thread=content_type in THREAD_CONTENT_TYPES)
+            candidate = _assess(
+                state, settings, draft, recent, scheduled_at, hour, content_type, generator, content_propensity,
+                timing_propensity, generator_propensity, decision_id(scheduled_at, counter),
+            )
+            counter += 1
+            if attempt:
+                candidate.reasons.append(f"attempt {attempt + 1} of {settings.attempts_per_slot} for this slot")
+            candidates.append(candidate)
+            if candidate.status == "queued":
+                recent.append(draft.text)
+                break
+    return candidates
+
+
+def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: Sequence[str], scheduled_at: datetime,
+            hour: int, content_type: str, generator: str, content_propensity: float, timing_propensity: float,
+            generator_propensity: float, decision_id: str) -> Candidate:
+    quality = quality_score(draft.text, recent)
+    novelty = novelty_score(draft.text, recent)
+    expertise, viral = expertise_score(draft.text), viral_score(draft.text)
+    row = pd.DataFrame([{
+        "quality_score": quality.value, "content_type": content_type, "posted_hour": hour,
+        "is_thread": float(len(draft.thread_parts) > 1), "novelty_score": novelty, "expertise_score": expertise,
+        "viral_score": viral,
+    }])
+    types = list(dict.fromkeys([*settings.content_types, content_type]))
+    er = float(predict_engagement(state.engagement.document, _model_features(row, state.engagement.document, types))[0])
+    follow = float(predict_follow_probability(state.follow.document, _model_features(row, state.follow.document, types))[0])
+
+    reasons = [f"quality {quality.value:.2f}" + (f" ({'; '.join(quality.reasons)})" if quality.reasons else "")]
+    rejections: list[str] = []
+    if quality.value < settings.min_quality:
+        rejections.append(f"quality gate: {quality.value:.2f} < {settings.min_quality:.2f}")
+    if settings.policy == "learned":
+        for label, view, value, floor, fmt in (
+            ("predicted ER", state.engagement, er, settings.min_predicted_er, "{:.2%}"),
+            ("P(follow)", state.follow, follow, settings.min_follow_probability, "{:.2f}"),
+        ):
+            if not view.trusted:
+                reasons.append(f"{label} {fmt.format(value)} not gated: {view.why}")
+            elif value < floor:
+                rejections.append(f"threshold gate: {label} {fmt.format(value)} < {fmt.format(floor)}")
+            else:
+                reasons.append(f"{label} {fmt.format(value)} ≥ {fmt.format(floor)}")
+    else:
+        reasons.append("static policy: no model gate")
+    return Candidate(
+        decision_id=decision_id, status="skipped" if rejections else "queued", scheduled_at=scheduled_at,
+        local_hour=hour, content_type=content_type, generator_name=generator, draft=draft, quality=quality.value,
+        novelty=novelty, expertise=expertise, viral=viral, predicted_er=er, predicted_follow_prob=follow,
+        content_propensity=content_propensity, timing_propensity=timing_propensity,
+        generator_propensity=generator_propensity, reasons=[*rejections, *reasons],
+        skip_reason="; ".join(rejections) or None,
+    )
+
+
+def _model_features(row: pd.DataFrame, document: dict, content_types: list[str]) -> pd.DataFrame:
+    """The feature row in the model's own column order (a model trained on other content types still lines up)."""
+    names = list(document.get("feature_names") or [])
+    model_types = [n[3:] for n in names if n.startswith("ct_")]
+    return feature_frame(row, list(dict.fromkeys([*model_types, *content_types])))

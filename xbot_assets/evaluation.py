@@ -1,0 +1,246 @@
+"""`xbot evaluate`: does it learn? The real pipeline on a scenario, learning on vs the static seed defaults.
+
+One closed loop runs every policy of every seed side by side, each as its own simulated account in one warehouse, so
+one Dagster run a day (dbt, the learn assets, the planner) serves them all:
+
+- `weights`: learning on, generators by the seed's weight optimizer (seed 004);
+- `posterior`: learning on, generators by Gamma–Poisson posterior sampling;
+- `static`: the seed defaults frozen (uniform content types, fixed hours, seed weights, no model gate).
+
+The accounts of one seed share the simulator's random numbers slot by slot (common random numbers), so their
+difference is the policies' difference, not luck. Everything "true" (the oracle, the ceilings, the Lai–Robbins bound)
+comes from the scenario; everything "learned" is what the pipeline measured and stored.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xbot_assets import learned
+from xbot_assets.acting.operations import Account
+from xbot_assets.simulation.closed_loop import LoopResult, run_closed_loop
+from xbot_assets.simulation.scenario import Scenario, load_scenario
+
+LEARNED_POLICIES = ("weights", "posterior")
+POLICY_NAMES = (*LEARNED_POLICIES, "static")
+
+
+def account_id(seed: int, policy: str) -> str:
+    return f"eval-s{seed}-{policy}"
+
+
+def accounts_for(scenario: Scenario, seeds: list[int], scenario_ref: str) -> list[Account]:
+    out = []
+    for seed in seeds:
+        for policy in POLICY_NAMES:
+            out.append(Account(
+                account_id(seed, policy), connector="simulator", scenario=scenario_ref, sim_seed=seed,
+                policy="static" if policy == "static" else "learned",
+                generator_policy="weights" if policy == "static" else policy,
+                posts_per_day=scenario.posts_per_day,
+            ))
+    return out
+
+
+def _f_per_1k(posts: pd.DataFrame) -> float | None:
+    if posts.empty or posts["impressions"].sum() <= 0:
+        return None
+    return float(1000.0 * posts["follows"].sum() / posts["impressions"].sum())
+
+
+def _oracle_f_per_1k(scenario: Scenario, posts: pd.DataFrame) -> float | None:
+    """Always the best generator of the day, on the same impressions."""
+    if posts.empty:
+        return None
+    best = posts["day"].map(lambda d: max(scenario.truth_at(int(d)).generators.values()))
+    return float((best * posts["impressions"]).sum() / posts["impressions"].sum())
+
+
+def _segments(scenario: Scenario, days: int) -> list[tuple[int, int]]:
+    """[start, end) days of the scenario's stationary stretches."""
+    cuts = sorted({0, *[e.day for e in scenario.drift if 0 < e.day < days], days})
+    return list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
+def content_regret(loop: LoopResult, account: str) -> tuple[float, float]:
+    """(regret of the content choices in expected successes, the Lai–Robbins bound for as many posts).
+
+    Success probabilities are the scenario's P(ER > threshold) per content type (hour-averaged, quality 0.7), per
+    stationary segment; the bound sums ln(n) · Σ (μ* − μ_a) / kl(μ_a, μ*) over segments."""
+    posts = loop.simulated_posts(account)
+    if posts.empty:
+        return 0.0, 0.0
+    sim = loop.connectors[account].simulator
+    regret = bound = 0.0
+    for start, end in _segments(loop.scenario, loop.days):
+        in_segment = posts[(posts["day"] >= start) & (posts["day"] < end)]
+        if in_segment.empty:
+            continue
+        probs = sim.content_success_probs(day=start)
+        best = max(probs.values())
+        regret += float(sum(best - probs[ct] for ct in in_segment["content_type"]))
+        bound += sim.lai_robbins_bound(len(in_segment), day=start)
+    return regret, bound
+
+
+def _r2(y: np.ndarray, prediction: np.ndarray) -> float | None:
+    if len(y) < 2 or np.var(y) == 0:
+        return None
+    return float(1.0 - np.sum((y - prediction) ** 2) / np.sum((y - np.mean(y)) ** 2))
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    if len(np.unique(labels)) < 2:
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores))
+
+
+def model_quality(loop: LoopResult, warehouse, account: str, end) -> dict[str, dict[str, float | None]]:
+    """The newest models' own holdout scores, and the ceilings: the truth's score on the same holdout rows."""
+    settings = learned.LearningSettings.from_env()
+    truth = loop.simulated_posts(account).set_index("decision_id")
+    out: dict[str, dict[str, float | None]] = {
+        "engagement_model": {"r2_holdout": None, "r2_ceiling": None, "version": None},
+        "follow_model": {"auc_holdout": None, "auc_ceiling": None, "version": None},
+    }
+    with warehouse.connect() as conn:
+        frame = learned.training_frame(conn, account, end, settings)
+        for model_name, key, metric in ((learned.ENGAGEMENT_MODEL, "engagement_model", "r2"),
+                                        (learned.FOLLOW_MODEL, "follow_model", "auc")):
+            row = learned.newest_registry_row(conn, account, model_name)
+            if row is None:
+                continue
+            import json
+
+            metrics = json.loads(row["metrics"])
+            target = "engagement_rate" if key == "engagement_model" else "follow_label"
+            usable = frame[frame[target].notna()]
+            holdout = usable.iloc[len(usable) - int(row["n_holdout"]):] if int(row["n_holdout"]) else usable.iloc[:0]
+            known = holdout[holdout["decision_id"].isin(truth.index)]
+            out[key]["version"] = int(row["version"])
+            if key == "engagement_model":
+                out[key]["r2_holdout"] = metrics.get("r2")
+                out[key]["r2_ceiling"] = _r2(known[target].to_numpy(float),
+                                             truth.loc[known["decision_id"], "true_er"].to_numpy(float))
+            else:
+                out[key]["auc_holdout"] = metrics.get("auc")
+                oracle = truth.loc[known["decision_id"]]
+                out[key]["auc_ceiling"] = _auc(known[target].to_numpy(float),
+                                               (oracle["true_f_per_1k"] * oracle["expected_impressions"]).to_numpy())
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return float(np.mean(known)) if known else None
+
+
+@dataclass
+class Evaluation:
+    result: dict[str, Any]
+    loop: LoopResult
+
+
+def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Path | None = None,
+             progress=None) -> Evaluation:
+    """Run the evaluation; returns the PRODUCT §7 JSON object (means over seeds, plus per-seed values)."""
+    import dagster as dg
+
+    from xbot_assets.runtime import prepare_environment
+    from xbot_assets.settings import WarehouseTarget
+    from xbot_assets.warehouse import Warehouse
+
+    started = time.perf_counter()
+    scenario = load_scenario(scenario_ref)
+    seed_list = [scenario.seed + i for i in range(seeds)]
+    workdir = Path(tempfile.mkdtemp(prefix="xbot-evaluate-"))
+    warehouse = Warehouse(WarehouseTarget.parse(str(warehouse_path or workdir / "evaluation.duckdb")))
+    prepare_environment()
+    import os
+
+    # The evaluation's warehouse is its own; the Dagster runs read it through the same setting as production.
+    saved = os.environ.get("XBOT_WAREHOUSE")
+    os.environ["XBOT_WAREHOUSE"] = str(warehouse.target.duckdb_path) if warehouse.kind == "duckdb" else saved or ""
+    try:
+        loop = run_closed_loop(warehouse, scenario, accounts_for(scenario, seed_list, scenario_ref), days,
+                               instance=dg.DagsterInstance.ephemeral(), final_refresh=True,
+                               tags={"xbot/trigger": "evaluate"}, progress=progress)
+    finally:
+        if saved is None:
+            os.environ.pop("XBOT_WAREHOUSE", None)
+        else:
+            os.environ["XBOT_WAREHOUSE"] = saved
+    end = (scenario.start + timedelta(days=days)).replace(tzinfo=None)
+
+    per_seed = []
+    for seed in seed_list:
+        posts = {p: loop.simulated_posts(account_id(seed, p)) for p in POLICY_NAMES}
+        f1k = {p: _f_per_1k(posts[p]) for p in POLICY_NAMES}
+        oracle = _oracle_f_per_1k(scenario, posts["weights"])
+        entry: dict[str, Any] = {"seed": seed, "posts": {p: len(posts[p]) for p in POLICY_NAMES},
+                                 "f_per_1k": {**f1k, "oracle": oracle}}
+        for policy in LEARNED_POLICIES:
+            regret, bound = content_regret(loop, account_id(seed, policy))
+            entry[policy] = {
+                "lift_vs_static": None if f1k[policy] is None or f1k["static"] is None else
+                f1k[policy] / f1k["static"] - 1.0,
+                "share_of_oracle": _ratio(f1k[policy], oracle),
+                "content_regret": {"learned": regret, "lai_robbins_bound": bound},
+                **model_quality(loop, warehouse, account_id(seed, policy), end),
+            }
+        static_regret, _ = content_regret(loop, account_id(seed, "static"))
+        entry["static_content_regret"] = static_regret
+        per_seed.append(entry)
+
+    def mean_of(path: list[str]) -> float | None:
+        values = []
+        for entry in per_seed:
+            node: Any = entry
+            for key in path:
+                node = None if node is None else node.get(key)
+            values.append(node)
+        return _mean(values)
+
+    policies = {}
+    for policy in LEARNED_POLICIES:
+        policies[policy] = {
+            "f_per_1k": {"learned": mean_of(["f_per_1k", policy]), "static": mean_of(["f_per_1k", "static"]),
+                         "oracle": mean_of(["f_per_1k", "oracle"])},
+            "lift_vs_static": mean_of([policy, "lift_vs_static"]),
+            "share_of_oracle": mean_of([policy, "share_of_oracle"]),
+            "content_regret": {"learned": mean_of([policy, "content_regret", "learned"]),
+                               "lai_robbins_bound": mean_of([policy, "content_regret", "lai_robbins_bound"])},
+            "engagement_model": {"r2_holdout": mean_of([policy, "engagement_model", "r2_holdout"]),
+                                 "r2_ceiling": mean_of([policy, "engagement_model", "r2_ceiling"])},
+            "follow_model": {"auc_holdout": mean_of([policy, "follow_model", "auc_holdout"]),
+                             "auc_ceiling": mean_of([policy, "follow_model", "auc_ceiling"])},
+        }
+    headline = policies["weights"]
+    result = {
+        "scenario": scenario.name,
+        "days": days,
+        "seeds": seed_list,
+        "posts": mean_of(["posts", "weights"]),
+        "generator_policy": "weights",
+        **headline,
+        "policies": policies,
+        "per_seed": per_seed,
+        "timing_seconds": {**{k: round(v, 1) for k, v in loop.seconds.items()},
+                           "total": round(time.perf_counter() - started, 1)},
+    }
+    return Evaluation(result, loop)

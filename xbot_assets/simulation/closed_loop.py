@@ -1,0 +1,195 @@
+"""The closed loop on simulated time: plan → generate → gate → publish → collect → learn, day after day.
+
+Each simulated day starts with one Dagster run of the refresh job at the day's first instant (dbt rebuilds the marts,
+the learn assets learn, `act/planned_posts` plans the day for every account). The day then happens: the act steps
+the production schedules run (publish the due posts at their times, read metrics on the collector's ticks, read the
+follower count every 30 minutes) are called at their simulated times, and what they wrote is reported to Dagster
+as materializations of the raw assets. The next day's run learns from it.
+
+The collector's ticks are hourly here (production: every 10 minutes): a post's 1-hour snapshot is read within the
+hour after it is due. Reads of a day are made after the day's posts are published; that gives the same numbers as
+reading in real time, because a counter or a follower count at time t depends only on what was published before t.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from xbot_assets.acting import operations
+from xbot_assets.acting.operations import Account
+from xbot_assets.clock import utc_naive
+from xbot_assets.connectors.simulator import SimulatorConnector, reset_simulated_account
+from xbot_assets.ingest.load import LoadReport
+from xbot_assets.simulation.scenario import Scenario
+from xbot_assets.warehouse import Warehouse
+
+COLLECT_EVERY = timedelta(hours=1)
+FOLLOWERS_EVERY = timedelta(minutes=30)
+ACCOUNT_TABLES = ("metric_snapshots", "follower_snapshots", "posts", "quarantine")
+LEARNED_TABLES = ("bandit_arms", "model_registry", "generator_weights", "generator_performance_history",
+                  "optimization_events", "generator_posteriors")
+
+
+class LoopError(RuntimeError):
+    pass
+
+
+@dataclass
+class LoopResult:
+    scenario: Scenario
+    accounts: list[Account]
+    days: int
+    connectors: dict[str, SimulatorConnector]
+    weights: pd.DataFrame               # at, account_id, generator_name, weight (after each day's learning)
+    run_ids: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def simulated_posts(self, account_id: str) -> pd.DataFrame:
+        """What the simulated platform knows of the account's posts: the truth and the final totals."""
+        posts = self.connectors[account_id].simulator.posts
+        return pd.DataFrame([p.to_dict() for p in posts]) if posts else pd.DataFrame()
+
+
+def reset_account(warehouse: Warehouse, account_id: str) -> None:
+    """Forget an account's simulated history, learned state and platform record (a new run starts clean)."""
+    with warehouse.connect() as conn:
+        for table in ACCOUNT_TABLES:
+            conn.execute(f"delete from raw.{table} where account_id = ?", [account_id])
+        for table in LEARNED_TABLES:
+            conn.execute(f"delete from learn.{table} where account_id = ?", [account_id])
+        conn.execute("delete from act.accounts where account_id = ?", [account_id])
+    reset_simulated_account(warehouse, account_id)
+
+
+def _ticks(start: datetime, end: datetime, every: timedelta) -> list[datetime]:
+    out, t = [], start + every
+    while t <= end:
+        out.append(t)
+        t += every
+    return out
+
+
+def _merge(total: LoadReport, part: LoadReport) -> None:
+    total.loaded += part.loaded
+    total.updated += part.updated
+    total.unchanged += part.unchanged
+    total.quarantined.update(part.quarantined)
+
+
+def _root_error(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            while error.cause is not None:
+                error = error.cause
+            return f"{event.step_key}: {error.message.strip()[:2000]}"
+    return "the run failed"
+
+
+def _weights_now(warehouse: Warehouse, accounts: list[Account], at: datetime) -> list[tuple]:
+    rows = []
+    with warehouse.connect() as conn:
+        for account in accounts:
+            if account.policy == "static":
+                continue
+            if account.generator_policy == "posterior":
+                found = conn.fetchall(
+                    "select generator_name, selection_probability from learn.generator_posteriors "
+                    "where account_id = ?", [account.account_id])
+            else:
+                found = conn.fetchall(
+                    "select generator_name, weight from learn.generator_weights where account_id = ?",
+                    [account.account_id])
+            rows += [(at, account.account_id, g, float(w)) for g, w in found]
+    return rows
+
+
+def run_closed_loop(
+    warehouse: Warehouse,
+    scenario: Scenario,
+    accounts: list[Account],
+    days: int,
+    *,
+    instance: dg.DagsterInstance | None = None,
+    job_name: str = "refresh_job",
+    tags: dict[str, str] | None = None,
+    progress: Callable[[int, float], None] | None = None,
+    final_refresh: bool = False,
+) -> LoopResult:
+    """Run `days` simulated days for the given simulator accounts, starting clean at the scenario's start."""
+    from xbot_assets.runtime import report_raw_materialization, run_job
+
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    start = utc_naive(scenario.start)
+    seconds: dict[str, float] = defaultdict(float)
+    weights: list[tuple] = []
+    run_ids: list[str] = []
+    warehouse.migrate()
+    with warehouse.session():
+        for account in accounts:
+            if account.connector != "simulator":
+                raise ValueError(f"the simulated loop needs simulator accounts; {account.account_id} uses "
+                                 f"{account.connector}")
+            reset_account(warehouse, account.account_id)
+            operations.register_account(warehouse, account, start)
+        connectors = {a.account_id: SimulatorConnector(warehouse, a.account_id, scenario, a.sim_seed)
+                      for a in accounts}
+        for account in accounts:
+            operations.snapshot_followers(warehouse, connectors[account.account_id], account, [start])
+    for day in range(days):
+        day_start, day_end = start + timedelta(days=day), start + timedelta(days=day + 1)
+        began = time.perf_counter()
+        result = run_job(job_name, now=day_start, on_instance=instance,
+                         tags={"xbot/trigger": "closed-loop", "xbot/day": str(day), **(tags or {})})
+        seconds["dagster runs (dbt, learn, plan)"] += time.perf_counter() - began
+        run_ids.append(result.run_id)
+        if not result.success:
+            raise LoopError(f"day {day}: run {result.run_id} failed: {_root_error(result)}")
+
+        began = time.perf_counter()
+        # The act steps own the file between runs: one session keeps DuckDB's instance open for their many
+        # small transactions (dbt, in another process, needs the file free during the run).
+        with warehouse.session():
+            weights += _weights_now(warehouse, accounts, day_start)
+            written = {t: LoadReport(f"raw.{t}") for t in ("posts", "metric_snapshots", "follower_snapshots")}
+            for account in accounts:
+                connector = connectors[account.account_id]
+                with warehouse.connect() as conn:
+                    due = sorted({utc_naive(pd.Timestamp(r[0]).to_pydatetime()) for r in conn.fetchall(
+                        "select scheduled_at from raw.posts where account_id = ? and status = 'queued' "
+                        "and scheduled_at >= ? and scheduled_at < ?", [account.account_id, day_start, day_end])})
+                for at in due:
+                    _merge(written["posts"], operations.publish_due(warehouse, connector, account, at).posts)
+                _merge(written["metric_snapshots"], operations.collect_metrics(
+                    warehouse, connector, account, _ticks(day_start, day_end, COLLECT_EVERY)))
+                _merge(written["follower_snapshots"], operations.snapshot_followers(
+                    warehouse, connector, account, _ticks(day_start, day_end, FOLLOWERS_EVERY)))
+        for table, report in written.items():
+            report_raw_materialization(table, {**report.as_metadata(), "simulated day": day},
+                                       f"simulated day {day}: written by the act steps", on_instance=instance)
+        seconds["act steps (publish, collect, followers)"] += time.perf_counter() - began
+        if progress:
+            progress(day, sum(seconds.values()))
+    if final_refresh:
+        # Learn from the last day too, so the stored models and weights describe the whole run.
+        end = start + timedelta(days=days)
+        began = time.perf_counter()
+        result = run_job(job_name, now=end, on_instance=instance,
+                         tags={"xbot/trigger": "closed-loop", "xbot/day": str(days), **(tags or {})})
+        seconds["dagster runs (dbt, learn, plan)"] += time.perf_counter() - began
+        run_ids.append(result.run_id)
+        if not result.success:
+            raise LoopError(f"final refresh: run {result.run_id} failed: {_root_error(result)}")
+        with warehouse.session():
+            weights += _weights_now(warehouse, accounts, end)
+    return LoopResult(scenario, accounts, days, connectors,
+                      pd.DataFrame(weights, columns=["at", "account_id", "generator_name", "weight"]), run_ids,
+                      dict(seconds))
