@@ -151,7 +151,7 @@ EXPECTED_COLUMNS = {
     "training_set": [
         "account_id", "decision_id", "posted_at", "generator_name", "decision_type", "content_type", "posted_hour",
         "is_thread", "quality_score", "novelty_score", "expertise_score", "viral_score", "impressions",
-        "engagement_rate", "followers_gained", "follow_label",
+        "age_hours", "engagement_rate", "followers_gained", "follow_label",
     ],
     "generator_performance": [
         "account_id", "generator_name", "time_window", "window_start", "window_end", "posts", "impressions",

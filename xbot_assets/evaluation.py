@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections import Counter, defaultdict
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,6 +28,7 @@ import pandas as pd
 
 from xbot_assets import learned
 from xbot_assets.acting.operations import Account
+from xbot_assets.simulation.audience import lai_robbins_constant_from_probs
 from xbot_assets.simulation.closed_loop import LoopResult, run_closed_loop
 from xbot_assets.simulation.scenario import Scenario, load_scenario
 
@@ -71,11 +73,24 @@ def _segments(scenario: Scenario, days: int) -> list[tuple[int, int]]:
     return list(zip(cuts[:-1], cuts[1:], strict=True))
 
 
+def faced_success_probs(sim, posts: pd.DataFrame, day: int) -> dict[str, float]:
+    """P(ER > threshold) of every content type in the bandit the learner actually faced: averaged over the hours
+    and text qualities of its own posts (quality in steps of 0.05), with the truths of `day`."""
+    contexts = Counter((int(h), round(float(q) * 20) / 20) for h, q in zip(posts["local_hour"], posts["quality_score"],
+                                                                           strict=True))
+    total: dict[str, float] = defaultdict(float)
+    for (hour, quality), n in contexts.items():
+        for arm, p in sim.content_success_probs(day=day, hour=hour, quality=quality, n_grid=32).items():
+            total[arm] += n * p
+    return {arm: v / len(posts) for arm, v in total.items()}
+
+
 def content_regret(loop: LoopResult, account: str) -> tuple[float, float]:
     """(regret of the content choices in expected successes, the Lai–Robbins bound for as many posts).
 
-    Success probabilities are the scenario's P(ER > threshold) per content type (hour-averaged, quality 0.7), per
-    stationary segment; the bound sums ln(n) · Σ (μ* − μ_a) / kl(μ_a, μ*) over segments."""
+    Per stationary segment of the scenario, the arms are the content types' success probabilities in the bandit the
+    learner faced (`faced_success_probs`); regret sums μ* − μ(chosen) over its posts, and the bound is
+    ln(n) · Σ (μ* − μ_a) / kl(μ_a, μ*) (Lai–Robbins, anchors §B.1)."""
     posts = loop.simulated_posts(account)
     if posts.empty:
         return 0.0, 0.0
@@ -85,10 +100,11 @@ def content_regret(loop: LoopResult, account: str) -> tuple[float, float]:
         in_segment = posts[(posts["day"] >= start) & (posts["day"] < end)]
         if in_segment.empty:
             continue
-        probs = sim.content_success_probs(day=start)
+        probs = faced_success_probs(sim, in_segment, start)
         best = max(probs.values())
         regret += float(sum(best - probs[ct] for ct in in_segment["content_type"]))
-        bound += sim.lai_robbins_bound(len(in_segment), day=start)
+        if len(in_segment) > 1:
+            bound += math.log(len(in_segment)) * lai_robbins_constant_from_probs(probs)
     return regret, bound
 
 
@@ -178,7 +194,7 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
     os.environ["XBOT_WAREHOUSE"] = str(warehouse.target.duckdb_path) if warehouse.kind == "duckdb" else saved or ""
     try:
         loop = run_closed_loop(warehouse, scenario, accounts_for(scenario, seed_list, scenario_ref), days,
-                               instance=dg.DagsterInstance.ephemeral(), final_refresh=True,
+                               instance=dg.DagsterInstance.ephemeral(), final_refresh=True, job_name="learn_and_plan_job",
                                tags={"xbot/trigger": "evaluate"}, progress=progress)
     finally:
         if saved is None:

@@ -106,6 +106,11 @@ class LearningSettings:
     XBOT_MODEL_WINDOW_DAYS (30, the original's intended predictor lookback; 0 = all history): the models train on
       gated outcomes posted in (now − N days, now]. Seven days of a 4-posts-a-day account is below the 50-sample
       minimum, so the models read a longer window than the optimizer.
+    XBOT_MODEL_MIN_AGE_HOURS (24): the models learn from posts whose latest counters are at least this old.
+      Engagement comes in faster than impressions, so a young post's engagement rate is inflated (a 2-hour-old
+      post reads about twice its final rate) and its followers are not in yet; the bandits may learn from young
+      posts (the seed's 2-hour gate), a regression fitted on them learns the age instead of the content.
+      Measured on the 60-day hidden_gem loop: holdout R² 0.39 with every gated post, 0.77 from 24 hours on.
     """
 
     min_training_samples: int = 50
@@ -113,6 +118,7 @@ class LearningSettings:
     arm_half_life_days: float | None = None
     learning_window_days: int = 7
     model_window_days: int | None = 30
+    model_min_age_hours: float = 24.0
 
     @classmethod
     def from_env(cls) -> LearningSettings:
@@ -124,6 +130,7 @@ class LearningSettings:
             arm_half_life_days=half_life if half_life > 0 else None,
             learning_window_days=env_int("XBOT_LEARNING_WINDOW_DAYS", 7),
             model_window_days=model_window if model_window > 0 else None,
+            model_min_age_hours=env_float("XBOT_MODEL_MIN_AGE_HOURS", 24.0),
         )
         if settings.learning_window_days < 1:
             raise ValueError(f"XBOT_LEARNING_WINDOW_DAYS must be at least 1, got {settings.learning_window_days}")
@@ -420,14 +427,14 @@ class ModelOutcome:
 
 
 def training_frame(conn: Connection, account_id: str, now: datetime, settings: LearningSettings) -> pd.DataFrame:
-    params: list[Any] = [account_id, now]
+    params: list[Any] = [account_id, now, settings.model_min_age_hours]
     window = ""
     if settings.model_window_days is not None:
         window = " and posted_at > ?"
         params.append(now - timedelta(days=settings.model_window_days))
     frame = conn.fetch_df(
         f"select {', '.join(TRAINING_COLUMNS)} from analytics.training_set "
-        f"where account_id = ? and posted_at <= ?{window} order by posted_at, decision_id",
+        f"where account_id = ? and posted_at <= ? and age_hours >= ?{window} order by posted_at, decision_id",
         params,
     )
     frame["posted_at"] = pd.to_datetime(frame["posted_at"])
@@ -467,6 +474,7 @@ def learn_model(
             "content_types": content_types,
             "min_samples": settings.min_training_samples,
             "window_days": settings.model_window_days,
+            "min_age_hours": settings.model_min_age_hours,
             "columns": list(TRAINING_COLUMNS),
             "rows": _frame_rows(frame, TRAINING_COLUMNS),
         }

@@ -93,8 +93,8 @@ def test_feature_frame_by_hand():
     )
     features = feature_frame(posts, TYPES)
     assert list(features.columns) == feature_names(TYPES) == [
-        "quality_score", "ct_educational", "ct_myth_busting", "hour_sin", "hour_cos", "is_thread",
-        "novelty_score", "expertise_score", "viral_score",
+        "quality_score", "ct_educational", "ct_myth_busting", "hour_sin", "hour_cos",
+        *[f"hour_{h:02d}" for h in range(24)], "is_thread", "novelty_score", "expertise_score", "viral_score",
     ]  # fmt: skip
     assert features.index.tolist() == [10, 20]
     first, second = features.loc[10], features.loc[20]

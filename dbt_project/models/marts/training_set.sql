@@ -15,6 +15,7 @@ select
     expertise_score,
     viral_score,
     impressions,
+    age_hours,
     engagement_rate,
     followers_gained,
     followers_gained >= {{ var('follow_min_followers') }} as follow_label
