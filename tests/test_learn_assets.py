@@ -80,13 +80,8 @@ def load_history(wh: Warehouse) -> None:
 
 
 def resources(url: str, prefix: str) -> dict:
-    from dagster_dbt import DbtCliResource
-
-    from xbot_assets.project import dbt_project
-
     return {
         "warehouse": WarehouseResource(url=url),
-        "dbt": DbtCliResource(project_dir=dbt_project),
         "clock": ClockResource(simulated_now=NOW.isoformat()),
         "redis": RedisResource(url=REDIS_URL, key_prefix=prefix),
     }

@@ -49,7 +49,7 @@ def run_demo(days: int = 30, scenario: str | None = None, account_id: str = "dem
 
     try:
         loop = run_closed_loop(wh, sc, accounts, days, tags={"xbot/trigger": "demo"}, progress=progress,
-                               final_refresh=True)
+                               final_job_name="refresh_job")
     except LoopError as exc:
         print(f"xbot demo: {exc}")
         return 1

@@ -194,7 +194,7 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
     os.environ["XBOT_WAREHOUSE"] = str(warehouse.target.duckdb_path) if warehouse.kind == "duckdb" else saved or ""
     try:
         loop = run_closed_loop(warehouse, scenario, accounts_for(scenario, seed_list, scenario_ref), days,
-                               instance=dg.DagsterInstance.ephemeral(), final_refresh=True, job_name="learn_and_plan_job",
+                               instance=dg.DagsterInstance.ephemeral(), final_job_name="learn_and_plan_job",
                                tags={"xbot/trigger": "evaluate"}, progress=progress)
     finally:
         if saved is None:

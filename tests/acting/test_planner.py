@@ -124,7 +124,7 @@ def test_posterior_policy_is_conjugate_and_centred_on_the_pooled_rate():
     outcomes = pd.DataFrame({"generator_name": ["a", "b"], "impressions": [1000, 1000],
                              "followers_gained": [6.0, 2.0], "posted_at": pd.Timestamp("2026-01-01")})
     post = generator_posteriors(outcomes, ["a", "b", "c"], prior_posts=1.0).set_index("generator_name")
-    # pooled rate 4 per 1000 with the weight of one average post (1000 impressions): prior Gamma(4, 1)
+    # the typical tried generator: (6 + 2) / 2 = 4 per 1000, with the weight of one average post (1000 impressions)
     assert post.loc["c", "shape"] == pytest.approx(4.0) and post.loc["c", "rate"] == pytest.approx(1.0)
     assert post.loc["a", "shape"] == pytest.approx(10.0) and post.loc["a", "rate"] == pytest.approx(2.0)
     assert post.loc["a", "posterior_mean"] == pytest.approx(5.0)

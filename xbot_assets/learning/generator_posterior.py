@@ -2,9 +2,11 @@
 
 Each generator's follow rate λ (followers per 1000 impressions) gets a Gamma(shape, rate) posterior: a post with
 I impressions and F attributed followers is F ~ Poisson(λ · I / 1000), so the conjugate update adds F to the shape
-and I / 1000 to the rate. The prior is centred on the account's pooled F/1K with the weight of `prior_posts`
-average posts (empirical Bayes), so an untried generator starts as "typical for this account", not as zero and not
-as a wild guess. Planning draws λ from every posterior and uses the largest draw; the propensity logged with the
+and I / 1000 to the rate. The prior is centred on the typical generator of the account — the mean of the tried
+generators' F/1K, each generator counted once — with the weight of `prior_posts` average posts (empirical Bayes),
+so an untried generator starts as "typical for this account", not as zero and not as a wild guess. (Centring on the
+pooled F/1K instead lets the generator that gets most posts pull every other prior towards itself: on hidden_gem
+that kept the weak generators competitive with the best one for weeks.) Planning draws λ from every posterior and uses the largest draw; the propensity logged with the
 decision is the Monte Carlo probability of that generator winning.
 
 This is the alternative to the seed's weight optimizer (seed 004), chosen with XBOT_GENERATOR_POLICY=posterior.
@@ -58,17 +60,18 @@ def generator_posteriors(
     usable["w_impressions_k"] = impressions.to_numpy() * weight / 1000.0
     usable["w_followers"] = followers.to_numpy() * weight
 
-    # Empirical-Bayes prior: the pooled rate, with the weight of `prior_posts` average posts.
-    total_k = float(usable["w_impressions_k"].sum())
-    pooled = float(usable["w_followers"].sum()) / total_k if total_k > 0 else 1.0
-    mean_post_k = total_k / len(usable) if len(usable) else 1.0
-    prior_rate = prior_posts * mean_post_k
-    prior_shape = max(pooled, 1e-3) * prior_rate
-
-    names = list(dict.fromkeys([*generators, *sorted(usable["generator_name"].astype(str).unique())]))
     grouped = usable.groupby("generator_name").agg(
         posts=("generator_name", "size"), impressions=("w_impressions_k", "sum"), followers_gained=("w_followers", "sum")
     )
+    # Empirical-Bayes prior: the typical tried generator's rate, with the weight of `prior_posts` average posts.
+    tried = grouped[grouped["impressions"] > 0]
+    typical = float((tried["followers_gained"] / tried["impressions"]).mean()) if len(tried) else 1.0
+    total_k = float(usable["w_impressions_k"].sum())
+    mean_post_k = total_k / len(usable) if len(usable) else 1.0
+    prior_rate = prior_posts * mean_post_k
+    prior_shape = max(typical, 1e-3) * prior_rate
+
+    names = list(dict.fromkeys([*generators, *sorted(usable["generator_name"].astype(str).unique())]))
     rows = []
     for name in names:
         posts = int(grouped["posts"].get(name, 0))

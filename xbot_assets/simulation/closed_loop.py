@@ -118,15 +118,16 @@ def run_closed_loop(
     days: int,
     *,
     instance: dg.DagsterInstance | None = None,
-    job_name: str = "refresh_job",
+    job_name: str = "learn_and_plan_job",
     tags: dict[str, str] | None = None,
     progress: Callable[[int, float], None] | None = None,
-    final_refresh: bool = False,
+    final_job_name: str | None = None,
 ) -> LoopResult:
     """Run `days` simulated days for the given simulator accounts, starting clean at the scenario's start.
 
-    With `final_refresh`, one more run learns from the last day, so the stored models and weights describe the
-    whole run. The loop owns the warehouse for its duration: one session keeps DuckDB's database open for its many
+    Each day's run is `job_name` (by default the assets without their checks: checks judge the data, they change
+    no decision). With `final_job_name`, one more run (e.g. `refresh_job`, checks included) learns from the last
+    day, so the stored models, weights and check results describe the whole run. The loop owns the warehouse for its duration: one session keeps DuckDB's database open for its many
     small transactions (dbt runs in this process and shares it)."""
     from xbot_assets.runtime import report_raw_materialization, run_job
 
@@ -141,9 +142,9 @@ def run_closed_loop(
     weights: list[tuple] = []
     run_ids: list[str] = []
 
-    def learn_and_plan(now: datetime, day: int) -> None:
+    def learn_and_plan(now: datetime, day: int, job: str = job_name) -> None:
         began = time.perf_counter()
-        result = run_job(job_name, now=now, on_instance=instance, console_log_level="WARNING",
+        result = run_job(job, now=now, on_instance=instance, console_log_level="WARNING",
                          tags={"xbot/trigger": "closed-loop", "xbot/day": str(day), **(tags or {})})
         seconds["dagster runs (dbt, learn, plan)"] += time.perf_counter() - began
         run_ids.append(result.run_id)
@@ -183,8 +184,8 @@ def run_closed_loop(
             seconds["act steps (publish, collect, followers)"] += time.perf_counter() - began
             if progress:
                 progress(day, sum(seconds.values()))
-        if final_refresh:
-            learn_and_plan(start + timedelta(days=days), days)
+        if final_job_name:
+            learn_and_plan(start + timedelta(days=days), days, final_job_name)
     return LoopResult(scenario, accounts, days, connectors,
                       pd.DataFrame(weights, columns=["at", "account_id", "generator_name", "weight"]), run_ids,
                       dict(seconds))
