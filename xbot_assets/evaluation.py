@@ -257,6 +257,8 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
         "policies": policies,
         "per_seed": per_seed,
         "timing_seconds": {**{k: round(v, 1) for k, v in loop.seconds.items()},
-                           "total": round(time.perf_counter() - started, 1)},
+                           "total": round(time.perf_counter() - started, 1),
+                           "breakdown": {k: round(v, 1) for k, v in sorted(
+                               loop.step_seconds.items(), key=lambda kv: -kv[1])}},
     }
     return Evaluation(result, loop)

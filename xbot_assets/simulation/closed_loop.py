@@ -50,6 +50,7 @@ class LoopResult:
     weights: pd.DataFrame               # at, account_id, generator_name, weight (after each day's learning)
     run_ids: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)  # per Dagster step, run overhead, per act step
 
     def simulated_posts(self, account_id: str) -> pd.DataFrame:
         """What the simulated platform knows of the account's posts: the truth and the final totals."""
@@ -139,6 +140,7 @@ def run_closed_loop(
                              f"{account.connector}")
     start = utc_naive(scenario.start)
     seconds: dict[str, float] = defaultdict(float)
+    steps_seconds: dict[str, float] = defaultdict(float)
     weights: list[tuple] = []
     run_ids: list[str] = []
 
@@ -146,7 +148,15 @@ def run_closed_loop(
         began = time.perf_counter()
         result = run_job(job, now=now, on_instance=instance, console_log_level="WARNING",
                          tags={"xbot/trigger": "closed-loop", "xbot/day": str(day), **(tags or {})})
-        seconds["dagster runs (dbt, learn, plan)"] += time.perf_counter() - began
+        elapsed = time.perf_counter() - began
+        steps = 0.0
+        for event in result.all_events:
+            if event.event_type_value == "STEP_SUCCESS":
+                step = event.event_specific_data.duration_ms / 1000
+                steps_seconds[event.step_key] += step
+                steps += step
+        seconds["dagster runs (dbt, learn, plan)"] += elapsed
+        steps_seconds["run overhead (Dagster events, process-level)"] += elapsed - steps
         run_ids.append(result.run_id)
         if not result.success:
             raise LoopError(f"day {day}: run {result.run_id} failed: {_root_error(result)}")
@@ -172,12 +182,18 @@ def run_closed_loop(
                     due = sorted({utc_naive(pd.Timestamp(r[0]).to_pydatetime()) for r in conn.fetchall(
                         "select scheduled_at from raw.posts where account_id = ? and status = 'queued' "
                         "and scheduled_at >= ? and scheduled_at < ?", [account.account_id, day_start, day_end])})
+                t0 = time.perf_counter()
                 for at in due:
                     _merge(written["posts"], operations.publish_due(warehouse, connector, account, at).posts)
+                t1 = time.perf_counter()
                 _merge(written["metric_snapshots"], operations.collect_metrics(
                     warehouse, connector, account, _ticks(day_start, day_end, COLLECT_EVERY)))
+                t2 = time.perf_counter()
                 _merge(written["follower_snapshots"], operations.snapshot_followers(
                     warehouse, connector, account, _ticks(day_start, day_end, FOLLOWERS_EVERY)))
+                steps_seconds["act: publish"] += t1 - t0
+                steps_seconds["act: collect metrics"] += t2 - t1
+                steps_seconds["act: read followers"] += time.perf_counter() - t2
             for table, report in written.items():
                 report_raw_materialization(table, {**report.as_metadata(), "simulated day": day},
                                            f"simulated day {day}: written by the act steps", on_instance=instance)
@@ -188,4 +204,4 @@ def run_closed_loop(
             learn_and_plan(start + timedelta(days=days), days, final_job_name)
     return LoopResult(scenario, accounts, days, connectors,
                       pd.DataFrame(weights, columns=["at", "account_id", "generator_name", "weight"]), run_ids,
-                      dict(seconds))
+                      dict(seconds), dict(steps_seconds))
