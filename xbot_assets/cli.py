@@ -115,6 +115,131 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# The operator's commands: status, health, optimize, weights (xbot_assets/operator.py holds the rules and the text)
+
+
+def _as_of(args: argparse.Namespace):
+    """`--as-of` (ISO 8601, naive = UTC) or the wall clock."""
+    from xbot_assets.clock import WallClock
+    from xbot_assets.ingest.parse import parse_timestamp
+
+    value = getattr(args, "as_of", None)
+    return parse_timestamp(value, "--as-of") if value else WallClock().now()
+
+
+def _job_names() -> tuple[list[str], str | None]:
+    """The jobs of the code location (or the known ones, with a note, when the definitions cannot load)."""
+    from xbot_assets.operator import KNOWN_JOBS, ordered_job_names
+    from xbot_assets.runtime import definitions
+
+    try:
+        return ordered_job_names(j.name for j in definitions().resolve_all_job_defs()), None
+    except Exception as exc:  # the dashboard still shows what it can
+        return list(KNOWN_JOBS), f"definitions did not load ({type(exc).__name__}: {exc}); showing the known jobs"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from xbot_assets import operator
+    from xbot_assets.runtime import instance
+
+    now = _as_of(args)
+    status = operator.collect_status(_warehouse(), now, args.account)
+    runs, note = None, None
+    if not args.no_jobs:
+        names, note = _job_names()
+        try:
+            runs = operator.job_runs(instance(), names)
+        except Exception as exc:  # an unreachable instance must not hide the warehouse's state
+            runs, note = [], f"the Dagster instance could not be read ({type(exc).__name__}: {exc})"
+        status["jobs"] = runs
+    if note:
+        status["jobs_note"] = note
+    if args.json:
+        print(operator.dumps(status))
+    else:
+        print(operator.render_status(status, runs))
+        if note:
+            print(f"note: {note}")
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    import json
+
+    from xbot_assets import operator
+
+    now = _as_of(args)
+    verdicts = operator.check_health(_warehouse(), now, args.account)
+    status = operator.overall_status(verdicts)
+    if args.json:
+        print(json.dumps(operator.jsonable({
+            "as_of": now, "status": status, "exit_code": operator.EXIT_CODES[status],
+            "accounts": [v.as_dict() for v in verdicts],
+            **({"reasons": [operator.NO_ACCOUNTS_REASON]} if not verdicts else {}),
+        }), indent=2, ensure_ascii=False))
+    else:
+        print(f"as of {now:%Y-%m-%d %H:%M} UTC")
+        print(operator.render_health(verdicts, status, notes=not args.quiet))
+    return operator.EXIT_CODES[status]
+
+
+def _single_account(args: argparse.Namespace) -> str:
+    from xbot_assets import operator
+
+    wh = _warehouse()
+    wh.migrate()
+    with wh.connect() as conn:
+        return operator.resolve_accounts(conn, args.account, single=True)[0]
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from xbot_assets import learned, operator
+
+    now = _as_of(args)
+    account = _single_account(args)
+    report = learned.optimize(_warehouse(), account, now, dry_run=args.dry_run, force=args.force)
+    print(operator.render_optimization(report))
+    return 1 if report.status == "failed" else 0
+
+
+def _parse_weight(text: str | None) -> float:
+    import math
+
+    if text is None:
+        raise ValueError("set needs a WEIGHT between 0 and 1, e.g. `xbot weights set dataNerd 0.2`")
+    try:
+        weight = float(text)
+    except ValueError:
+        raise ValueError(f"WEIGHT must be a number between 0 and 1, got {text!r}") from None
+    if not math.isfinite(weight) or not 0.0 <= weight <= 1.0:
+        raise ValueError(f"WEIGHT must be between 0 and 1, got {text}")
+    return weight
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    from xbot_assets import learned, operator
+
+    if args.action == "set":
+        weight = _parse_weight(args.weight)
+    elif args.weight is not None:
+        raise ValueError(f"{args.action} takes no WEIGHT (got {args.weight!r}); use `xbot weights set`")
+    now = _as_of(args)
+    account = _single_account(args)
+    wh = _warehouse()
+    if args.action == "lock":
+        report = learned.lock_generator(wh, account, args.generator, now, reason=args.reason)
+    elif args.action == "unlock":
+        report = learned.unlock_generator(wh, account, args.generator, now, reason=args.reason)
+    else:
+        report = learned.set_generator_weight(wh, account, args.generator, weight, now, reason=args.reason)
+    print(operator.render_control(report))
+    return 0
+
+
+HEALTH_EPILOG_HEADER = "Exit code: 0 healthy, 1 degraded, 2 critical (also for an unknown account or bad input).\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xbot", description="The learning brain of an autonomous X account.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -144,6 +269,61 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seeds", type=int, default=1, help="seeds: the scenario's seed and the next K-1")
     evaluate.add_argument("--json", action="store_true", help="print the JSON object only")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    as_of_help = "the 'now' to judge by (ISO 8601, UTC unless an offset is given); default: the wall clock"
+    status = sub.add_parser("status", help="the operator's dashboard: generators, arms, models, jobs and health",
+                            description="Per account (all of them, or --account): generators (posts and F/1K in the "
+                            "learning window and all time, weight, tier, lock), content and timing arms, the newest "
+                            "models against their baselines, generator posteriors, optimization events, the newest "
+                            "run of every job and the health verdict with its reasons. Always exits 0: monitors use "
+                            "`xbot health`.")
+    status.add_argument("--account", default=None, help="one account (default: every account)")
+    status.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
+    status.add_argument("--as-of", default=None, help=as_of_help)
+    status.add_argument("--no-jobs", action="store_true",
+                        help="skip the jobs' newest runs (they need the definitions, which take seconds to load)")
+    status.set_defaults(func=cmd_status)
+
+    from xbot_assets.operator import health_rules_text
+
+    health = sub.add_parser(
+        "health", help="the health verdict (healthy | degraded | critical) with its reasons, as an exit code",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Judge each account by seed 004's health rules; the worst verdict wins.",
+        epilog=HEALTH_EPILOG_HEADER + "\nRules and severities:\n\n" + health_rules_text(),
+    )
+    health.add_argument("--account", default=None, help="one account (default: every account)")
+    health.add_argument("--as-of", default=None, help=as_of_help)
+    health.add_argument("--json", action="store_true", help="print the verdicts as one JSON object")
+    health.add_argument("--quiet", action="store_true", help="leave out the notes (info findings)")
+    health.set_defaults(func=cmd_health)
+
+    optimize = sub.add_parser(
+        "optimize", help="run (or preview with --dry-run) one optimization cycle of the generator weights",
+        description="One cycle of seed 004's optimizer on the learning window's F/1K; prints every change with its "
+        "reason. Applying logs an optimization event; a cycle on evidence and weights unchanged since the last one "
+        "does nothing unless --force.",
+    )
+    optimize.add_argument("--account", default=None, help="required unless exactly one account exists")
+    optimize.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    optimize.add_argument("--force", action="store_true",
+                          help="run even if the evidence and weights are unchanged since the last cycle")
+    optimize.add_argument("--as-of", default=None, help="the cycle's timestamp (ISO 8601); default: the wall clock")
+    optimize.set_defaults(func=cmd_optimize)
+
+    weights = sub.add_parser(
+        "weights", help="lock, unlock or set a generator's weight (logged as an optimization event)",
+        description="lock GENERATOR: optimizations keep its weight until unlocked. unlock GENERATOR: hand it back to "
+        "the optimizer. set GENERATOR WEIGHT: give it exactly WEIGHT (0..1); the other active generators absorb the "
+        "difference, none below the 2% floor, locked ones untouched. Bad input changes nothing (exit code 2).",
+    )
+    weights.add_argument("action", choices=["lock", "unlock", "set"])
+    weights.add_argument("generator", metavar="GENERATOR")
+    weights.add_argument("weight", metavar="WEIGHT", nargs="?", default=None, help="for set: a number in 0..1")
+    weights.add_argument("--account", default=None, help="required unless exactly one account exists")
+    weights.add_argument("--reason", default=None, help="why (stored with the event)")
+    weights.add_argument("--as-of", default=None, help="the event's timestamp (ISO 8601); default: the wall clock")
+    weights.set_defaults(func=cmd_weights)
     return parser
 
 

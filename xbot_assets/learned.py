@@ -744,8 +744,9 @@ POSTERIOR_TABLE_COLUMNS = (
 
 @dataclass(frozen=True)
 class PosteriorSettings:
-    """XBOT_GENERATOR_HALF_LIFE_DAYS (unset = no decay) and XBOT_GENERATOR_PRIOR_POSTS (1: the pooled-rate prior
-    weighs as much as one average post)."""
+    """XBOT_GENERATOR_HALF_LIFE_DAYS (unset = no decay) and XBOT_GENERATOR_PRIOR_POSTS (1: the prior, centred on
+    the typical tried generator, weighs as much as one average post). On hidden_gem, 60 days, 5 seeds, the
+    posterior policy's share of the oracle was 0.888 with 1 and 0.860 with 0.5 — within the seeds' spread."""
 
     half_life_days: float | None = None
     prior_posts: float = 1.0

@@ -181,7 +181,7 @@ def load_planning_state(
         has_arms = not static and _table_exists(conn, "learn", "bandit_arms")
         content = conn.fetch_df(
             "select arm_value as content_type, alpha, beta from learn.bandit_arms "
-            "where account_id = ? and scope = 'content'", [aid]) if has_arms else pd.DataFrame(
+            "where account_id = ? and scope = 'content' order by arm_value", [aid]) if has_arms else pd.DataFrame(
             columns=["content_type", "alpha", "beta"])
         timing = conn.fetch_df(
             "select arm_value, plays, mean_reward from learn.bandit_arms where account_id = ? and scope = 'timing'",
@@ -202,7 +202,7 @@ def load_planning_state(
         if not static and _table_exists(conn, "learn", "generator_weights"):
             stored = conn.fetchall(
                 "select generator_name, weight from learn.generator_weights where account_id = ? "
-                "and status <> 'disabled'", [aid])
+                "and status <> 'disabled' order by generator_name", [aid])
             if stored:
                 weights = {str(g): float(w) for g, w in stored}
         posteriors = pd.DataFrame()
@@ -218,7 +218,8 @@ def load_planning_state(
 
         recent = conn.fetchall(
             "select content from raw.posts where account_id = ? and status in ('posted', 'queued') "
-            "and content is not null and coalesce(posted_at, scheduled_at) > ?",
+            "and content is not null and coalesce(posted_at, scheduled_at) > ? order by coalesce(posted_at, scheduled_at), "
+            "decision_id",
             [aid, now - timedelta(days=RECENT_DAYS)])
         tz = ZoneInfo(settings.timezone)
         occupied = conn.fetchall(

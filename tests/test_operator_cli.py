@@ -1,0 +1,529 @@
+"""The operator's CLI: `xbot status`, `xbot health`, `xbot optimize` and `xbot weights`, and the health rules.
+
+The rules (`operator.evaluate_health`) are a pure function: each is tested on hand-made inputs. The commands run on
+real data: 30 simulated days of the default scenario, loaded into DuckDB and materialized once for this module by
+`refresh_job` through Dagster (so the dashboard has a real run to show); each test works on its own copy of that
+warehouse and of the Dagster instance.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from xbot_assets import learned, operator, runtime
+from xbot_assets.acting.operations import Account, register_account
+from xbot_assets.cli import main
+from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
+from xbot_assets.operator import (
+    CRITICAL,
+    DEGRADED,
+    HEALTHY,
+    INFO,
+    CycleEvent,
+    GeneratorState,
+    HealthInput,
+    ModelState,
+    evaluate_health,
+    overall_status,
+)
+from xbot_assets.warehouse import Warehouse
+
+END = datetime(2026, 1, 31)  # the end of the 30 simulated days; refresh_job learned at this time
+AS_OF = "2026-01-31T06:00:00Z"  # six hours later: the last optimization is fresh
+ACCOUNT = "main"
+KNOWN_JOBS = ["refresh_job", "learn_and_plan_job", "publish_job", "collect_metrics_job", "follower_snapshot_job"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The health rules, on hand-made data
+
+NOW = datetime(2026, 3, 1, 12)
+NAMES = list(DEFAULT_WEIGHTS)
+
+
+def healthy(**changes) -> HealthInput:
+    """An account that passes every rule: 12 generators at 1/12, 3 posts each, fresh optimization, good models."""
+    base = HealthInput(
+        account_id="acct",
+        now=NOW,
+        enabled=True,
+        generators=tuple(GeneratorState(n, 1 / 12, "active", 3) for n in NAMES),
+        last_optimization_at=NOW - timedelta(hours=2),
+        newest_cycle=CycleEvent("weight_update", True, NOW - timedelta(hours=2)),
+        models=(ModelState("engagement_ridge", 3, True, "mae", 0.01, 0.02),
+                ModelState("follow_logistic", 2, True, "brier", 0.15, 0.2)),
+        last_outcome_at=NOW - timedelta(hours=3),
+        last_measured_at=NOW - timedelta(hours=1),
+    )
+    return replace(base, **changes)
+
+
+def rules_fired(verdict) -> dict[str, set[str]]:
+    fired: dict[str, set[str]] = {}
+    for f in verdict.findings:
+        fired.setdefault(f.rule, set()).add(f.severity)
+    return fired
+
+
+def with_posts(posts: dict[str, int], weight: float | None = None) -> tuple[GeneratorState, ...]:
+    return tuple(GeneratorState(n, weight or 1 / 12, "active", posts.get(n, 0)) for n in NAMES)
+
+
+def test_a_healthy_account_has_no_finding():
+    verdict = evaluate_health(healthy())
+    assert verdict.status == HEALTHY
+    assert verdict.findings == ()
+    assert verdict.reasons == []
+
+
+def test_missing_weights_are_critical():
+    verdict = evaluate_health(healthy(generators=()))
+    assert verdict.status == CRITICAL
+    assert rules_fired(verdict) == {"weights_missing": {CRITICAL}}
+    assert "seed defaults" in verdict.reasons[0]
+
+
+def test_weights_not_summing_to_one_are_critical():
+    verdict = evaluate_health(healthy(sum_problems=("acct: weights sum to 1.1 (12 generators)",)))
+    assert verdict.status == CRITICAL
+    assert rules_fired(verdict) == {"weights_sum": {CRITICAL}}
+    assert "weights sum to 1.1" in verdict.reasons[0]
+
+
+def test_a_moved_lock_is_critical():
+    verdict = evaluate_health(healthy(locked_problems=("acct/coach is locked at 0.100000 but now has 0.200000",)))
+    assert verdict.status == CRITICAL
+    assert rules_fired(verdict) == {"locked_weight_moved": {CRITICAL}}
+    assert "acct/coach is locked" in verdict.reasons[0]
+
+
+def test_a_weight_below_the_floor_is_degraded():
+    verdict = evaluate_health(healthy(floor_problems=("acct/coach (active) has weight 0.010000 < floor 0.02",)))
+    assert verdict.status == DEGRADED
+    assert rules_fired(verdict) == {"below_floor": {DEGRADED}}
+
+
+def test_few_generators_in_use_are_degraded():
+    generators = tuple(
+        GeneratorState(n, 1 / 9 if i < 9 else 0.0, "active" if i < 9 else "disabled", 3 if i < 9 else 0)
+        for i, n in enumerate(NAMES)
+    )
+    verdict = evaluate_health(healthy(generators=generators))
+    assert verdict.status == DEGRADED
+    assert rules_fired(verdict) == {"few_generators": {DEGRADED}}
+    assert "only 9 generators" in verdict.reasons[0]
+
+
+def test_generator_coverage_degraded_under_80_and_critical_under_50_percent():
+    nine = evaluate_health(healthy(generators=with_posts({n: 2 for n in NAMES[:9]})))  # 9/12 = 75%
+    assert nine.status == DEGRADED
+    assert rules_fired(nine)["coverage"] == {DEGRADED}
+    assert any("coverage 9/12 (75%)" in r for r in nine.reasons)
+
+    five = evaluate_health(healthy(generators=with_posts({n: 4 for n in NAMES[:5]})))  # 5/12 = 42%
+    assert five.status == CRITICAL
+    assert rules_fired(five)["coverage"] == {CRITICAL}
+
+    # Three posts can cover at most three generators: full coverage of what was possible.
+    few = evaluate_health(healthy(generators=with_posts({n: 1 for n in NAMES[:3]})))
+    assert "coverage" not in rules_fired(few)
+    # No post in the window: coverage is not judged (no_recent_outcomes speaks for enabled accounts).
+    assert "coverage" not in rules_fired(evaluate_health(healthy(generators=with_posts({}))))
+
+
+def test_an_unused_generator_is_degraded_only_when_its_weight_made_a_miss_improbable():
+    heavy = tuple(
+        GeneratorState(n, 0.45 if n == "dataNerd" else 0.05, "active", 0 if n == "dataNerd" else 2) for n in NAMES
+    )
+    verdict = evaluate_health(healthy(generators=heavy))  # 22 posts at 45%: a miss has probability 0.55^22
+    assert verdict.status == DEGRADED
+    assert rules_fired(verdict) == {"unused_generator": {DEGRADED}}
+    assert "dataNerd" in verdict.reasons[0] and "seems not to follow the weights" in verdict.reasons[0]
+    assert "probability < 0.1%" in verdict.reasons[0]
+
+    light = tuple(
+        GeneratorState(n, 0.02 if n == "philosopher" else 0.98 / 11, "active", 0 if n == "philosopher" else 3)
+        for n in NAMES
+    )
+    verdict = evaluate_health(healthy(generators=light))  # 33 posts at 2%: a miss has probability 51%
+    assert verdict.status == HEALTHY
+    assert rules_fired(verdict) == {"unused_generator": {INFO}}
+    assert "philosopher" in verdict.notes[0]
+
+
+def test_a_failed_newest_optimization_is_critical():
+    failed = CycleEvent("optimization_failed", False, NOW - timedelta(hours=1), "locked mass exceeds 1")
+    verdict = evaluate_health(healthy(newest_cycle=failed))
+    assert verdict.status == CRITICAL
+    assert rules_fired(verdict) == {"optimization_failed": {CRITICAL}}
+    assert "locked mass exceeds 1" in verdict.reasons[0]
+
+
+def test_no_optimization_in_12_hours_is_degraded_when_there_was_new_evidence():
+    stale = NOW - timedelta(hours=13)
+    cycle = CycleEvent("weight_update", True, stale)
+    verdict = evaluate_health(healthy(last_optimization_at=stale, newest_cycle=cycle))
+    assert verdict.status == DEGRADED
+    assert rules_fired(verdict) == {"optimization_stale": {DEGRADED}}
+    assert "12 h" in verdict.reasons[0]
+
+    # Nothing posted or measured since the last cycle: a cycle would have had nothing to learn from.
+    quiet = healthy(last_optimization_at=stale, newest_cycle=CycleEvent("weight_update", True, stale),
+                    last_outcome_at=stale - timedelta(hours=5), last_measured_at=stale - timedelta(hours=1),
+                    enabled=None)
+    assert rules_fired(evaluate_health(quiet)) == {"optimization_stale": {INFO}}
+    # Exactly 12 hours is still fresh.
+    edge = NOW - timedelta(hours=12)
+    assert evaluate_health(healthy(last_optimization_at=edge)).status == HEALTHY
+    # Never optimized: degraded with outcomes to learn from, a note without.
+    assert rules_fired(evaluate_health(healthy(last_optimization_at=None, newest_cycle=None))) == {
+        "optimization_stale": {DEGRADED}}
+    assert rules_fired(evaluate_health(healthy(last_optimization_at=None, newest_cycle=None, last_outcome_at=None,
+                                               last_measured_at=None, enabled=None))) == {"optimization_stale": {INFO}}
+
+
+def test_a_model_losing_to_its_baseline_is_degraded():
+    models = (ModelState("engagement_ridge", 3, True, "mae", 0.01, 0.02),
+              ModelState("follow_logistic", 4, False, "brier", 0.25, 0.2))
+    verdict = evaluate_health(healthy(models=models))
+    assert verdict.status == DEGRADED
+    assert rules_fired(verdict) == {"model_below_baseline": {DEGRADED}}
+    assert "follow_logistic v4" in verdict.reasons[0] and "0.25" in verdict.reasons[0]
+
+    # A model never trained is a note: planning uses the seed defaults, which is expected early on.
+    verdict = evaluate_health(healthy(models=models[:1]))
+    assert verdict.status == HEALTHY
+    assert rules_fired(verdict) == {"model_missing": {INFO}}
+
+
+def test_an_enabled_account_without_outcomes_in_24_hours_is_critical():
+    late = healthy(last_outcome_at=NOW - timedelta(hours=25))
+    verdict = evaluate_health(late)
+    assert verdict.status == CRITICAL
+    assert rules_fired(verdict) == {"no_recent_outcomes": {CRITICAL}}
+    assert "24 h" in verdict.reasons[0]
+    assert evaluate_health(healthy(last_outcome_at=None, last_measured_at=None)).status == CRITICAL
+    # Only enabled accounts are expected to post.
+    assert evaluate_health(replace(late, enabled=False)).status == HEALTHY
+    assert evaluate_health(replace(late, enabled=None)).status == HEALTHY
+
+
+def test_the_worst_verdict_wins_and_no_account_is_critical():
+    good, bad = evaluate_health(healthy()), evaluate_health(healthy(generators=()))
+    degraded = evaluate_health(healthy(floor_problems=("acct/x low",)))
+    assert overall_status([good]) == HEALTHY
+    assert overall_status([good, degraded]) == DEGRADED
+    assert overall_status([degraded, bad, good]) == CRITICAL
+    assert overall_status([]) == CRITICAL
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The commands, on a warehouse built by refresh_job
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """30 simulated days of `main`, materialized once by refresh_job at END (warehouse + Dagster instance)."""
+    from xbot_assets.ingest.load import write_follower_snapshots, write_metric_snapshots, write_posts
+    from xbot_assets.simulation.scenario import load_scenario
+    from xbot_assets.simulation.static_history import simulate_static_history
+
+    root = tmp_path_factory.mktemp("operator")
+    url = str(root / "warehouse.duckdb")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XBOT_WAREHOUSE", url)
+        mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+        mp.delenv("XBOT_REDIS_URL", raising=False)
+        runtime.definitions.cache_clear()
+        try:
+            wh = Warehouse.from_url(url)
+            wh.migrate()
+            history = simulate_static_history(load_scenario("default"), 30, ACCOUNT)
+            with wh.connect() as conn:
+                write_posts(conn, history.posts, now=END)
+                write_metric_snapshots(conn, history.metric_snapshots, now=END)
+                write_follower_snapshots(conn, history.follower_snapshots, now=END)
+            result = runtime.run_job("refresh_job", now=END, console_log_level="WARNING")
+            assert result.success
+        finally:
+            runtime.definitions.cache_clear()
+    return root
+
+
+@pytest.fixture
+def wh(built, duckdb_url, tmp_path, monkeypatch) -> Warehouse:
+    """This test's own copy of the built warehouse and Dagster instance."""
+    shutil.copyfile(built / "warehouse.duckdb", duckdb_url)
+    shutil.copytree(built / "dagster_home", tmp_path / "dagster_home")
+    monkeypatch.setenv("XBOT_WAREHOUSE", duckdb_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.delenv("XBOT_REDIS_URL", raising=False)
+    return Warehouse.from_url(duckdb_url)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def weights(wh: Warehouse, account: str = ACCOUNT) -> dict[str, tuple[float, str]]:
+    with wh.connect() as conn:
+        return {g: (float(w), s) for g, w, s in conn.fetchall(
+            "select generator_name, weight, status from learn.generator_weights where account_id = ?", [account])}
+
+
+def events(wh: Warehouse, account: str = ACCOUNT) -> list[tuple]:
+    with wh.connect() as conn:
+        return conn.fetchall(
+            "select event_type, created_by, success, created_at from learn.optimization_events where account_id = ? "
+            "order by sequence", [account])
+
+
+def learned_tables(wh: Warehouse) -> dict[str, list]:
+    with wh.connect() as conn:
+        out = {}
+        for table in ("generator_weights", "optimization_events", "generator_performance_history"):
+            frame = conn.fetch_df(f"select * from learn.{table}")
+            out[table] = sorted(learned._frame_rows(frame, list(frame.columns)), key=repr)
+        return out
+
+
+def test_status_shows_generators_arms_models_jobs_and_health(wh, capsys):
+    code, out, _ = run(capsys, "status", "--as-of", AS_OF)
+    assert code == 0
+    for heading in ("generators (learning window 7d", "content arms", "timing arms", "models (newest version",
+                    "generator posteriors", "optimization events", "jobs (newest run)"):
+        assert heading in out
+    assert "health: DEGRADED" in out  # the follow model loses to its baseline on this history
+    assert "follow_logistic v1 does not beat its baseline" in out
+    for name in DEFAULT_WEIGHTS:
+        assert f"| {name} | active |" in out
+    assert "| content_educational_thread |" in out and "| engagement_ridge | 1 | mae |" in out
+    assert "| refresh_job | SUCCESS |" in out and "| publish_job | never run |" in out
+    assert "20 unplayed hours" in out
+
+
+def test_status_json_has_every_section(wh, capsys):
+    code, out, _ = run(capsys, "status", "--json", "--as-of", AS_OF)
+    assert code == 0
+    status = json.loads(out)
+    assert status["as_of"] == "2026-01-31T06:00:00"
+    assert status["health"]["status"] == DEGRADED
+    (account,) = status["accounts"]
+    assert account["account_id"] == ACCOUNT and account["registered"] is False
+    generators = {g["generator"]: g for g in account["generators"]}
+    assert set(generators) == set(DEFAULT_WEIGHTS)
+    assert sum(g["weight"] for g in generators.values()) == pytest.approx(1.0)
+    posted = sum(g["posted_all_time"] for g in generators.values())
+    assert posted == 120  # 30 days × 4 posts
+    assert all(g["f_per_1k_all_time"] is not None for g in generators.values())
+    assert len(account["content_arms"]) == 4
+    assert all(0 <= a["selection_probability"] <= 1 for a in account["content_arms"])
+    assert sum(a["selection_probability"] for a in account["content_arms"]) == pytest.approx(1.0, abs=1e-6)
+    timing = account["timing_arms"]
+    assert [t["hour"] for t in timing] == list(range(24))
+    assert all((t["ucb_index"] is None) == (t["plays"] == 0) for t in timing)
+    assert {m["model_name"] for m in account["models"]} == set(learned.MODEL_NAMES)
+    assert {m["model_name"]: m["beats_baseline"] for m in account["models"]} == {
+        "engagement_ridge": True, "follow_logistic": False}
+    assert len(account["generator_posteriors"]) == 12
+    assert account["optimization_events"][0]["event_type"] == "weight_update"
+    assert account["health"]["status"] == DEGRADED
+    jobs = {j["job"]: j for j in status["jobs"]}
+    assert [j["job"] for j in status["jobs"]][:5] == KNOWN_JOBS
+    assert jobs["refresh_job"]["status"] == "SUCCESS" and jobs["refresh_job"]["start_time"]
+    assert jobs["publish_job"]["status"] == "never run"
+
+
+def test_status_of_an_unknown_account_is_a_clear_error(wh, capsys):
+    code, _, err = run(capsys, "status", "--account", "nobody", "--no-jobs")
+    assert code == 2
+    assert "unknown account 'nobody' (known: main)" in err
+
+
+def test_optimize_dry_run_writes_nothing_and_optimize_logs_its_cycle(wh, capsys):
+    before = learned_tables(wh)
+    code, out, _ = run(capsys, "optimize", "--dry-run", "--as-of", AS_OF)
+    assert code == 0
+    assert "unchanged_inputs" in out and "nothing to do" in out  # refresh_job already ran this cycle
+    code, out, _ = run(capsys, "optimize", "--dry-run", "--force", "--as-of", AS_OF)
+    assert code == 0
+    assert "dry run (nothing written)" in out and "would change" in out
+    assert "stepped 30% from" in out  # each change comes with its reason
+    assert learned_tables(wh) == before
+
+    # A real run on the same evidence and weights does nothing, and says why.
+    code, out, _ = run(capsys, "optimize", "--as-of", AS_OF)
+    assert code == 0 and "unchanged_inputs" in out
+    assert learned_tables(wh) == before
+
+    start = weights(wh)
+    code, out, _ = run(capsys, "optimize", "--force", "--as-of", AS_OF)
+    assert code == 0
+    assert "applied" in out and "logged as optimization event" in out
+    assert events(wh)[-1][:3] == ("weight_update", "optimizer", True)
+    assert weights(wh) != start
+
+
+def test_a_locked_generator_keeps_its_weight_through_optimize(wh, capsys):
+    start = weights(wh)
+    code, out, _ = run(capsys, "weights", "lock", "dataNerd", "--as-of", AS_OF)
+    assert code == 0
+    assert "generator_locked dataNerd" in out and "| dataNerd | locked |" in out
+    assert weights(wh)["dataNerd"] == (start["dataNerd"][0], "locked")
+
+    code, out, _ = run(capsys, "optimize", "--force", "--as-of", AS_OF)
+    assert code == 0 and "applied" in out
+    assert "locked (kept as they are): dataNerd" in out
+    after = weights(wh)
+    assert after["dataNerd"] == (start["dataNerd"][0], "locked")  # exactly
+    assert any(abs(after[g][0] - start[g][0]) > 1e-6 for g in start if g != "dataNerd")
+    assert sum(w for w, _ in after.values()) == pytest.approx(1.0, abs=1e-9)
+    assert [e[0] for e in events(wh)][-2:] == ["generator_locked", "weight_update"]
+    with wh.connect() as conn:
+        assert learned.locked_weight_problems(conn) == []
+
+    code, out, _ = run(capsys, "weights", "set", "coach", "0.2", "--as-of", AS_OF)
+    assert code == 0
+    assert "manual_override coach" in out and "| coach | active |" in out and "20.0%" in out
+    after = weights(wh)
+    assert after["coach"][0] == pytest.approx(0.2) and after["dataNerd"][0] == start["dataNerd"][0]
+    assert sum(w for w, _ in after.values()) == pytest.approx(1.0, abs=1e-9)
+
+    code, out, _ = run(capsys, "weights", "unlock", "dataNerd", "--as-of", AS_OF)
+    assert code == 0 and "generator_unlocked dataNerd" in out
+    assert weights(wh)["dataNerd"][1] == "active"
+    assert [(e[0], e[1]) for e in events(wh)][-2:] == [("manual_override", "operator"),
+                                                       ("generator_unlocked", "operator")]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["weights", "set", "coach", "1.5"], "WEIGHT must be between 0 and 1, got 1.5"),
+        (["weights", "set", "coach", "-0.1"], "WEIGHT must be between 0 and 1"),
+        (["weights", "set", "coach", "nan"], "WEIGHT must be between 0 and 1"),
+        (["weights", "set", "coach", "lots"], "WEIGHT must be a number"),
+        (["weights", "set", "coach"], "set needs a WEIGHT"),
+        (["weights", "set", "nobody", "0.3"], "unknown generator 'nobody'"),
+        (["weights", "lock", "nobody"], "unknown generator 'nobody'"),
+        (["weights", "lock", "coach", "0.3"], "lock takes no WEIGHT"),
+        (["weights", "unlock", "coach"], "coach is active, not locked"),
+        (["weights", "set", "coach", "0.01"], "infeasible"),  # below the 2% floor
+        (["weights", "set", "coach", "0.2", "--account", "nobody"], "unknown account 'nobody'"),
+        (["optimize", "--account", "nobody"], "unknown account 'nobody'"),
+        (["health", "--as-of", "yesterday"], "--as-of"),
+    ],
+)
+def test_bad_input_exits_2_and_changes_nothing(wh, capsys, argv, message):
+    before = learned_tables(wh)
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert learned_tables(wh) == before
+
+
+def test_optimize_and_weights_need_an_account_when_there_are_several(wh, capsys):
+    register_account(wh, Account("second"), END)
+    before = learned_tables(wh)
+    for argv in (["optimize", "--dry-run"], ["weights", "lock", "coach"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "--account is required unless exactly one account exists" in err
+    assert learned_tables(wh) == before
+    code, out, _ = run(capsys, "weights", "lock", "coach", "--account", "second", "--as-of", AS_OF)
+    assert code == 0 and "account second: generator_locked coach" in out  # starts from the seed defaults
+    assert weights(wh, "second")["coach"] == (DEFAULT_WEIGHTS["coach"], "locked")
+
+
+def test_health_exit_codes_follow_the_verdict(wh, capsys):
+    # As built: the follow model loses to its baseline (degraded); nothing else fires.
+    code, out, _ = run(capsys, "health", "--as-of", AS_OF)
+    assert code == 1
+    assert "health: DEGRADED" in out and "model_below_baseline" in out and "[critical]" not in out
+
+    with wh.connect() as conn:
+        conn.execute("update learn.model_registry set beats_baseline = true")
+    code, out, _ = run(capsys, "health", "--as-of", AS_OF)
+    assert code == 0 and "health: HEALTHY" in out
+
+    code, out, _ = run(capsys, "health", "--json", "--as-of", AS_OF)
+    verdict = json.loads(out)
+    assert code == 0 and verdict["status"] == HEALTHY and verdict["exit_code"] == 0
+    assert verdict["accounts"][0]["reasons"] == []
+
+    # Weights edited outside the controls so they no longer sum to 1: critical.
+    with wh.connect() as conn:
+        conn.execute("update learn.generator_weights set weight = weight * 1.5 where generator_name = 'coach'")
+    code, out, _ = run(capsys, "health", "--as-of", AS_OF)
+    assert code == 2
+    assert "[critical] weights_sum" in out and "main: weights sum to" in out
+
+
+def test_health_of_an_enabled_account_without_weights_or_recent_posts_is_critical(wh, capsys):
+    register_account(wh, Account(ACCOUNT), END)  # now an enabled account: it is expected to post
+    code, out, _ = run(capsys, "health", "--as-of", AS_OF)
+    assert code == 1 and "no_recent_outcomes" not in out  # the newest post is 11 hours old
+
+    code, out, _ = run(capsys, "health", "--as-of", "2026-02-01T12:00:00Z")
+    assert code == 2
+    assert "[critical] no_recent_outcomes" in out and "last 24 h" in out
+    assert "note optimization_stale" in out  # stale, but nothing new was measured since: only a note
+
+    with wh.connect() as conn:
+        conn.execute("delete from learn.generator_weights where account_id = ?", [ACCOUNT])
+    code, out, _ = run(capsys, "health", "--account", ACCOUNT, "--as-of", AS_OF)
+    assert code == 2 and "[critical] weights_missing" in out
+
+
+def test_health_help_documents_the_severities(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["health", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "0 healthy, 1 degraded, 2 critical" in out
+    for rule in ("weights_missing", "weights_sum", "locked_weight_moved", "optimization_failed", "no_recent_outcomes",
+                 "coverage", "below_floor", "optimization_stale", "unused_generator", "model_below_baseline",
+                 "few_generators"):
+        assert rule in out
+    assert out.index("critical (") < out.index("weights_sum") < out.index("degraded (") < out.index("below_floor")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Without dbt, on both warehouses: the commands on an account registered but never learned
+
+
+def test_commands_on_a_new_account_without_marts(warehouse_env, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    wh = Warehouse.from_url(warehouse_env)
+    wh.migrate()
+    code, out, _ = run(capsys, "health")
+    assert code == 2 and operator.NO_ACCOUNTS_REASON in out
+
+    register_account(wh, Account("fresh"), END)
+    code, out, _ = run(capsys, "health", "--as-of", AS_OF)
+    assert code == 2  # enabled, never posted, no weights
+    assert "weights_missing" in out and "no_recent_outcomes" in out and "note model_missing" in out
+
+    code, out, _ = run(capsys, "weights", "lock", "coach", "--as-of", AS_OF)
+    assert code == 0 and weights(wh, "fresh")["coach"] == (DEFAULT_WEIGHTS["coach"], "locked")
+    code, out, _ = run(capsys, "optimize", "--as-of", AS_OF)
+    assert code == 0 and "skipped_insufficient_data" in out
+    assert [e[0] for e in events(wh, "fresh")] == ["generator_locked", "optimization_skipped"]
+
+    code, out, _ = run(capsys, "status", "--json", "--no-jobs", "--as-of", AS_OF)
+    status = json.loads(out)
+    (account,) = status["accounts"]
+    assert account["registered"] and account["enabled"] and "jobs" not in status
+    assert {g["generator"]: g["status"] for g in account["generators"]}["coach"] == "locked"
+    assert account["content_arms"] == [] and account["models"] == []
+    assert [e["event_type"] for e in account["optimization_events"]] == ["optimization_skipped", "generator_locked"]
+    assert account["health"]["status"] == CRITICAL  # still never posted
+    code, out, _ = run(capsys, "status", "--no-jobs", "--as-of", AS_OF)
+    assert code == 0 and "| coach | locked 🔒 |" in out and "none trained" in out
