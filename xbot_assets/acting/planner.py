@@ -26,7 +26,13 @@ import numpy as np
 import pandas as pd
 
 from xbot_assets.acting.offline_generator import Draft, generate_offline
-from xbot_assets.acting.text_features import expertise_score, novelty_score, quality_score, viral_score
+from xbot_assets.acting.text_features import (
+    expertise_score,
+    max_similarity,
+    novelty_score,
+    quality_score,
+    viral_score,
+)
 from xbot_assets.learning.content_arms import content_arm_name, thompson_propensities
 from xbot_assets.learning.features import feature_frame
 from xbot_assets.learning.generator_posterior import generator_propensities
@@ -297,8 +303,9 @@ def plan_day(
 def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: Sequence[str], scheduled_at: datetime,
             hour: int, content_type: str, generator: str, content_propensity: float, timing_propensity: float,
             generator_propensity: float, decision_id: str) -> Candidate:
-    quality = quality_score(draft.text, recent)
-    novelty = novelty_score(draft.text, recent)
+    similarity = max_similarity(draft.text, recent)  # one TF-IDF fit for both scores
+    quality = quality_score(draft.text, recent, similarity=similarity)
+    novelty = novelty_score(draft.text, recent, similarity=similarity)
     expertise, viral = expertise_score(draft.text), viral_score(draft.text)
     row = pd.DataFrame([{
         "quality_score": quality.value, "content_type": content_type, "posted_hour": hour,

@@ -37,13 +37,16 @@ def max_similarity(text: str, recent: Sequence[str]) -> float:
     return float(cosine_similarity(matrix[0], matrix[1:]).max())
 
 
-def novelty_score(text: str, recent: Sequence[str]) -> float:
+def novelty_score(text: str, recent: Sequence[str], similarity: float | None = None) -> float:
     """1 − the closest match among the recent posts (the last 7 days by default)."""
-    return round(1.0 - max_similarity(text, recent), 6)
+    return round(1.0 - (max_similarity(text, recent) if similarity is None else similarity), 6)
 
 
-def quality_score(text: str, recent: Sequence[str] = ()) -> Score:
-    """One 0–1 scale: length 0.25, hook 0.2, specificity 0.25, no filler 0.15, originality 0.15."""
+def quality_score(text: str, recent: Sequence[str] = (), similarity: float | None = None) -> Score:
+    """One 0–1 scale: length 0.25, hook 0.2, specificity 0.25, no filler 0.15, originality 0.15.
+
+    `similarity` is max_similarity(text, recent) when the caller has it already (the planner computes it once for
+    both this score and novelty)."""
     reasons: list[str] = []
     length = len(text)
     if length > MAX_SINGLE_LENGTH:
@@ -72,7 +75,7 @@ def quality_score(text: str, recent: Sequence[str] = ()) -> Score:
         reasons.append("filler: " + ", ".join(filler))
     else:
         score += 0.15
-    similarity = max_similarity(text, recent)
+    similarity = max_similarity(text, recent) if similarity is None else similarity
     if similarity >= NEAR_DUPLICATE_SIMILARITY:
         reasons.append(f"near duplicate of a recent post (similarity {similarity:.2f})")
     else:
