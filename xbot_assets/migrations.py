@@ -280,8 +280,25 @@ ACTING_TABLES = (
     """,
 )
 
+# Automation (issue 5): the alerts the run-failure sensor records (xbot_assets/defs/automation.py). alert_id is
+# derived from what is alerted on (e.g. `run_failure:<run_id>`), so recording the same failure twice adds no row.
+ALERT_TABLES = (
+    "create schema if not exists act",
+    """
+    create table if not exists act.alerts (
+        alert_id varchar primary key,
+        created_at timestamp not null,
+        run_id varchar,
+        job_name varchar,
+        error text,
+        severity varchar not null
+    )
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
     Migration(3, "acting", ACTING_TABLES),
+    Migration(4, "alerts", ALERT_TABLES),
 )

@@ -90,7 +90,7 @@ def planned_posts(
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.op(description="Publish every queued post whose time has come (dry-run unless the account's connector posts).")
+@dg.op(pool="warehouse", description="Publish every queued post whose time has come, within the safety limits.")
 def publish_due_posts(context: dg.OpExecutionContext, warehouse: WarehouseResource, clock: ClockResource,
                       redis: RedisResource) -> None:
     wh = warehouse.get()
@@ -104,7 +104,7 @@ def publish_due_posts(context: dg.OpExecutionContext, warehouse: WarehouseResour
                                                   account=account.account_id, published=len(report.published)))
 
 
-@dg.op(description="Read the counters of every post that reached a snapshot age, in batches of 100 ids.")
+@dg.op(pool="warehouse", description="Read the counters of every post that reached a snapshot age, in batches of 100 ids.")
 def collect_post_metrics(context: dg.OpExecutionContext, warehouse: WarehouseResource, clock: ClockResource) -> None:
     wh = warehouse.get()
     now = clock.now()
@@ -115,7 +115,7 @@ def collect_post_metrics(context: dg.OpExecutionContext, warehouse: WarehouseRes
                                                   account=account.account_id))
 
 
-@dg.op(description="Read each account's follower count.")
+@dg.op(pool="warehouse", description="Read each account's follower count.")
 def snapshot_account_followers(context: dg.OpExecutionContext, warehouse: WarehouseResource,
                                clock: ClockResource) -> None:
     wh = warehouse.get()

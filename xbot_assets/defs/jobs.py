@@ -17,3 +17,37 @@ learn_and_plan_job = dg.define_asset_job(
     description="Rebuild the marts, learn and plan, without running the asset checks (used by `xbot evaluate`).",
     executor_def=dg.in_process_executor,
 )
+
+# ------------------------------------------------------------------------------------------------------------------
+# What the production schedules and sensors launch (xbot_assets/defs/automation.py). Each runs in one process, as the
+# jobs above do. Runs that write the learn tables carry LEARN_RUN_TAG: deploy/dagster.yaml lets one such run at a
+# time out of the run queue, so two learn runs never overlap.
+
+LEARN_RUN_TAG = {"xbot/learn": "true"}
+
+plan_job = dg.define_asset_job(
+    "plan_job",
+    selection=dg.AssetSelection.assets(dg.AssetKey(["act", "planned_posts"])),
+    description="Plan the rest of today's posts of every enabled account from what was learned (act/planned_posts).",
+    executor_def=dg.in_process_executor,
+)
+
+optimize_job = dg.define_asset_job(
+    "optimize_job",
+    selection=dg.AssetSelection.assets(
+        dg.AssetKey(["learn", "generator_weights"]), dg.AssetKey(["learn", "generator_posterior"])
+    ),
+    description="One optimization cycle of the generator weights, then the generator posteriors, with their checks.",
+    executor_def=dg.in_process_executor,
+    tags=LEARN_RUN_TAG,
+)
+
+retrain_job = dg.define_asset_job(
+    "retrain_job",
+    selection=dg.AssetSelection.assets(
+        dg.AssetKey(["learn", "engagement_model"]), dg.AssetKey(["learn", "follow_model"])
+    ),
+    description="Retrain the engagement and follow models (requested by the retrain sensor on enough new outcomes).",
+    executor_def=dg.in_process_executor,
+    tags=LEARN_RUN_TAG,
+)
