@@ -28,5 +28,6 @@ test: manifest
 validate: manifest
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
+# The UI and the daemon on the instance `xbot demo` records its runs in (DAGSTER_HOME, default .xbot/dagster_home).
 serve: manifest
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/xbot serve

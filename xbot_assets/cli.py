@@ -240,9 +240,30 @@ def cmd_weights(args: argparse.Namespace) -> int:
 HEALTH_EPILOG_HEADER = "Exit code: 0 healthy, 1 degraded, 2 critical (also for an unknown account or bad input).\n"
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The UI and the daemon (schedules, sensors, run queue) for the code location in workspace.yaml."""
+    import os
+    import shutil
+
+    from xbot_assets.runtime import ensure_manifest
+    from xbot_assets.settings import PROJECT_ROOT
+
+    ensure_manifest()
+    dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
+    command = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    print(f"xbot serve: {' '.join(command)} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
+    os.chdir(PROJECT_ROOT)
+    os.execv(command[0], command)  # dagster dev owns the terminal from here; Ctrl-C stops UI and daemon
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xbot", description="The learning brain of an autonomous X account.")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the Dagster UI and daemon (dagster dev -w workspace.yaml)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.set_defaults(func=cmd_serve)
 
     load = sub.add_parser("load", help="import your own history from a CSV file (bad rows are quarantined)")
     load.add_argument("kind", choices=["posts", "metrics", "followers", "viral"])
