@@ -14,6 +14,7 @@ comes from the scenario; everything "learned" is what the pipeline measured and 
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from collections import Counter, defaultdict
@@ -137,8 +138,6 @@ def model_quality(loop: LoopResult, warehouse, account: str, end) -> dict[str, d
             row = learned.newest_registry_row(conn, account, model_name)
             if row is None:
                 continue
-            import json
-
             metrics = json.loads(row["metrics"])
             target = "engagement_rate" if key == "engagement_model" else "follow_label"
             usable = frame[frame[target].notna()]
@@ -194,7 +193,8 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
     os.environ["XBOT_WAREHOUSE"] = str(warehouse.target.duckdb_path) if warehouse.kind == "duckdb" else saved or ""
     try:
         loop = run_closed_loop(warehouse, scenario, accounts_for(scenario, seed_list, scenario_ref), days,
-                               instance=dg.DagsterInstance.ephemeral(), final_job_name="learn_and_plan_job",
+                               instance=dg.DagsterInstance.ephemeral(),
+                               final_job_name="learn_and_plan_job",
                                tags={"xbot/trigger": "evaluate"}, progress=progress)
     finally:
         if saved is None:

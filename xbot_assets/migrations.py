@@ -218,9 +218,10 @@ LEARNED_TABLES = (
     " on learn.optimization_events (account_id, sequence)",
 )
 
-# Acting (issue 4): the accounts xbot acts for (connector and policy of each), why each candidate was posted or rejected, the planner/publisher locks when Redis is not
-# configured, the generator posteriors of the posterior-sampling policy, and the simulated platform's own record of
-# what was published to it (the simulator is a platform: it keeps its posts, as X does, apart from our warehouse).
+# Acting (issue 4): the accounts xbot acts for (connector and policy of each), why each candidate was posted or
+# rejected, the planner/publisher locks when Redis is not configured, the generator posteriors of the
+# posterior-sampling policy, and the simulated platform's own record of what was published to it (the simulator is a
+# platform: it keeps its posts, as X does, apart from our warehouse).
 ACTING_TABLES = (
     "alter table raw.posts add column if not exists decision_reasons text",
     "create schema if not exists act",

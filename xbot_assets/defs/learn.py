@@ -407,7 +407,7 @@ def generator_weights(
     description=(
         "Gamma–Poisson posteriors of each generator's followers per 1000 impressions (prior: the account's pooled "
         "F/1K, weighing one average post), with the probability that posterior sampling picks each generator. "
-        "Planning uses them when XBOT_GENERATOR_POLICY=posterior (the alternative to the seed's weights)."
+        "Planning uses them for accounts whose generator_policy is 'posterior' (the alternative to the seed's weights)."
     ),
 )
 def generator_posterior(

@@ -6,10 +6,12 @@ and I / 1000 to the rate. The prior is centred on the typical generator of the a
 generators' F/1K, each generator counted once — with the weight of `prior_posts` average posts (empirical Bayes),
 so an untried generator starts as "typical for this account", not as zero and not as a wild guess. (Centring on the
 pooled F/1K instead lets the generator that gets most posts pull every other prior towards itself: on hidden_gem
-that kept the weak generators competitive with the best one for weeks.) Planning draws λ from every posterior and uses the largest draw; the propensity logged with the
-decision is the Monte Carlo probability of that generator winning.
+that kept the weak generators competitive with the best one for weeks.) Planning draws λ from every posterior and
+uses the largest draw; the propensity logged with the decision is the Monte Carlo probability of that generator
+winning.
 
-This is the alternative to the seed's weight optimizer (seed 004), chosen with XBOT_GENERATOR_POLICY=posterior.
+This is the alternative to the seed's weight optimizer (seed 004), chosen per account (act.accounts.generator_policy
+= 'posterior'; `xbot demo --generator-policy posterior`).
 """
 
 from __future__ import annotations

@@ -128,8 +128,9 @@ def run_closed_loop(
 
     Each day's run is `job_name` (by default the assets without their checks: checks judge the data, they change
     no decision). With `final_job_name`, one more run (e.g. `refresh_job`, checks included) learns from the last
-    day, so the stored models, weights and check results describe the whole run. The loop owns the warehouse for its duration: one session keeps DuckDB's database open for its many
-    small transactions (dbt runs in this process and shares it)."""
+    day, so the stored models, weights and check results describe the whole run. The loop owns the warehouse for
+    its duration: one session keeps DuckDB's database open for its many small transactions (dbt runs in this
+    process and shares it)."""
     from xbot_assets.runtime import report_raw_materialization, run_job
 
     if days < 1:
