@@ -405,8 +405,8 @@ def generator_weights(
     deps=[OUTCOMES, GENERATOR_WEIGHTS],
     kinds={"python", "sql"},
     description=(
-        "Gamma–Poisson posteriors of each generator's followers per 1000 impressions (prior: the account's pooled "
-        "F/1K, weighing one average post), with the probability that posterior sampling picks each generator. "
+        "Gamma–Poisson posteriors of each generator's followers per 1000 impressions (prior: the typical tried "
+        "generator's F/1K, weighing one average post), with the probability that posterior sampling picks each generator. "
         "Planning uses them for accounts whose generator_policy is 'posterior' (the alternative to the seed's weights)."
     ),
 )
