@@ -62,7 +62,9 @@ ENGAGEMENT_CHAIN = [
     ("analytics", "outcomes"), ("analytics", "training_set"),
 ]
 SERVER_START_TIMEOUT = 60.0  # seconds until the code location is loaded (about 10 s on 2 cores)
-UI_TIMEOUT_MS = 20_000  # for each wait on the page
+# For each wait on the page, and for every `expect` (whose own default is 5 s): asset statuses load after the graph,
+# and on a busy 2-core machine that took longer than 5 s (CI saw "Loading…" on every node at 5 s).
+UI_TIMEOUT_MS = 45_000
 
 
 def _truthy(value: str | None) -> bool:
@@ -302,6 +304,9 @@ def browser(chromium, dagster_ui) -> Iterator:
 def page(browser, dagster_ui, request) -> Iterator:
     context = browser.new_context(viewport={"width": 1600, "height": 1400}, base_url=dagster_ui.base_url)
     context.set_default_timeout(UI_TIMEOUT_MS)
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=UI_TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
