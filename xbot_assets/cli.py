@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from xbot_assets.runtime import prepare_environment
+from xbot_assets.runtime import prepare_environment, step_failures
 
 
 def _warehouse():
@@ -65,12 +65,8 @@ def _report_run(result, elapsed: float) -> int:
     for check in failed_checks:
         print(f"  check failed: {check.asset_key.to_user_string()} {check.check_name}")
     if not result.success:
-        for event in result.all_events:
-            if event.event_type_value == "STEP_FAILURE":
-                error = event.event_specific_data.error
-                while error.cause is not None:  # the user code's own error, not Dagster's wrapper
-                    error = error.cause
-                print(f"  step failed: {event.step_key}: {error.message.strip()[:2000]}")
+        for failure in step_failures(result):
+            print(f"  step failed: {failure}")
         return 1
     return 0
 

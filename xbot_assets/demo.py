@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from xbot_assets.acting.operations import Account
-from xbot_assets.evaluation import _f_per_1k, _oracle_f_per_1k
+from xbot_assets.evaluation import oracle_f_per_1k, realized_f_per_1k
 from xbot_assets.settings import PROJECT_ROOT, WarehouseTarget
 from xbot_assets.simulation.closed_loop import LoopError, LoopResult, run_closed_loop
 from xbot_assets.simulation.scenario import load_scenario
@@ -90,8 +90,8 @@ def print_summary(wh: Warehouse, loop: LoopResult, accounts: list[Account]) -> N
     print("\n                      learning   static (seed defaults)")
     for status in ("posted", "skipped", "failed", "queued"):
         print(f"  {status:<18}{counts.get((learned_id, status), 0):>10}   {counts.get((static_id, status), 0):>10}")
-    learned_f1k, static_f1k = _f_per_1k(posts[learned_id]), _f_per_1k(posts[static_id])
-    oracle = _oracle_f_per_1k(sc, posts[learned_id])
+    learned_f1k, static_f1k = realized_f_per_1k(posts[learned_id]), realized_f_per_1k(posts[static_id])
+    oracle = oracle_f_per_1k(sc, posts[learned_id])
     print(f"  {'F/1K (true follows)':<18}{learned_f1k or float('nan'):>10.2f}   {static_f1k or float('nan'):>10.2f}"
           f"   oracle {oracle or float('nan'):.2f}")
     if learned_f1k and static_f1k:
@@ -153,7 +153,7 @@ def write_demo_report(wh: Warehouse, loop: LoopResult, accounts: list[Account], 
     # A prediction made while the model was a seed default says so in its reasons; the rest came from a learned model.
     predictions["model_source"] = np.where(
         predictions["decision_reasons"].fillna("").str.contains("seed default"), "seed_default", "learned")
-    f_learned, f_static = _f_per_1k(posts), _f_per_1k(loop.simulated_posts(static_id))
+    f_learned, f_static = realized_f_per_1k(posts), realized_f_per_1k(loop.simulated_posts(static_id))
     data = ReportData(
         title=f"xbot demo — scenario {sc.name}, {loop.days} simulated days",
         summary=[
@@ -162,7 +162,7 @@ def write_demo_report(wh: Warehouse, loop: LoopResult, accounts: list[Account], 
             ("posts published", f"{len(posts)} learning, {len(loop.simulated_posts(static_id))} static"),
             ("F/1K (true follows per 1000 impressions)", f"learning {f_learned or float('nan'):.2f}, static "
                                                          f"{f_static or float('nan'):.2f}, oracle "
-                                                         f"{_oracle_f_per_1k(sc, posts) or float('nan'):.2f}"),
+                                                         f"{oracle_f_per_1k(sc, posts) or float('nan'):.2f}"),
             ("true best generator", f"{truth.best_generator()} ({truth.generators[truth.best_generator()]:.1f} F/1K)"),
             ("Dagster runs", f"{len(loop.run_ids)} (open the UI with `make serve`)"),
         ],

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 from collections import Counter, defaultdict
 import time
@@ -54,13 +55,13 @@ def accounts_for(scenario: Scenario, seeds: list[int], scenario_ref: str) -> lis
     return out
 
 
-def _f_per_1k(posts: pd.DataFrame) -> float | None:
+def realized_f_per_1k(posts: pd.DataFrame) -> float | None:
     if posts.empty or posts["impressions"].sum() <= 0:
         return None
     return float(1000.0 * posts["follows"].sum() / posts["impressions"].sum())
 
 
-def _oracle_f_per_1k(scenario: Scenario, posts: pd.DataFrame) -> float | None:
+def oracle_f_per_1k(scenario: Scenario, posts: pd.DataFrame) -> float | None:
     """Always the best generator of the day, on the same impressions."""
     if posts.empty:
         return None
@@ -186,8 +187,6 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
     workdir = Path(tempfile.mkdtemp(prefix="xbot-evaluate-"))
     warehouse = Warehouse(WarehouseTarget.parse(str(warehouse_path or workdir / "evaluation.duckdb")))
     prepare_environment()
-    import os
-
     # The evaluation's warehouse is its own; the Dagster runs read it through the same setting as production.
     saved = os.environ.get("XBOT_WAREHOUSE")
     os.environ["XBOT_WAREHOUSE"] = str(warehouse.target.duckdb_path) if warehouse.kind == "duckdb" else saved or ""
@@ -206,8 +205,8 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
     per_seed = []
     for seed in seed_list:
         posts = {p: loop.simulated_posts(account_id(seed, p)) for p in POLICY_NAMES}
-        f1k = {p: _f_per_1k(posts[p]) for p in POLICY_NAMES}
-        oracle = _oracle_f_per_1k(scenario, posts["weights"])
+        f1k = {p: realized_f_per_1k(posts[p]) for p in POLICY_NAMES}
+        oracle = oracle_f_per_1k(scenario, posts["weights"])
         entry: dict[str, Any] = {"seed": seed, "posts": {p: len(posts[p]) for p in POLICY_NAMES},
                                  "f_per_1k": {**f1k, "oracle": oracle}}
         for policy in LEARNED_POLICIES:

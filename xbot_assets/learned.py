@@ -771,7 +771,7 @@ def compute_generator_posteriors(
     outcomes["posted_at"] = pd.to_datetime(outcomes["posted_at"])
     known = [r[0] for r in conn.fetchall(
         "select generator_name from learn.generator_weights where account_id = ? and status <> 'disabled' "
-        "order by generator_name", [account_id])] if _table_exists(conn, "learn", "generator_weights") else []
+        "order by generator_name", [account_id])] if conn.table_exists("learn", "generator_weights") else []
     generators = known or list(DEFAULT_WEIGHTS)
     posteriors = generator_posteriors(
         outcomes, generators, as_of=now, half_life_days=settings.half_life_days, prior_posts=settings.prior_posts
@@ -848,15 +848,6 @@ class _WeightState:
         return fingerprint(sorted(_frame_rows(weights, ("generator_name", "weight", "status"))))
 
 
-def _table_exists(conn: Connection, schema: str, table: str) -> bool:
-    return bool(
-        conn.scalar(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        )
-    )
-
-
 # Posts without a generator name are grouped as 'unknown' by the mart; that is not a generator anyone can pick.
 UNATTRIBUTED_GENERATOR = "unknown"
 
@@ -866,7 +857,7 @@ def _read_weight_state(conn: Connection, account_id: str, window_days: int, now:
     performance = pd.DataFrame(columns=[*PERFORMANCE_COLUMNS, "window_start", "window_end"])
     # Without the mart (nothing built yet) there is no evidence, and the optimizer keeps the current (or default)
     # weights; a missing relation is checked first because a failed statement would abort a PostgreSQL transaction.
-    if _table_exists(conn, "analytics", "generator_performance"):
+    if conn.table_exists("analytics", "generator_performance"):
         performance = conn.fetch_df(
             f"select {', '.join(PERFORMANCE_COLUMNS)}, window_start, window_end from analytics.generator_performance "
             "where account_id = ? and time_window = ? and generator_name <> ? order by generator_name",

@@ -301,12 +301,6 @@ NO_ACCOUNTS_REASON = "no account in act.accounts or learn.generator_weights: not
 # Reading the warehouse
 
 
-def _exists(conn: Connection, schema: str, table: str) -> bool:
-    return bool(conn.scalar(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-    ))
-
-
 def _columns(conn: Connection, schema: str, table: str) -> set[str]:
     return {r[0] for r in conn.fetchall(
         "select column_name from information_schema.columns where table_schema = ? and table_name = ?", [schema, table]
@@ -333,10 +327,10 @@ def jsonable(value: Any) -> Any:
 def list_accounts(conn: Connection) -> dict[str, bool | None]:
     """Every account: those in act.accounts (→ enabled) and those with generator weights (→ None if unregistered)."""
     accounts: dict[str, bool | None] = {}
-    if _exists(conn, "act", "accounts"):
+    if conn.table_exists("act", "accounts"):
         for account_id, enabled in conn.fetchall("select account_id, enabled from act.accounts order by account_id"):
             accounts[str(account_id)] = bool(enabled)
-    if _exists(conn, "learn", "generator_weights"):
+    if conn.table_exists("learn", "generator_weights"):
         for (account_id,) in conn.fetchall("select distinct account_id from learn.generator_weights"):
             accounts.setdefault(str(account_id), None)
     return dict(sorted(accounts.items()))
@@ -368,7 +362,7 @@ def _window_days(window_days: int | None) -> int:
 
 
 def _weights(conn: Connection, account_id: str) -> list[dict[str, Any]]:
-    if not _exists(conn, "learn", "generator_weights"):
+    if not conn.table_exists("learn", "generator_weights"):
         return []
     rows = conn.fetchall(
         "select generator_name, weight, status, tier, notes, updated_at from learn.generator_weights "
@@ -381,7 +375,7 @@ def _weights(conn: Connection, account_id: str) -> list[dict[str, Any]]:
 
 def _performance(conn: Connection, account_id: str, window_days: int) -> dict[tuple[str, str], dict[str, Any]]:
     """analytics.generator_performance by (generator, 'window' | 'all_time')."""
-    if not _exists(conn, "analytics", "generator_performance"):
+    if not conn.table_exists("analytics", "generator_performance"):
         return {}
     posted = "posted_posts" if "posted_posts" in _columns(conn, "analytics", "generator_performance") else "posts"
     rows = conn.fetchall(
@@ -400,7 +394,7 @@ def _performance(conn: Connection, account_id: str, window_days: int) -> dict[tu
 
 
 def _events(conn: Connection, account_id: str, now: datetime, limit: int = 5) -> list[dict[str, Any]]:
-    if not _exists(conn, "learn", "optimization_events"):
+    if not conn.table_exists("learn", "optimization_events"):
         return []
     columns = ("event_id", "event_type", "created_at", "created_by", "success", "generators_updated",
                "posts_analysed", "top_performer", "skipped_reason", "error_message")
@@ -428,11 +422,11 @@ def read_health_input(conn: Connection, account_id: str, now: datetime, *, enabl
     if weights:
         sum_problems = _account_problems(learned.weight_sum_problems(conn), account_id, names)
         floor_problems = _account_problems(learned.floor_problems(conn, HealthRules().floor), account_id, names)
-        if _exists(conn, "learn", "optimization_events"):
+        if conn.table_exists("learn", "optimization_events"):
             locked_problems = _account_problems(learned.locked_weight_problems(conn), account_id, names)
 
     last_ok = newest_cycle = None
-    if _exists(conn, "learn", "optimization_events"):
+    if conn.table_exists("learn", "optimization_events"):
         last_ok = _py(conn.scalar(
             "select max(created_at) from learn.optimization_events where account_id = ? and success "
             "and event_type in (?, ?) and created_at <= ?",
@@ -447,7 +441,7 @@ def read_health_input(conn: Connection, account_id: str, now: datetime, *, enabl
             newest_cycle = CycleEvent(str(row[0]), bool(row[1]), _py(row[2]), row[3])
 
     models: tuple[ModelState, ...] = ()
-    if _exists(conn, "learn", "model_registry"):
+    if conn.table_exists("learn", "model_registry"):
         models = tuple(
             ModelState(m["model_name"], int(m["version"]), m["beats_baseline"], m["primary_metric"],
                        m["primary_value"], m["baseline_value"])
@@ -455,7 +449,7 @@ def read_health_input(conn: Connection, account_id: str, now: datetime, *, enabl
         )
 
     last_outcome = last_measured = None
-    if _exists(conn, "analytics", "outcomes"):
+    if conn.table_exists("analytics", "outcomes"):
         last_outcome = _py(conn.scalar(
             "select max(posted_at) from analytics.outcomes where account_id = ? and posted_at <= ?", [account_id, now]
         ))
@@ -511,7 +505,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, now
         })
 
     content_arms, timing_arms = [], []
-    if _exists(conn, "learn", "bandit_arms"):
+    if conn.table_exists("learn", "bandit_arms"):
         arm_columns = ("arm_name", "scope", "arm_value", "plays", "successes", "failures", "mean_reward",
                        "posterior_mean", "ucb_index", "selection_probability", "last_posted_at")
         for row in conn.fetchall(
@@ -530,7 +524,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, now
     timing_arms.sort(key=lambda a: a["hour"])
 
     models = []
-    if _exists(conn, "learn", "model_registry"):
+    if conn.table_exists("learn", "model_registry"):
         for m in learned.latest_models(conn):
             if m["account_id"] != account_id:
                 continue
@@ -539,7 +533,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, now
                                              "window_start", "window_end", "created_at")})
 
     posteriors = []
-    if _exists(conn, "learn", "generator_posteriors"):
+    if conn.table_exists("learn", "generator_posteriors"):
         columns = ("generator_name", "posts", "impressions", "followers_gained", "posterior_mean",
                    "selection_probability", "updated_at")
         posteriors = [dict(zip(columns, map(_py, r), strict=True)) for r in conn.fetchall(

@@ -75,6 +75,18 @@ def run_job(name: str, *, now: datetime | None = None, tags: dict[str, str] | No
     )
 
 
+def step_failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    """"step: message" of every failed step, with the user code's own error rather than Dagster's wrapper."""
+    failures = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            while error.cause is not None:
+                error = error.cause
+            failures.append(f"{event.step_key}: {error.message.strip()[:2000]}")
+    return failures
+
+
 def report_raw_materialization(table: str, metadata: dict[str, Any], description: str,
                                on_instance: dg.DagsterInstance | None = None) -> None:
     """Tell Dagster that rows landed in a raw table from outside the graph, so lineage and automation see them."""

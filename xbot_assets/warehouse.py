@@ -58,6 +58,12 @@ class Connection:
         row = self.fetchone(sql, params)
         return row[0] if row else None
 
+    def table_exists(self, schema: str, table: str) -> bool:
+        """A table or view (dbt makes both) exists: information_schema.tables lists both on both engines."""
+        return bool(self.scalar(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+        ))
+
     def fetch_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         if self.kind == "duckdb":
             return self.raw.execute(sql, list(params) if params is not None else None).df()
@@ -207,11 +213,7 @@ class Warehouse:
 
     def table_exists(self, schema: str, table: str) -> bool:
         with self.connect() as conn:
-            n = conn.scalar(
-                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                [schema, table],
-            )
-        return bool(n)
+            return conn.table_exists(schema, table)
 
 
 def hash_lock_id(name: str) -> int:

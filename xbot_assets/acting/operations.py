@@ -13,6 +13,7 @@ XBOT_UCB_C (1.0), XBOT_PLAN_SEED (0). Per account (act.accounts): connector, pol
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL, SOURCE_SEED_DEFAULT
 from xbot_assets.learning.timing_arms import reward_scale
 from xbot_assets.settings import env_float, env_int
+from xbot_assets.values import to_python
 from xbot_assets.warehouse import Connection, Warehouse
 
 # Ages (hours after posting) at which a post's counters are read; the collect schedule checks every 10 minutes.
@@ -117,8 +119,6 @@ def plan_settings(account: Account) -> PlanSettings:
 
 
 def _timezone() -> str:
-    import os
-
     return os.environ.get("XBOT_TIMEZONE", "UTC")
 
 
@@ -154,11 +154,6 @@ def _model_view(document: dict, source: str) -> ModelView:
     return ModelView(document, True, "trusted")
 
 
-def _table_exists(conn: Connection, schema: str, table: str) -> bool:
-    return bool(conn.scalar(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]))
-
-
 def load_planning_state(
     warehouse: Warehouse, account: Account, settings: PlanSettings, now: datetime, redis_url: str | None = None,
 ) -> tuple[PlanningState, str]:
@@ -178,7 +173,7 @@ def load_planning_state(
         models_detail = models.detail
     aid = account.account_id
     with warehouse.connect() as conn:
-        has_arms = not static and _table_exists(conn, "learn", "bandit_arms")
+        has_arms = not static and conn.table_exists("learn", "bandit_arms")
         content = conn.fetch_df(
             "select arm_value as content_type, alpha, beta from learn.bandit_arms "
             "where account_id = ? and scope = 'content' order by arm_value", [aid]) if has_arms else pd.DataFrame(
@@ -192,14 +187,14 @@ def load_planning_state(
             "mean_reward": pd.to_numeric(timing["mean_reward"]).astype(float),
         }) if len(timing) else pd.DataFrame({"hour": range(24), "plays": 0.0, "mean_reward": np.nan})
         scale = 1.0
-        if not static and _table_exists(conn, "analytics", "outcomes"):
+        if not static and conn.table_exists("analytics", "outcomes"):
             rewards = conn.fetch_df(
                 "select engagement_rate from analytics.outcomes where account_id = ? and passes_learning_gate "
                 "and engagement_rate is not null", [aid])["engagement_rate"]
             scale = reward_scale(pd.to_numeric(rewards))
 
         weights = dict(DEFAULT_WEIGHTS)
-        if not static and _table_exists(conn, "learn", "generator_weights"):
+        if not static and conn.table_exists("learn", "generator_weights"):
             stored = conn.fetchall(
                 "select generator_name, weight from learn.generator_weights where account_id = ? "
                 "and status <> 'disabled' order by generator_name", [aid])
@@ -207,7 +202,7 @@ def load_planning_state(
                 weights = {str(g): float(w) for g, w in stored}
         posteriors = pd.DataFrame()
         if not static and settings.generator_policy == "posterior":
-            if _table_exists(conn, "learn", "generator_posteriors"):
+            if conn.table_exists("learn", "generator_posteriors"):
                 posteriors = conn.fetch_df(
                     "select generator_name, shape, rate from learn.generator_posteriors where account_id = ? "
                     "order by generator_name", [aid])
@@ -330,23 +325,10 @@ def publish_due(warehouse: Warehouse, connector: Connector, account: Account, no
                     report.published.append(row.decision_id)
             with warehouse.connect() as conn:
                 current = conn.fetch_df("select * from raw.posts where decision_id = ?", [row.decision_id])
-                record = {k: _plain(v) for k, v in current.iloc[0].to_dict().items() if k != "loaded_at"}
+                record = {k: to_python(v) for k, v in current.iloc[0].to_dict().items() if k != "loaded_at"}
                 record.update(update)
-                _merge(report.posts, write_posts(conn, [record], now=now, source_name="publisher"))
+                report.posts.merge(write_posts(conn, [record], now=now, source_name="publisher"))
     return report
-
-
-def _plain(value):
-    from xbot_assets.values import to_python
-
-    return to_python(value)
-
-
-def _merge(total: LoadReport, part: LoadReport) -> None:
-    total.loaded += part.loaded
-    total.updated += part.updated
-    total.unchanged += part.unchanged
-    total.quarantined.update(part.quarantined)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -33,9 +33,9 @@ from xbot_assets.acting.text_features import (
     quality_score,
     viral_score,
 )
-from xbot_assets.learning.content_arms import content_arm_name, thompson_propensities
+from xbot_assets.learning.content_arms import content_arm_name, thompson_propensities, thompson_sample
 from xbot_assets.learning.features import feature_frame
-from xbot_assets.learning.generator_posterior import generator_propensities
+from xbot_assets.learning.generator_posterior import generator_propensities, sample_generator
 from xbot_assets.learning.predictors import predict_engagement, predict_follow_probability
 from xbot_assets.learning.timing_arms import ucb1_indices
 
@@ -230,10 +230,10 @@ def choose_hours(state: PlanningState, settings: PlanSettings, slots: dict[int, 
 
 
 def _content_choice(state: PlanningState, settings: PlanSettings, rng: np.random.Generator) -> tuple[str, float]:
-    types = list(dict.fromkeys([*settings.content_types, *state.content_arms.get("content_type", [])]))
     if settings.policy == "static":
         types = list(settings.content_types)
         return types[int(rng.integers(len(types)))], 1.0 / len(types)
+    types = list(dict.fromkeys([*settings.content_types, *state.content_arms.get("content_type", [])]))
     arms = state.content_arms.set_index("content_type") if len(state.content_arms) else pd.DataFrame()
     posteriors = pd.DataFrame({
         "arm_name": [content_arm_name(t) for t in types],
@@ -241,17 +241,16 @@ def _content_choice(state: PlanningState, settings: PlanSettings, rng: np.random
         "alpha": [float(arms["alpha"].get(t, 1.0)) if len(arms) else 1.0 for t in types],
         "beta": [float(arms["beta"].get(t, 1.0)) if len(arms) else 1.0 for t in types],
     })
-    draws = rng.beta(posteriors["alpha"].to_numpy(), posteriors["beta"].to_numpy())
-    pick = types[int(np.argmax(draws))]
+    arm = thompson_sample(posteriors, rng)
     props = thompson_propensities(posteriors, rng, n_draws=PROPENSITY_DRAWS)
-    return pick, max(props[content_arm_name(pick)], 1.0 / (PROPENSITY_DRAWS + 1))
+    pick = types[[content_arm_name(t) for t in types].index(arm)]
+    return pick, max(props[arm], 1.0 / (PROPENSITY_DRAWS + 1))
 
 
 def _generator_choice(state: PlanningState, settings: PlanSettings, rng: np.random.Generator) -> tuple[str, float]:
     if settings.policy == "learned" and settings.generator_policy == "posterior" and len(state.generator_posteriors):
         post = state.generator_posteriors
-        draws = rng.gamma(post["shape"].to_numpy(dtype=float), 1.0 / post["rate"].to_numpy(dtype=float))
-        pick = str(post["generator_name"].iloc[int(np.argmax(draws))])
+        pick = sample_generator(post, rng)
         props = generator_propensities(post, rng, n_draws=PROPENSITY_DRAWS)
         return pick, max(props[pick], 1.0 / (PROPENSITY_DRAWS + 1))
     names = [g for g, w in state.generator_weights.items() if w > 0]

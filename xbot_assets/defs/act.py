@@ -64,9 +64,7 @@ def planned_posts(
     reports = [operations.plan_posts(wh, account, now, redis_url=redis.url) for account in _accounts(wh)]
     total = LoadReport("raw.posts")
     for r in reports:
-        for field in ("loaded", "updated", "unchanged"):
-            setattr(total, field, getattr(total, field) + getattr(r.posts, field))
-        total.quarantined.update(r.posts.quarantined)
+        total.merge(r.posts)
     context.log_event(raw_materialization(total, "candidates written by the planner", run_step="act/planned_posts"))
     rows = []
     for r in reports:

@@ -236,9 +236,9 @@ def build_retrain_sensor(running: bool) -> dg.SensorDefinition:
         wh = warehouse.get()
         try:
             with wh.connect(read_only=True) as conn:
-                if not _relation_exists(conn, "analytics", "training_set"):
+                if not conn.table_exists("analytics", "training_set"):
                     return dg.SkipReason("analytics.training_set is not built yet")
-                if not _relation_exists(conn, "learn", "model_registry"):
+                if not conn.table_exists("learn", "model_registry"):
                     return dg.SkipReason("the learn tables are not migrated yet")
                 counts = count_new_outcomes(conn, marks, min_age)
         except Exception as exc:  # DuckDB held by a writer in another process, PostgreSQL down: try next tick
@@ -269,15 +269,6 @@ def build_retrain_sensor(running: bool) -> dg.SensorDefinition:
         )
 
     return retrain_models_on_new_outcomes
-
-
-def _relation_exists(conn: Connection, schema: str, name: str) -> bool:
-    # dbt materializes marts as tables or views; information_schema.tables lists both on both engines.
-    return bool(
-        conn.scalar(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
-        )
-    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------

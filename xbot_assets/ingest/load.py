@@ -77,6 +77,14 @@ class LoadReport:
             lines.append(f"  quarantined {n:>5}  {reason}")
         return "\n".join(lines)
 
+    def merge(self, other: LoadReport) -> LoadReport:
+        """Add another write's counts to this report (several writes of one table, reported once)."""
+        self.loaded += other.loaded
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.quarantined.update(other.quarantined)
+        return self
+
     def as_metadata(self) -> dict[str, int]:
         return {
             "loaded": self.loaded,

@@ -143,6 +143,10 @@ def thompson_propensities(
     if n_draws < 1:
         raise ValueError(f"n_draws must be at least 1, got {n_draws}")
     arms, alpha, beta = _beta_parameters(posteriors)
-    draws = rng.beta(alpha, beta, size=(n_draws, len(arms)))
-    wins = np.bincount(np.argmax(draws, axis=1), minlength=len(arms))
-    return {arm: float(count) / n_draws for arm, count in zip(arms, wins, strict=True)}
+    return win_probabilities(arms, rng.beta(alpha, beta, size=(n_draws, len(arms))))
+
+
+def win_probabilities(names: list[str], draws: np.ndarray) -> dict[str, float]:
+    """Share of the rows of `draws` (n_draws × len(names)) in which each name has the largest draw."""
+    wins = np.bincount(np.argmax(draws, axis=1), minlength=len(names))
+    return {name: float(count) / len(draws) for name, count in zip(names, wins, strict=True)}

@@ -22,7 +22,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from xbot_assets.learning.content_arms import recency_weights
+from xbot_assets.learning.content_arms import recency_weights, win_probabilities
 
 POSTERIOR_COLUMNS = [
     "generator_name", "posts", "impressions", "followers_gained", "prior_shape", "prior_rate", "shape", "rate",
@@ -105,6 +105,4 @@ def generator_propensities(posteriors: pd.DataFrame, rng: np.random.Generator, n
     if n_draws < 1:
         raise ValueError(f"n_draws must be at least 1, got {n_draws}")
     names, shape, rate = _parameters(posteriors)
-    draws = rng.gamma(shape, 1.0 / rate, size=(n_draws, len(names)))
-    wins = np.bincount(np.argmax(draws, axis=1), minlength=len(names))
-    return {name: float(count) / n_draws for name, count in zip(names, wins, strict=True)}
+    return win_probabilities(names, rng.gamma(shape, 1.0 / rate, size=(n_draws, len(names))))

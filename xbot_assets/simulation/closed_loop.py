@@ -77,23 +77,6 @@ def _ticks(start: datetime, end: datetime, every: timedelta) -> list[datetime]:
     return out
 
 
-def _merge(total: LoadReport, part: LoadReport) -> None:
-    total.loaded += part.loaded
-    total.updated += part.updated
-    total.unchanged += part.unchanged
-    total.quarantined.update(part.quarantined)
-
-
-def _root_error(result: dg.ExecuteInProcessResult) -> str:
-    for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            error = event.event_specific_data.error
-            while error.cause is not None:
-                error = error.cause
-            return f"{event.step_key}: {error.message.strip()[:2000]}"
-    return "the run failed"
-
-
 def _weights_now(warehouse: Warehouse, accounts: list[Account], at: datetime) -> list[tuple]:
     rows = []
     with warehouse.connect() as conn:
@@ -131,7 +114,7 @@ def run_closed_loop(
     day, so the stored models, weights and check results describe the whole run. The loop owns the warehouse for
     its duration: one session keeps DuckDB's database open for its many small transactions (dbt runs in this
     process and shares it)."""
-    from xbot_assets.runtime import report_raw_materialization, run_job
+    from xbot_assets.runtime import report_raw_materialization, run_job, step_failures
 
     if days < 1:
         raise ValueError("days must be at least 1")
@@ -160,7 +143,8 @@ def run_closed_loop(
         steps_seconds["run overhead (Dagster events, process-level)"] += elapsed - steps
         run_ids.append(result.run_id)
         if not result.success:
-            raise LoopError(f"day {day}: run {result.run_id} failed: {_root_error(result)}")
+            raise LoopError(f"day {day}: run {result.run_id} failed: "
+                            + ("; ".join(step_failures(result)) or "the run failed"))
         weights.extend(_weights_now(warehouse, accounts, now))
 
     warehouse.migrate()
@@ -185,12 +169,12 @@ def run_closed_loop(
                         "and scheduled_at >= ? and scheduled_at < ?", [account.account_id, day_start, day_end])})
                 t0 = time.perf_counter()
                 for at in due:
-                    _merge(written["posts"], operations.publish_due(warehouse, connector, account, at).posts)
+                    written["posts"].merge(operations.publish_due(warehouse, connector, account, at).posts)
                 t1 = time.perf_counter()
-                _merge(written["metric_snapshots"], operations.collect_metrics(
+                written["metric_snapshots"].merge(operations.collect_metrics(
                     warehouse, connector, account, _ticks(day_start, day_end, COLLECT_EVERY)))
                 t2 = time.perf_counter()
-                _merge(written["follower_snapshots"], operations.snapshot_followers(
+                written["follower_snapshots"].merge(operations.snapshot_followers(
                     warehouse, connector, account, _ticks(day_start, day_end, FOLLOWERS_EVERY)))
                 steps_seconds["act: publish"] += t1 - t0
                 steps_seconds["act: collect metrics"] += t2 - t1
