@@ -41,12 +41,13 @@ def main() -> None:
     import_s, build_s = _child_import_seconds()
 
     from xbot_assets.clock import SimulatedClock
-    from xbot_assets.simulation.static_history import simulate_static_history
-    from xbot_assets.ingest.load import write_follower_snapshots, write_metric_snapshots, write_posts
-    from xbot_assets.runtime import prepare_environment, run_job
+    from xbot_assets.evaluation.static_history import simulate_static_history
+    from xbot_assets.ingest.load import write_follower_snapshots, write_posts
+    from xbot_assets.ingest.metrics import write_metric_snapshots
+    from xbot_assets.runtime.instance import prepare_environment, run_job
     from xbot_assets.settings import WarehouseTarget
     from xbot_assets.simulation.scenario import load_scenario
-    from xbot_assets.warehouse import Warehouse
+    from xbot_assets.warehouse.connection import Warehouse
 
     prepare_environment()
     t0 = time.perf_counter()

@@ -24,6 +24,7 @@ def pytest_sessionstart(session):
 
 def _admin_connection():
     import psycopg2
+
     from xbot_assets.settings import WarehouseTarget
 
     t = WarehouseTarget.parse(PG_ADMIN_URL)

@@ -16,15 +16,18 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import redis
-
 from conftest import REDIS_URL, _admin_connection
-from xbot_assets import learned, runtime
+
 from xbot_assets.defs import automation
 from xbot_assets.defs.resources import WarehouseResource
-from xbot_assets.ingest.load import write_follower_snapshots, write_metric_snapshots, write_posts
+from xbot_assets.evaluation.static_history import simulate_static_history
+from xbot_assets.ingest.load import write_follower_snapshots, write_posts
+from xbot_assets.ingest.metrics import write_metric_snapshots
+from xbot_assets.learned.models import REGISTRY_COLUMNS
+from xbot_assets.learned.serving import REDIS_LATEST_KEY
+from xbot_assets.runtime.instance import definitions, report_raw_materialization
 from xbot_assets.simulation.scenario import load_scenario
-from xbot_assets.simulation.static_history import simulate_static_history
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.warehouse.connection import Warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW_WRITTEN = ("posts", "metric_snapshots", "follower_snapshots")
@@ -38,7 +41,7 @@ class Stack:
         self.instance = instance
         self.wh = Warehouse.from_url(warehouse_url)
         self.redis_prefix = redis_prefix
-        self.defs = runtime.definitions()
+        self.defs = definitions()
         self.cursors: dict[str, str | None] = {}
         self.runs: list[dg.ExecuteInProcessResult] = []
 
@@ -99,14 +102,14 @@ def stack(tmp_path_factory):
             mp.setenv(key, value)
         mp.delenv(automation.PRODUCTION_ENV, raising=False)
         mp.delenv(automation.RETRAIN_MIN_ENV, raising=False)
-        runtime.definitions.cache_clear()  # the learn group binds Redis when XBOT_REDIS_URL is set at load
+        definitions.cache_clear()  # the learn group binds Redis when XBOT_REDIS_URL is set at load
         instance = dg.DagsterInstance.from_config(str(home))
         yield Stack(instance, f"postgresql://{auth}@{t.host}:{t.port}/{warehouse_db}", prefix)
     finally:
         if instance is not None:
             instance.dispose()
         mp.undo()
-        runtime.definitions.cache_clear()
+        definitions.cache_clear()
         client = redis.Redis.from_url(REDIS_URL)
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
@@ -127,7 +130,7 @@ def _load_history(stack: Stack) -> datetime:
             "follower_snapshots": write_follower_snapshots(conn, history.follower_snapshots, now=history.end),
         }
     for table in RAW_WRITTEN:  # as the act steps and `xbot load` do
-        runtime.report_raw_materialization(
+        report_raw_materialization(
             table, reports[table].as_metadata(), "simulated history", on_instance=stack.instance
         )
     return history.end
@@ -194,7 +197,7 @@ def test_new_raw_rows_rebuild_transform_and_learn_and_retrain_the_models(stack):
     assert all(n >= 50 for _, _, n in registry)
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        assert client.exists(f"{stack.redis_prefix}{learned.REDIS_LATEST_KEY}")
+        assert client.exists(f"{stack.redis_prefix}{REDIS_LATEST_KEY}")
     finally:
         client.close()
 
@@ -240,8 +243,8 @@ def _reload(monkeypatch, **env: str | None) -> dg.Definitions:
             monkeypatch.delenv(key, raising=False)
         else:
             monkeypatch.setenv(key, value)
-    runtime.definitions.cache_clear()
-    return runtime.definitions()
+    definitions.cache_clear()
+    return definitions()
 
 
 def test_everything_is_off_by_default_and_one_switch_turns_production_on(monkeypatch):
@@ -282,7 +285,7 @@ def test_everything_is_off_by_default_and_one_switch_turns_production_on(monkeyp
             dg.AssetKey(["learn", "generator_weights"]), dg.AssetKey(["learn", "generator_posterior"])}
     finally:
         monkeypatch.undo()
-        runtime.definitions.cache_clear()
+        definitions.cache_clear()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -303,13 +306,13 @@ def _training_set(wh: Warehouse, posted: list[datetime], age_hours: float = 48.0
 def _register(wh: Warehouse, window_end: datetime, version: int) -> None:
     rows = []
     for model_name in automation.MODELS:
-        row = dict.fromkeys(learned.REGISTRY_COLUMNS)
+        row = dict.fromkeys(REGISTRY_COLUMNS)
         row.update(account_id="acct", model_name=model_name, version=version, model_type="x", target="y",
                    model_json="{}", feature_names="[]", metrics="{}", primary_metric="m", n_samples=50, n_train=40,
                    n_holdout=10, window_end=window_end, data_fingerprint=f"fp{version}", created_at=window_end)
-        rows.append([row[c] for c in learned.REGISTRY_COLUMNS])
+        rows.append([row[c] for c in REGISTRY_COLUMNS])
     with wh.connect() as conn:
-        conn.insert_rows("learn.model_registry", learned.REGISTRY_COLUMNS, rows)
+        conn.insert_rows("learn.model_registry", REGISTRY_COLUMNS, rows)
 
 
 def test_retrain_sensor_needs_ten_new_outcomes_since_the_model_and_never_fires_twice(duckdb_url, monkeypatch):

@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 
 from xbot_assets.defs.transform import xbot_dbt_assets
-from xbot_assets.runtime import clock_run_config, definitions, instance, run_job
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.runtime.instance import clock_run_config, definitions, instance, run_job
+from xbot_assets.warehouse.connection import Warehouse
 
 NOW = datetime(2026, 1, 10, 12, 0)
 DBT_KEYS = set(xbot_dbt_assets.keys)

@@ -46,7 +46,7 @@ from typing import Any
 import pytest
 
 from xbot_assets.settings import DBT_PROJECT_DIR, WarehouseTarget
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.warehouse.connection import Warehouse
 
 AS_OF = "2026-01-10T12:00:00Z"
 TIMEZONE = "America/New_York"

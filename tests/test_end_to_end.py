@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from xbot_assets.cli import main
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.operator.cli import main
+from xbot_assets.warehouse.connection import Warehouse
 
 POSTS = """decision_id,status,decision_type,content,content_type,generator_name,quality_score,posted_at,tweet_id
 a1,posted,thread,First,educational_thread,dataNerd,0.8,2026-01-05T10:00:00Z,2001

@@ -8,7 +8,7 @@ import pytest
 
 from xbot_assets.ingest.load import WRITERS, read_csv_rows
 from xbot_assets.ingest.parse import BadValue, parse_count, parse_timestamp, parse_unit_score
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.warehouse.connection import Warehouse
 
 NOW = datetime(2026, 1, 10)
 

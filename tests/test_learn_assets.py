@@ -21,19 +21,25 @@ from datetime import datetime, timedelta
 import dagster as dg
 import pytest
 import redis
-
 from conftest import REDIS_URL, _admin_connection
-from xbot_assets import learned
+
 from xbot_assets.defs.ingest import raw_tables
-from xbot_assets.defs.learn import LEARN_ASSETS, LEARN_CHECKS, RedisResource
-from xbot_assets.defs.resources import ClockResource, WarehouseResource
+from xbot_assets.defs.learn import LEARN_ASSETS
+from xbot_assets.defs.learn_checks import LEARN_CHECKS
+from xbot_assets.defs.resources import ClockResource, RedisResource, WarehouseResource
 from xbot_assets.defs.transform import xbot_dbt_assets
-from xbot_assets.simulation.static_history import simulate_static_history
-from xbot_assets.ingest.load import write_follower_snapshots, write_metric_snapshots, write_posts
+from xbot_assets.evaluation.static_history import simulate_static_history
+from xbot_assets.ingest.load import write_follower_snapshots, write_posts
+from xbot_assets.ingest.metrics import write_metric_snapshots
+from xbot_assets.learned.arms import ARM_COLUMNS, compute_bandit_arms, write_bandit_arms
+from xbot_assets.learned.checks import arm_count_mismatches
+from xbot_assets.learned.models import latest_models, newest_registry_row
+from xbot_assets.learned.serving import load_models
+from xbot_assets.learned.store import LearningSettings, frame_rows
 from xbot_assets.learning.features import feature_frame
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL, predict_engagement
 from xbot_assets.simulation.scenario import load_scenario
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.warehouse.connection import Warehouse
 
 NOW = datetime(2026, 1, 31)  # the end of the default scenario's 30 simulated days
 LEARN_TABLES = {
@@ -143,7 +149,7 @@ def snapshot_tables(wh: Warehouse) -> dict[str, list]:
     with wh.connect() as conn:
         return {
             table: sorted(
-                learned._frame_rows(frame := conn.fetch_df(f"select * from learn.{table}"), list(frame.columns)),
+                frame_rows(frame := conn.fetch_df(f"select * from learn.{table}"), list(frame.columns)),
                 key=repr,
             )
             for table in LEARN_TABLES
@@ -227,7 +233,7 @@ def test_checks_pass_and_a_model_losing_to_its_baseline_is_a_warning(built):
     assert "baseline_mae" in engagement.metadata["models"].value
 
     with built.wh.connect() as conn:
-        rows = {(r["account_id"], r["model_name"]): r for r in learned.latest_models(conn)}
+        rows = {(r["account_id"], r["model_name"]): r for r in latest_models(conn)}
     drift = rows[("drift", ENGAGEMENT_MODEL)]
     assert drift["beats_baseline"] is False and drift["primary_value"] > drift["baseline_value"]
     assert rows[("main", ENGAGEMENT_MODEL)]["beats_baseline"] is True
@@ -263,7 +269,7 @@ def test_arm_counts_equal_the_counts_in_outcomes(built):
     assert (arms["alpha"] == 1 + arms["successes"]).all() and (arms["beta"] == 1 + arms["failures"]).all()
     assert dict(zip(timing_plays["account_id"], timing_plays["plays"].astype(int), strict=True)) == gated
     with built.wh.connect() as conn:
-        assert learned.arm_count_mismatches(conn) == []
+        assert arm_count_mismatches(conn) == []
 
 
 def test_rematerializing_the_learn_group_on_unchanged_data_changes_nothing(built):
@@ -301,7 +307,7 @@ def test_models_are_published_to_redis_as_json(built):
     latest = json.loads(published[f"{built.prefix}predictor:v2:latest"])
     assert latest["schema_version"] == 1 and set(latest["accounts"]) == {"main", "drift"}
     with built.wh.connect() as conn:
-        rows = learned.latest_models(conn)
+        rows = latest_models(conn)
     for row in rows:
         entry = latest["accounts"][row["account_id"]][row["model_name"]]
         key = f"{built.prefix}predictor:v2:{row['account_id']}:{row['model_name']}:v{row['version']}"
@@ -313,10 +319,10 @@ def test_models_are_published_to_redis_as_json(built):
 
 def test_loader_prefers_redis_then_the_warehouse_then_the_seed_defaults(built):
     wh = built.wh
-    from_redis = learned.load_models(wh, "main", REDIS_URL, key_prefix=built.prefix)
+    from_redis = load_models(wh, "main", REDIS_URL, key_prefix=built.prefix)
     assert from_redis.source == "redis" and from_redis.versions == {ENGAGEMENT_MODEL: 1, FOLLOW_MODEL: 1}
     with wh.connect() as conn:
-        stored = json.loads(learned.newest_registry_row(conn, "main", ENGAGEMENT_MODEL)["model_json"])
+        stored = json.loads(newest_registry_row(conn, "main", ENGAGEMENT_MODEL)["model_json"])
         sample = conn.fetch_df("select * from analytics.training_set where account_id = 'main' limit 5")
     assert from_redis.engagement == stored
     types = [n[3:] for n in stored["feature_names"] if n.startswith("ct_")]
@@ -329,24 +335,24 @@ def test_loader_prefers_redis_then_the_warehouse_then_the_seed_defaults(built):
         ("redis://127.0.0.1:1/0", "", "redis unavailable"),
         (None, "", "redis not configured"),
     ):
-        loaded = learned.load_models(wh, "main", url, key_prefix=prefix)
+        loaded = load_models(wh, "main", url, key_prefix=prefix)
         assert loaded.source == "warehouse", loaded.detail
         assert note in loaded.detail and loaded.engagement == stored
 
     # No model for this account anywhere: the seed defaults, flagged as defaults.
-    side = learned.load_models(wh, "side", REDIS_URL, key_prefix=built.prefix)
+    side = load_models(wh, "side", REDIS_URL, key_prefix=built.prefix)
     assert side.source == "seed_default" and side.is_default
     assert side.engagement["source"] == "seed_default" and not side.engagement["trained"]
     assert side.versions == {ENGAGEMENT_MODEL: None, FOLLOW_MODEL: None}
     assert "seed default, not learned" in side.detail
 
     # A learned engagement model and a default follow model: reported per model, and overall as the default.
-    drift = learned.load_models(wh, "drift", REDIS_URL, key_prefix=built.prefix)
+    drift = load_models(wh, "drift", REDIS_URL, key_prefix=built.prefix)
     assert drift.sources == {ENGAGEMENT_MODEL: "redis", FOLLOW_MODEL: "seed_default"}
     assert drift.source == "seed_default"
 
     # No warehouse either: still a usable answer.
-    nowhere = learned.load_models(None, "main", None)
+    nowhere = load_models(None, "main", None)
     assert nowhere.source == "seed_default"
 
 
@@ -370,13 +376,13 @@ def test_learning_settings_come_from_the_environment(monkeypatch):
     for name in ("XBOT_MIN_TRAINING_SAMPLES", "XBOT_UCB_C", "XBOT_ARM_HALF_LIFE_DAYS", "XBOT_LEARNING_WINDOW_DAYS",
                  "XBOT_MODEL_WINDOW_DAYS"):
         monkeypatch.delenv(name, raising=False)
-    assert learned.LearningSettings.from_env() == learned.LearningSettings()
+    assert LearningSettings.from_env() == LearningSettings()
     monkeypatch.setenv("XBOT_MIN_TRAINING_SAMPLES", "80")
     monkeypatch.setenv("XBOT_UCB_C", "2")
     monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "14")
     monkeypatch.setenv("XBOT_LEARNING_WINDOW_DAYS", "14")
     monkeypatch.setenv("XBOT_MODEL_WINDOW_DAYS", "0")
-    assert learned.LearningSettings.from_env() == learned.LearningSettings(
+    assert LearningSettings.from_env() == LearningSettings(
         min_training_samples=80, ucb_c=2.0, arm_half_life_days=14.0, learning_window_days=14, model_window_days=None
     )
 
@@ -385,17 +391,17 @@ def test_recency_decay_weights_successes_but_keeps_the_play_counts(built):
     class Rollback(Exception):
         pass
 
-    decayed_settings = learned.LearningSettings(arm_half_life_days=7.0)
+    decayed_settings = LearningSettings(arm_half_life_days=7.0)
     with pytest.raises(Rollback), built.wh.connect() as conn:  # written, checked, then rolled back
-        plain = learned.compute_bandit_arms(conn, "main", NOW, learned.LearningSettings()).set_index("arm_name")
-        decayed = learned.compute_bandit_arms(conn, "main", NOW, decayed_settings).set_index("arm_name")
+        plain = compute_bandit_arms(conn, "main", NOW, LearningSettings()).set_index("arm_name")
+        decayed = compute_bandit_arms(conn, "main", NOW, decayed_settings).set_index("arm_name")
         played = plain.index[plain["plays"] > 0]
         assert (decayed.loc[played, "plays"] == plain.loc[played, "plays"]).all()
         total = decayed.loc[played, "successes"] + decayed.loc[played, "failures"]
         assert (total < plain.loc[played, "plays"]).all() and (total > 0).all()
         assert (decayed["half_life_days"] == 7.0).all() and plain["half_life_days"].isna().all()
-        learned.write_bandit_arms(conn, "main", decayed.reset_index()[list(learned.ARM_COLUMNS)])
-        assert learned.arm_count_mismatches(conn) == []  # plays still match; weighted counts are not compared
+        write_bandit_arms(conn, "main", decayed.reset_index()[list(ARM_COLUMNS)])
+        assert arm_count_mismatches(conn) == []  # plays still match; weighted counts are not compared
         raise Rollback
     with built.wh.connect() as conn:
         assert conn.scalar("select count(*) from learn.bandit_arms where half_life_days is not null") == 0

@@ -1,6 +1,6 @@
 """The operator's CLI: `xbot status`, `xbot health`, `xbot optimize` and `xbot weights`, and the health rules.
 
-The rules (`operator.evaluate_health`) are a pure function: each is tested on hand-made inputs. The commands run on
+The rules (`evaluate_health`) are a pure function: each is tested on hand-made inputs. The commands run on
 real data: 30 simulated days of the default scenario, loaded into DuckDB and materialized once for this module by
 `refresh_job` through Dagster (so the dashboard has a real run to show); each test works on its own copy of that
 warehouse and of the Dagster instance.
@@ -16,15 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from xbot_assets import learned, operator, runtime
-from xbot_assets.acting.operations import Account, register_account
-from xbot_assets.cli import main
+from xbot_assets.acting.accounts import Account, register_account
+from xbot_assets.learned.checks import locked_weight_problems
+from xbot_assets.learned.models import MODEL_NAMES
+from xbot_assets.learned.store import frame_rows
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
-from xbot_assets.operator import (
+from xbot_assets.operator.cli import main
+from xbot_assets.operator.health import (
     CRITICAL,
     DEGRADED,
     HEALTHY,
     INFO,
+    NO_ACCOUNTS_REASON,
     CycleEvent,
     GeneratorState,
     HealthInput,
@@ -32,7 +35,8 @@ from xbot_assets.operator import (
     evaluate_health,
     overall_status,
 )
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.runtime.instance import definitions, run_job
+from xbot_assets.warehouse.connection import Warehouse
 
 END = datetime(2026, 1, 31)  # the end of the 30 simulated days; refresh_job learned at this time
 AS_OF = "2026-01-31T06:00:00Z"  # six hours later: the last optimization is fresh
@@ -230,9 +234,10 @@ def test_the_worst_verdict_wins_and_no_account_is_critical():
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     """30 simulated days of `main`, materialized once by refresh_job at END (warehouse + Dagster instance)."""
-    from xbot_assets.ingest.load import write_follower_snapshots, write_metric_snapshots, write_posts
+    from xbot_assets.evaluation.static_history import simulate_static_history
+    from xbot_assets.ingest.load import write_follower_snapshots, write_posts
+    from xbot_assets.ingest.metrics import write_metric_snapshots
     from xbot_assets.simulation.scenario import load_scenario
-    from xbot_assets.simulation.static_history import simulate_static_history
 
     root = tmp_path_factory.mktemp("operator")
     url = str(root / "warehouse.duckdb")
@@ -240,7 +245,7 @@ def built(tmp_path_factory) -> Path:
         mp.setenv("XBOT_WAREHOUSE", url)
         mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
         mp.delenv("XBOT_REDIS_URL", raising=False)
-        runtime.definitions.cache_clear()
+        definitions.cache_clear()
         try:
             wh = Warehouse.from_url(url)
             wh.migrate()
@@ -249,10 +254,10 @@ def built(tmp_path_factory) -> Path:
                 write_posts(conn, history.posts, now=END)
                 write_metric_snapshots(conn, history.metric_snapshots, now=END)
                 write_follower_snapshots(conn, history.follower_snapshots, now=END)
-            result = runtime.run_job("refresh_job", now=END, console_log_level="WARNING")
+            result = run_job("refresh_job", now=END, console_log_level="WARNING")
             assert result.success
         finally:
-            runtime.definitions.cache_clear()
+            definitions.cache_clear()
     return root
 
 
@@ -291,7 +296,7 @@ def learned_tables(wh: Warehouse) -> dict[str, list]:
         out = {}
         for table in ("generator_weights", "optimization_events", "generator_performance_history"):
             frame = conn.fetch_df(f"select * from learn.{table}")
-            out[table] = sorted(learned._frame_rows(frame, list(frame.columns)), key=repr)
+            out[table] = sorted(frame_rows(frame, list(frame.columns)), key=repr)
         return out
 
 
@@ -330,7 +335,7 @@ def test_status_json_has_every_section(wh, capsys):
     timing = account["timing_arms"]
     assert [t["hour"] for t in timing] == list(range(24))
     assert all((t["ucb_index"] is None) == (t["plays"] == 0) for t in timing)
-    assert {m["model_name"] for m in account["models"]} == set(learned.MODEL_NAMES)
+    assert {m["model_name"] for m in account["models"]} == set(MODEL_NAMES)
     assert {m["model_name"]: m["beats_baseline"] for m in account["models"]} == {
         "engagement_ridge": True, "follow_logistic": False}
     assert len(account["generator_posteriors"]) == 12
@@ -388,7 +393,7 @@ def test_a_locked_generator_keeps_its_weight_through_optimize(wh, capsys):
     assert sum(w for w, _ in after.values()) == pytest.approx(1.0, abs=1e-9)
     assert [e[0] for e in events(wh)][-2:] == ["generator_locked", "weight_update"]
     with wh.connect() as conn:
-        assert learned.locked_weight_problems(conn) == []
+        assert locked_weight_problems(conn) == []
 
     code, out, _ = run(capsys, "weights", "set", "coach", "0.2", "--as-of", AS_OF)
     assert code == 0
@@ -504,7 +509,7 @@ def test_commands_on_a_new_account_without_marts(warehouse_env, tmp_path, monkey
     wh = Warehouse.from_url(warehouse_env)
     wh.migrate()
     code, out, _ = run(capsys, "health")
-    assert code == 2 and operator.NO_ACCOUNTS_REASON in out
+    assert code == 2 and NO_ACCOUNTS_REASON in out
 
     register_account(wh, Account("fresh"), END)
     code, out, _ = run(capsys, "health", "--as-of", AS_OF)

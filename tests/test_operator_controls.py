@@ -11,9 +11,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from xbot_assets import learned
+from xbot_assets.learned.checks import floor_problems, locked_weight_problems, weight_sum_problems
+from xbot_assets.learned.controls import lock_generator, set_generator_weight, unlock_generator
+from xbot_assets.learned.store import frame_rows
+from xbot_assets.learned.weights import EVENT_COLUMNS, optimize
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS, OptimizerSettings
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.warehouse.connection import Warehouse
 
 NOW = datetime(2026, 2, 1, 12)
 ACCOUNT = "main"
@@ -64,7 +67,7 @@ def tables(wh: Warehouse) -> dict[str, list]:
         out = {}
         for table in ("generator_weights", "optimization_events", "generator_performance_history"):
             frame = conn.fetch_df(f"select * from learn.{table}")
-            out[table] = sorted(learned._frame_rows(frame, list(frame.columns)), key=repr)
+            out[table] = sorted(frame_rows(frame, list(frame.columns)), key=repr)
         return out
 
 
@@ -81,18 +84,18 @@ def weights(wh: Warehouse, account: str = ACCOUNT) -> dict[str, tuple[float, str
 def events(wh: Warehouse, account: str = ACCOUNT) -> list[dict]:
     with wh.connect() as conn:
         rows = conn.fetchall(
-            f"select {', '.join(learned.EVENT_COLUMNS)} from learn.optimization_events where account_id = ? "
+            f"select {', '.join(EVENT_COLUMNS)} from learn.optimization_events where account_id = ? "
             "order by sequence",
             [account],
         )
-    return [dict(zip(learned.EVENT_COLUMNS, r, strict=True)) for r in rows]
+    return [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in rows]
 
 
 def assert_invariants(wh: Warehouse) -> None:
     with wh.connect() as conn:
-        assert learned.weight_sum_problems(conn) == []
-        assert learned.floor_problems(conn, FLOOR) == []
-        assert learned.locked_weight_problems(conn) == []
+        assert weight_sum_problems(conn) == []
+        assert floor_problems(conn, FLOOR) == []
+        assert locked_weight_problems(conn) == []
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -101,7 +104,7 @@ def assert_invariants(wh: Warehouse) -> None:
 def test_dry_run_returns_the_changes_and_writes_nothing(wh):
     set_performance(wh, WEEK_ONE)
     empty = tables(wh)
-    preview = learned.optimize(wh, ACCOUNT, NOW, dry_run=True)
+    preview = optimize(wh, ACCOUNT, NOW, dry_run=True)
     assert preview.dry_run and not preview.written and preview.event_id is None
     assert preview.status == "applied" and preview.changes
     assert preview.weights_before == DEFAULT_WEIGHTS  # no rows yet: the seed defaults are in use
@@ -110,7 +113,7 @@ def test_dry_run_returns_the_changes_and_writes_nothing(wh):
     assert all({"old_weight", "new_weight", "change_percent", "reason"} <= set(c) for c in preview.changes)
     assert tables(wh) == empty
 
-    real = learned.optimize(wh, ACCOUNT, NOW)
+    real = optimize(wh, ACCOUNT, NOW)
     assert real.written and real.weights_after == preview.weights_after and real.changes == preview.changes
     assert {g: w for g, (w, _) in weights(wh).items()} == pytest.approx(real.weights_after, abs=1e-15)
     [event] = events(wh)
@@ -127,20 +130,20 @@ def test_dry_run_returns_the_changes_and_writes_nothing(wh):
     assert_invariants(wh)
 
     # A dry run now mirrors what a real run would do: nothing, because nothing changed.
-    assert learned.optimize(wh, ACCOUNT, NOW, dry_run=True).status == "unchanged_inputs"
+    assert optimize(wh, ACCOUNT, NOW, dry_run=True).status == "unchanged_inputs"
 
 
 def test_a_second_run_on_the_same_performance_does_not_step_again(wh):
     set_performance(wh, WEEK_ONE)
-    first = learned.optimize(wh, ACCOUNT, NOW)
+    first = optimize(wh, ACCOUNT, NOW)
     after_first = tables(wh)
-    second = learned.optimize(wh, ACCOUNT, NOW + timedelta(hours=6))
+    second = optimize(wh, ACCOUNT, NOW + timedelta(hours=6))
     assert second.status == "unchanged_inputs" and not second.written
     assert tables(wh) == after_first
 
     # New evidence: one more 30% step, from the stored weights.
     set_performance(wh, WEEK_TWO, NOW + timedelta(hours=6))
-    third = learned.optimize(wh, ACCOUNT, NOW + timedelta(hours=6))
+    third = optimize(wh, ACCOUNT, NOW + timedelta(hours=6))
     assert third.status == "applied"
     assert third.weights_before == pytest.approx(first.weights_after, abs=1e-15)
     assert third.result.details["dataNerd"]["start"] == pytest.approx(first.weights_after["dataNerd"], abs=1e-15)
@@ -151,12 +154,12 @@ def test_a_second_run_on_the_same_performance_does_not_step_again(wh):
 
 def test_too_little_data_keeps_the_seed_weights_and_logs_the_skip_once(wh):
     set_performance(wh, {"dataNerd": (3, 3000, 6.0)})
-    report = learned.optimize(wh, ACCOUNT, NOW)
+    report = optimize(wh, ACCOUNT, NOW)
     assert report.status == "skipped_insufficient_data" and report.changes == []
     assert {g: w for g, (w, _) in weights(wh).items()} == DEFAULT_WEIGHTS
     [event] = events(wh)
     assert event["event_type"] == "optimization_skipped" and "3 posts < 20" in event["skipped_reason"]
-    assert learned.optimize(wh, ACCOUNT, NOW).status == "unchanged_inputs"
+    assert optimize(wh, ACCOUNT, NOW).status == "unchanged_inputs"
     assert len(events(wh)) == 1
     with wh.connect() as conn:
         assert conn.scalar("select count(*) from learn.generator_performance_history") == 0
@@ -164,17 +167,17 @@ def test_too_little_data_keeps_the_seed_weights_and_logs_the_skip_once(wh):
 
 def test_a_lock_is_honoured_by_later_optimizations(wh):
     set_performance(wh, WEEK_ONE)
-    learned.optimize(wh, ACCOUNT, NOW)
+    optimize(wh, ACCOUNT, NOW)
     locked_at = weights(wh)["dataNerd"][0]
-    lock = learned.lock_generator(wh, ACCOUNT, "dataNerd", NOW + timedelta(hours=1))
+    lock = lock_generator(wh, ACCOUNT, "dataNerd", NOW + timedelta(hours=1))
     assert lock.event_type == "generator_locked" and lock.statuses["dataNerd"] == "locked"
     assert weights(wh)["dataNerd"] == (locked_at, "locked")
     # The lock changes no weight, so the evidence already used is not used again.
-    assert learned.optimize(wh, ACCOUNT, NOW + timedelta(hours=1)).status == "unchanged_inputs"
+    assert optimize(wh, ACCOUNT, NOW + timedelta(hours=1)).status == "unchanged_inputs"
 
     # dataNerd turns viral: the optimizer would raise it, but it is locked.
     set_performance(wh, WEEK_TWO, NOW + timedelta(hours=6))
-    cycle = learned.optimize(wh, ACCOUNT, NOW + timedelta(hours=6))
+    cycle = optimize(wh, ACCOUNT, NOW + timedelta(hours=6))
     assert cycle.status == "applied" and cycle.changes
     assert cycle.weights_after["dataNerd"] == locked_at
     assert "dataNerd" not in {c["generator"] for c in cycle.changes}
@@ -189,13 +192,13 @@ def test_a_lock_is_honoured_by_later_optimizations(wh):
     assert_invariants(wh)
 
     # Unlocked, it moves again at the next cycle with new evidence.
-    unlock = learned.unlock_generator(wh, ACCOUNT, "dataNerd", NOW + timedelta(hours=7))
+    unlock = unlock_generator(wh, ACCOUNT, "dataNerd", NOW + timedelta(hours=7))
     assert unlock.event_type == "generator_unlocked" and weights(wh)["dataNerd"] == (locked_at, "active")
     set_performance(wh, {**WEEK_TWO, "humanVoice": (8, 8000, 8.0)}, NOW + timedelta(hours=12))
-    moved = learned.optimize(wh, ACCOUNT, NOW + timedelta(hours=12))
+    moved = optimize(wh, ACCOUNT, NOW + timedelta(hours=12))
     assert moved.weights_after["dataNerd"] > locked_at
     with pytest.raises(ValueError, match="not locked"):
-        learned.unlock_generator(wh, ACCOUNT, "dataNerd", NOW + timedelta(hours=13))
+        unlock_generator(wh, ACCOUNT, "dataNerd", NOW + timedelta(hours=13))
     assert [e["event_type"] for e in events(wh)] == [
         "weight_update", "generator_locked", "weight_update", "generator_unlocked", "weight_update",
     ]
@@ -203,11 +206,11 @@ def test_a_lock_is_honoured_by_later_optimizations(wh):
 
 def test_a_manual_weight_rescales_the_others_keeps_the_floor_and_is_logged(wh):
     set_performance(wh, WEEK_ONE)
-    learned.optimize(wh, ACCOUNT, NOW)
-    learned.lock_generator(wh, ACCOUNT, "storyteller", NOW)
+    optimize(wh, ACCOUNT, NOW)
+    lock_generator(wh, ACCOUNT, "storyteller", NOW)
     before = weights(wh)
 
-    report = learned.set_generator_weight(wh, ACCOUNT, "coach", 0.5, NOW + timedelta(hours=1), reason="campaign")
+    report = set_generator_weight(wh, ACCOUNT, "coach", 0.5, NOW + timedelta(hours=1), reason="campaign")
     after = weights(wh)
     assert after["coach"] == (0.5, "active")
     assert after["storyteller"] == before["storyteller"]  # locked: untouched
@@ -229,10 +232,10 @@ def test_a_manual_weight_rescales_the_others_keeps_the_floor_and_is_logged(wh):
     assert_invariants(wh)
 
     # Honoured: a re-run on the same evidence does not undo it; new evidence steps from it.
-    assert learned.optimize(wh, ACCOUNT, NOW + timedelta(hours=2)).status == "unchanged_inputs"
+    assert optimize(wh, ACCOUNT, NOW + timedelta(hours=2)).status == "unchanged_inputs"
     assert weights(wh)["coach"] == (0.5, "active")
     set_performance(wh, WEEK_TWO, NOW + timedelta(hours=6))
-    cycle = learned.optimize(wh, ACCOUNT, NOW + timedelta(hours=6))
+    cycle = optimize(wh, ACCOUNT, NOW + timedelta(hours=6))
     assert cycle.weights_before["coach"] == 0.5
     assert cycle.result.details["coach"]["start"] == 0.5
     assert assert_invariants(wh) is None
@@ -240,56 +243,56 @@ def test_a_manual_weight_rescales_the_others_keeps_the_floor_and_is_logged(wh):
 
 def test_an_infeasible_manual_weight_is_refused_and_writes_nothing(wh):
     set_performance(wh, WEEK_ONE)
-    learned.optimize(wh, ACCOUNT, NOW)
+    optimize(wh, ACCOUNT, NOW)
     state = tables(wh)
     with pytest.raises(ValueError, match="infeasible"):
-        learned.set_generator_weight(wh, ACCOUNT, "coach", 0.9, NOW)  # 11 others need 0.22 at the floor
+        set_generator_weight(wh, ACCOUNT, "coach", 0.9, NOW)  # 11 others need 0.22 at the floor
     with pytest.raises(ValueError, match="unknown generator"):
-        learned.set_generator_weight(wh, ACCOUNT, "nobody", 0.1, NOW)
+        set_generator_weight(wh, ACCOUNT, "nobody", 0.1, NOW)
     assert tables(wh) == state
 
 
 def test_an_optimizer_error_is_logged_once_as_a_failed_event(wh):
     set_performance(wh, WEEK_ONE)
-    learned.set_generator_weight(wh, ACCOUNT, "humanVoice", 0.5, NOW)
-    learned.lock_generator(wh, ACCOUNT, "humanVoice", NOW)
+    set_generator_weight(wh, ACCOUNT, "humanVoice", 0.5, NOW)
+    lock_generator(wh, ACCOUNT, "humanVoice", NOW)
     strict = OptimizerSettings(floor=0.05)  # 11 active generators × 0.05 > the 0.5 the lock leaves
-    report = learned.optimize(wh, ACCOUNT, NOW, settings=strict)
+    report = optimize(wh, ACCOUNT, NOW, settings=strict)
     assert report.status == "failed" and "floor" in report.error and report.written
     event = events(wh)[-1]
     assert event["event_type"] == "optimization_failed" and not event["success"] and "floor" in event["error_message"]
-    again = learned.optimize(wh, ACCOUNT, NOW, settings=strict)
+    again = optimize(wh, ACCOUNT, NOW, settings=strict)
     assert again.status == "failed" and not again.written and again.error == report.error
     assert len(events(wh)) == 3
     assert weights(wh)["humanVoice"] == (0.5, "locked")
     # The operator fixes the cause: the same evidence is tried again from the new state.
-    learned.unlock_generator(wh, ACCOUNT, "humanVoice", NOW)
-    retried = learned.optimize(wh, ACCOUNT, NOW, settings=strict)
+    unlock_generator(wh, ACCOUNT, "humanVoice", NOW)
+    retried = optimize(wh, ACCOUNT, NOW, settings=strict)
     assert retried.status == "applied" and min(retried.weights_after.values()) >= 0.05 - 1e-12
     assert [e["event_type"] for e in events(wh)][-2:] == ["generator_unlocked", "weight_update"]
 
 
 def test_weights_edited_outside_the_controls_trigger_a_new_cycle(wh):
     set_performance(wh, WEEK_ONE)
-    learned.optimize(wh, ACCOUNT, NOW)
+    optimize(wh, ACCOUNT, NOW)
     with wh.connect() as conn:
         conn.execute("update learn.generator_weights set weight = weight + 0.01 where generator_name = 'coach'")
         conn.execute("update learn.generator_weights set weight = weight - 0.01 where generator_name = 'humanVoice'")
-    assert learned.optimize(wh, ACCOUNT, NOW).status == "applied"
-    assert learned.optimize(wh, ACCOUNT, NOW).status == "unchanged_inputs"
+    assert optimize(wh, ACCOUNT, NOW).status == "applied"
+    assert optimize(wh, ACCOUNT, NOW).status == "unchanged_inputs"
 
 
 def test_accounts_are_optimized_separately(wh):
     set_performance(wh, WEEK_ONE, account="main")
     set_performance(wh, {"coach": (30, 30000, 90.0)}, account="other")
-    learned.optimize(wh, "main", NOW)
-    learned.lock_generator(wh, "other", "coach", NOW)
+    optimize(wh, "main", NOW)
+    lock_generator(wh, "other", "coach", NOW)
     assert weights(wh, "other")["coach"] == (DEFAULT_WEIGHTS["coach"], "locked")
     assert weights(wh, "main")["coach"][1] == "active"
     # The lock came before any cycle, so this evidence is still unused: the cycle runs, around the lock.
-    report = learned.optimize(wh, "other", NOW)
+    report = optimize(wh, "other", NOW)
     assert report.status == "applied" and report.weights_after["coach"] == DEFAULT_WEIGHTS["coach"]
-    assert learned.optimize(wh, "other", NOW).status == "unchanged_inputs"
+    assert optimize(wh, "other", NOW).status == "unchanged_inputs"
     assert [e["event_type"] for e in events(wh, "other")] == ["generator_locked", "weight_update"]
     assert [e["event_type"] for e in events(wh, "main")] == ["weight_update"]
     assert_invariants(wh)

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xbot_assets.report import FIGURE_TITLES, NO_DATA, ReportData, prediction_fit, write_report
+from xbot_assets.operator.report import ReportData, write_report
+from xbot_assets.operator.report_figures import FIGURE_TITLES, NO_DATA, prediction_fit
 
 PNG_TAG = '<img src="data:image/png;base64,'
 GENERATORS = [f"gen_{i:02d}" for i in range(12)]
@@ -229,6 +230,6 @@ def test_missing_columns_are_named(tmp_path: Path):
 
 
 def test_importing_the_module_does_not_import_matplotlib():
-    code = "import sys, xbot_assets.report; print('matplotlib' in sys.modules)"
+    code = "import sys, xbot_assets.operator.report; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

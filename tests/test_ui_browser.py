@@ -196,11 +196,12 @@ def dagster_ui(chromium, tmp_path_factory) -> Iterator[DagsterUI]:
 
     import dagster as dg
 
-    from xbot_assets import runtime
-    from xbot_assets.ingest.load import write_follower_snapshots, write_metric_snapshots, write_posts
+    from xbot_assets.evaluation.static_history import simulate_static_history
+    from xbot_assets.ingest.load import write_follower_snapshots, write_posts
+    from xbot_assets.ingest.metrics import write_metric_snapshots
+    from xbot_assets.runtime.instance import definitions, prepare_environment, run_job
     from xbot_assets.simulation.scenario import load_scenario
-    from xbot_assets.simulation.static_history import simulate_static_history
-    from xbot_assets.warehouse import Warehouse
+    from xbot_assets.warehouse.connection import Warehouse
 
     started = time.monotonic()
     timings: dict[str, float] = {}
@@ -221,7 +222,7 @@ def dagster_ui(chromium, tmp_path_factory) -> Iterator[DagsterUI]:
         mp.setenv("DAGSTER_DISABLE_TELEMETRY", "true")
         mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         mp.delenv("XBOT_REDIS_URL", raising=False)  # the run and the UI must not depend on the machine's Redis
-        runtime.prepare_environment()
+        prepare_environment()
         # Create the instance's SQLite storage here, before the webserver opens it (no two processes racing to
         # create the schema); the webserver then starts while the history is simulated and materialized.
         dg.DagsterInstance.get().dispose()
@@ -251,11 +252,11 @@ def dagster_ui(chromium, tmp_path_factory) -> Iterator[DagsterUI]:
                 write_follower_snapshots(conn, history.follower_snapshots, now=now)
             timings["history loaded (s)"] = time.monotonic() - started
 
-            runtime.definitions.cache_clear()
+            definitions.cache_clear()
             try:
-                result = runtime.run_job("refresh_job", now=now, console_log_level="WARNING")
+                result = run_job("refresh_job", now=now, console_log_level="WARNING")
             finally:
-                runtime.definitions.cache_clear()
+                definitions.cache_clear()
             assert result.success, "refresh_job failed"
             timings["refresh_job done (s)"] = time.monotonic() - started
             engagement = [

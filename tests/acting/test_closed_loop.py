@@ -5,19 +5,19 @@ from datetime import timedelta
 
 import dagster as dg
 import pytest
-
 from conftest import REDIS_URL
-from xbot_assets.acting import operations
+
+from xbot_assets.acting.accounts import Account
 from xbot_assets.acting.lock import LockBusy, exclusive
-from xbot_assets.acting.operations import Account
-from xbot_assets.simulation.closed_loop import run_closed_loop
+from xbot_assets.acting.publishing import publish_due
+from xbot_assets.evaluation.closed_loop import run_closed_loop
 from xbot_assets.simulation.scenario import load_scenario
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.warehouse.connection import Warehouse
 
 
 @pytest.fixture
 def loop_env(warehouse_env, tmp_path, monkeypatch, request):
-    from xbot_assets import runtime
+    from xbot_assets.runtime.instance import definitions
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     if "postgres" in warehouse_env:
@@ -25,9 +25,9 @@ def loop_env(warehouse_env, tmp_path, monkeypatch, request):
 
         redis.Redis.from_url(REDIS_URL).flushdb()
         monkeypatch.setenv("XBOT_REDIS_URL", REDIS_URL)
-    runtime.definitions.cache_clear()  # the redis resource is bound when the definitions load
+    definitions.cache_clear()  # the redis resource is bound when the definitions load
     yield warehouse_env
-    runtime.definitions.cache_clear()
+    definitions.cache_clear()
 
 
 def test_closed_loop_plans_publishes_collects_and_learns(loop_env):
@@ -64,12 +64,12 @@ def test_closed_loop_plans_publishes_collects_and_learns(loop_env):
     # Publishing again at the same time publishes nothing twice; a held lock stops a second publisher.
     account = accounts[0]
     connector = result.connectors["loop"]
-    again = operations.publish_due(wh, connector, account, scenario.start.replace(tzinfo=None) + timedelta(days=2),
+    again = publish_due(wh, connector, account, scenario.start.replace(tzinfo=None) + timedelta(days=2),
                                    redis_url=_redis(loop_env))
     assert again.published == []
     with exclusive("publish:loop", warehouse=wh, redis_url=_redis(loop_env)):
         with pytest.raises(LockBusy):
-            operations.publish_due(wh, connector, account, scenario.start.replace(tzinfo=None) + timedelta(days=2),
+            publish_due(wh, connector, account, scenario.start.replace(tzinfo=None) + timedelta(days=2),
                                    redis_url=_redis(loop_env))
 
 

@@ -4,23 +4,23 @@ import json
 
 import pytest
 
-from xbot_assets import cli
-from xbot_assets.evaluation import evaluate
+from xbot_assets.evaluation.evaluate import evaluate
+from xbot_assets.operator.cli import main
 
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
-    from xbot_assets import runtime
+    from xbot_assets.runtime.instance import definitions
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.delenv("XBOT_REDIS_URL", raising=False)
-    runtime.definitions.cache_clear()
+    definitions.cache_clear()
     yield tmp_path
-    runtime.definitions.cache_clear()
+    definitions.cache_clear()
 
 
 def test_evaluate_prints_the_product_keys(isolated, capsys):
-    assert cli.main(["evaluate", "--scenario", "default", "--days", "2", "--json"]) == 0
+    assert main(["evaluate", "--scenario", "default", "--days", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("days", "posts", "f_per_1k", "lift_vs_static", "share_of_oracle", "content_regret",
                 "engagement_model", "follow_model"):

@@ -1,10 +1,10 @@
 """The planning/publishing lock: Redis when configured, the warehouse otherwise."""
 
 import pytest
-
 from conftest import REDIS_URL
+
 from xbot_assets.acting.lock import LockBusy, exclusive
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.warehouse.connection import Warehouse
 
 
 @pytest.mark.parametrize("use_redis", [False, True])

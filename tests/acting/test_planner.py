@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xbot_assets.acting.offline_generator import Draft
+from xbot_assets.acting.generators.offline import Draft
 from xbot_assets.acting.planner import (
     DEFAULT_CONTENT_TYPES,
     ModelView,

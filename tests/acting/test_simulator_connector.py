@@ -6,7 +6,7 @@ from xbot_assets.connectors import simulator as simulator_module
 from xbot_assets.connectors.base import Connector, Publication
 from xbot_assets.connectors.simulator import SimulatorConnector
 from xbot_assets.simulation.scenario import load_scenario
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.warehouse.connection import Warehouse
 
 
 def test_replay_restores_the_same_platform(duckdb_url):

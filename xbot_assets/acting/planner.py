@@ -25,14 +25,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from xbot_assets.acting.offline_generator import Draft, generate_offline
-from xbot_assets.acting.text_features import (
-    expertise_score,
-    max_similarity,
-    novelty_score,
-    quality_score,
-    viral_score,
-)
+from xbot_assets.acting.generators.offline import Draft, generate_offline
+from xbot_assets.acting.text_features import expertise_score, max_similarity, novelty_score, quality_score, viral_score
 from xbot_assets.learning.content_arms import content_arm_name, thompson_propensities, thompson_sample
 from xbot_assets.learning.features import feature_frame
 from xbot_assets.learning.generator_posterior import generator_propensities, sample_generator

@@ -15,8 +15,8 @@ from datetime import datetime
 from xbot_assets.clock import utc_naive
 from xbot_assets.connectors.base import Publication, Published
 from xbot_assets.simulation.audience import AudienceSimulator
-from xbot_assets.simulation.scenario import Scenario
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.simulation.scenario import Scenario, load_scenario
+from xbot_assets.warehouse.connection import Warehouse
 
 _COLUMNS = ("post_index", "decision_id", "tweet_id", "posted_at", "content_type", "generator_name", "quality_score",
             "is_thread")
@@ -35,6 +35,12 @@ class SimulatorConnector:
         self.scenario = scenario
         self.seed = int(scenario.seed if seed is None else seed)
         self.simulator = self._restore()
+
+    @classmethod
+    def for_account(cls, warehouse: Warehouse, account_id: str, scenario: str | None,
+                    seed: int | None) -> SimulatorConnector:
+        """The connector of an account registered with a scenario name (act.accounts.scenario; None = 'default')."""
+        return cls(warehouse, account_id, load_scenario(scenario or "default"), seed)
 
     def _restore(self) -> AudienceSimulator:
         key = (self.warehouse.target.describe(), self.account_id, self.scenario.name, self.scenario.fingerprint(),

@@ -13,18 +13,21 @@ enabled account.
 
 import dagster as dg
 
-from xbot_assets import learned
-from xbot_assets.acting import operations
+from xbot_assets.acting.accounts import Account, accounts
+from xbot_assets.acting.collecting import collect_metrics, snapshot_followers
+from xbot_assets.acting.planning import plan_posts
+from xbot_assets.acting.publishing import publish_due
+from xbot_assets.connectors.registry import connector_for
 from xbot_assets.defs.learn import (
     BANDIT_ARMS,
     ENGAGEMENT,
     FOLLOW,
     GENERATOR_POSTERIOR,
     GENERATOR_WEIGHTS,
-    RedisResource,
 )
-from xbot_assets.defs.resources import ClockResource, WarehouseResource
-from xbot_assets.ingest.load import LoadReport
+from xbot_assets.defs.metadata import markdown_table
+from xbot_assets.defs.resources import ClockResource, RedisResource, WarehouseResource
+from xbot_assets.ingest.records import LoadReport
 
 PLANNED_POSTS = dg.AssetKey(["act", "planned_posts"])
 
@@ -38,9 +41,9 @@ def raw_materialization(report: LoadReport, description: str, **extra) -> dg.Ass
     )
 
 
-def _accounts(warehouse) -> list[operations.Account]:
+def _accounts(warehouse) -> list[Account]:
     with warehouse.connect() as conn:
-        return operations.accounts(conn)
+        return accounts(conn)
 
 
 @dg.asset(
@@ -61,7 +64,7 @@ def planned_posts(
     wh = warehouse.get()
     wh.migrate()
     now = clock.now()
-    reports = [operations.plan_posts(wh, account, now, redis_url=redis.url) for account in _accounts(wh)]
+    reports = [plan_posts(wh, account, now, redis_url=redis.url) for account in _accounts(wh)]
     total = LoadReport("raw.posts")
     for r in reports:
         total.merge(r.posts)
@@ -78,7 +81,7 @@ def planned_posts(
         "queued": sum(r.queued for r in reports),
         "skipped": sum(r.skipped for r in reports),
         "as of": now.isoformat(sep=" "),
-        "candidates": dg.MetadataValue.md(learned.markdown_table(
+        "candidates": dg.MetadataValue.md(markdown_table(
             ["account", "status", "scheduled (UTC)", "content type", "generator", "quality", "pred. ER", "P(follow)",
              "propensity", "rejected because"], rows) if rows else "no free slot today"),
         "models": dg.MetadataValue.md("\n".join(f"- {r.account_id}: {r.models}" for r in reports) or "no accounts"),
@@ -94,7 +97,7 @@ def publish_due_posts(context: dg.OpExecutionContext, warehouse: WarehouseResour
     wh = warehouse.get()
     now = clock.now()
     for account in _accounts(wh):
-        report = operations.publish_due(wh, operations.connector_for(wh, account), account, now, redis_url=redis.url)
+        report = publish_due(wh, connector_for(wh, account), account, now, redis_url=redis.url)
         for note in report.notes:
             context.log.info(note)
         if report.posts.loaded or report.posts.updated or report.posts.quarantined_total:
@@ -107,7 +110,7 @@ def collect_post_metrics(context: dg.OpExecutionContext, warehouse: WarehouseRes
     wh = warehouse.get()
     now = clock.now()
     for account in _accounts(wh):
-        report = operations.collect_metrics(wh, operations.connector_for(wh, account), account, [now])
+        report = collect_metrics(wh, connector_for(wh, account), account, [now])
         if report.loaded or report.quarantined_total:
             context.log_event(raw_materialization(report, f"{account.account_id}: metrics collected",
                                                   account=account.account_id))
@@ -119,7 +122,7 @@ def snapshot_account_followers(context: dg.OpExecutionContext, warehouse: Wareho
     wh = warehouse.get()
     now = clock.now()
     for account in _accounts(wh):
-        report = operations.snapshot_followers(wh, operations.connector_for(wh, account), account, [now])
+        report = snapshot_followers(wh, connector_for(wh, account), account, [now])
         context.log_event(raw_materialization(report, f"{account.account_id}: followers read",
                                               account=account.account_id))
 

@@ -52,13 +52,14 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from xbot_assets import learned
 from xbot_assets.defs.jobs import LEARN_RUN_TAG
 from xbot_assets.defs.learn import BANDIT_ARMS
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
+from xbot_assets.learned.models import newest_registry_row
+from xbot_assets.learned.store import LearningSettings
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL
 from xbot_assets.settings import WarehouseTarget, env_int
-from xbot_assets.warehouse import Connection
+from xbot_assets.warehouse.connection import Connection
 
 PRODUCTION_ENV = "XBOT_PRODUCTION"
 WAREHOUSE_TAG = "xbot/warehouse"
@@ -183,7 +184,7 @@ def _trained_until(conn: Connection, account_id: str) -> datetime | None:
     registered version yet. A registry row without a window end falls back to the time it was trained."""
     ends = []
     for model_name in MODELS:
-        row = learned.newest_registry_row(conn, account_id, model_name)
+        row = newest_registry_row(conn, account_id, model_name)
         if row is None:
             return None
         ends.append(_stamp(row["window_end"]) or _stamp(row["created_at"]))
@@ -231,7 +232,7 @@ def build_retrain_sensor(running: bool) -> dg.SensorDefinition:
     )
     def retrain_models_on_new_outcomes(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
         threshold = env_int(RETRAIN_MIN_ENV, DEFAULT_RETRAIN_MIN)
-        min_age = learned.LearningSettings.from_env().model_min_age_hours
+        min_age = LearningSettings.from_env().model_min_age_hours
         marks = _cursor_marks(context.cursor)
         wh = warehouse.get()
         try:

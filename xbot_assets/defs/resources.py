@@ -9,7 +9,9 @@ import dagster as dg
 
 from xbot_assets.clock import WallClock, utc_naive
 from xbot_assets.settings import WAREHOUSE_ENV, WarehouseTarget, ensure_warehouse_env
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.warehouse.connection import Warehouse
+
+REDIS_ENV = "XBOT_REDIS_URL"
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -51,12 +53,28 @@ class ClockResource(dg.ConfigurableResource):
         return WallClock().now()
 
 
+class RedisResource(dg.ConfigurableResource):
+    """Where the newest models are published for planning. `url` None (XBOT_REDIS_URL unset) means no Redis:
+    nothing is published and planning reads the warehouse registry. `key_prefix` namespaces the keys (tests, or
+    several deployments sharing one Redis)."""
+
+    url: str | None = None
+    key_prefix: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     ensure_warehouse_env()
+    # An EnvVar only when the variable is set: an EnvVar that is unset fails the run, and unset must mean "no Redis".
+    redis = RedisResource(url=dg.EnvVar(REDIS_ENV)) if os.environ.get(REDIS_ENV) else RedisResource()
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(url=dg.EnvVar(WAREHOUSE_ENV)),
             "clock": ClockResource(),
+            "redis": redis,
         },
     )

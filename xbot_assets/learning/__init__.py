@@ -7,4 +7,8 @@ calculation that tests can check by hand. The Dagster assets read tables, call t
 - `timing_arms`: per-hour reward statistics and UCB1.
 - `features` / `predictors`: the ridge engagement model and the logistic follow model, stored as plain JSON.
 - `generator_weights`: tiers and the F/1K weight optimiser with its invariants (sum 1, floor, locks honoured).
+- `generator_posterior`: Gamma–Poisson posteriors of each generator's F/1K and posterior sampling.
+
+Imports nothing of xbot but `warehouse.values` (plain JSON values). Imported by `learned`, `acting`, `defs`,
+`evaluation` and `operator`.
 """

@@ -11,9 +11,9 @@ and a made-up R² and never predicted with them (reference §2.2, §7.1, §7.5).
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from sklearn.preprocessing import StandardScaler
 
 from xbot_assets.learning.features import feature_frame, feature_names
-from xbot_assets.values import to_python
+from xbot_assets.warehouse.values import to_python
 
 ENGAGEMENT_MODEL = "engagement_ridge"
 FOLLOW_MODEL = "follow_logistic"

@@ -1,6 +1,10 @@
 """Synthetic X audience with a known ground truth (PRODUCT §7): scenario files and the simulator.
 
-Pure Python (numpy + pyyaml): no Dagster, no database.
+Pure Python (numpy + pyyaml): no Dagster, no database. `scenario` reads the scenario files (`scenarios/*.yaml`),
+`audience` draws impressions, engagement and follows from their truths.
+
+Imports nothing of xbot. Imported only by the simulator connector (`connectors.simulator`, the one place that joins
+it to the act steps) and by `evaluation` and `operator`, which judge policies against its truth.
 """
 
 from .audience import (

@@ -22,13 +22,14 @@ from datetime import datetime, timedelta
 import dagster as dg
 import pandas as pd
 
-from xbot_assets.acting import operations
-from xbot_assets.acting.operations import Account
+from xbot_assets.acting.accounts import Account, register_account
+from xbot_assets.acting.collecting import collect_metrics, snapshot_followers
+from xbot_assets.acting.publishing import publish_due
 from xbot_assets.clock import utc_naive
 from xbot_assets.connectors.simulator import SimulatorConnector, reset_simulated_account
-from xbot_assets.ingest.load import LoadReport
+from xbot_assets.ingest.records import LoadReport
 from xbot_assets.simulation.scenario import Scenario
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.warehouse.connection import Warehouse
 
 COLLECT_EVERY = timedelta(hours=1)
 FOLLOWERS_EVERY = timedelta(minutes=30)
@@ -114,7 +115,7 @@ def run_closed_loop(
     day, so the stored models, weights and check results describe the whole run. The loop owns the warehouse for
     its duration: one session keeps DuckDB's database open for its many small transactions (dbt runs in this
     process and shares it)."""
-    from xbot_assets.runtime import report_raw_materialization, run_job, step_failures
+    from xbot_assets.runtime.instance import report_raw_materialization, run_job, step_failures
 
     if days < 1:
         raise ValueError("days must be at least 1")
@@ -151,11 +152,11 @@ def run_closed_loop(
     with warehouse.session():
         for account in accounts:
             reset_account(warehouse, account.account_id)
-            operations.register_account(warehouse, account, start)
+            register_account(warehouse, account, start)
         connectors = {a.account_id: SimulatorConnector(warehouse, a.account_id, scenario, a.sim_seed)
                       for a in accounts}
         for account in accounts:
-            operations.snapshot_followers(warehouse, connectors[account.account_id], account, [start])
+            snapshot_followers(warehouse, connectors[account.account_id], account, [start])
         for day in range(days):
             day_start, day_end = start + timedelta(days=day), start + timedelta(days=day + 1)
             learn_and_plan(day_start, day)
@@ -169,12 +170,12 @@ def run_closed_loop(
                         "and scheduled_at >= ? and scheduled_at < ?", [account.account_id, day_start, day_end])})
                 t0 = time.perf_counter()
                 for at in due:
-                    written["posts"].merge(operations.publish_due(warehouse, connector, account, at).posts)
+                    written["posts"].merge(publish_due(warehouse, connector, account, at).posts)
                 t1 = time.perf_counter()
-                written["metric_snapshots"].merge(operations.collect_metrics(
+                written["metric_snapshots"].merge(collect_metrics(
                     warehouse, connector, account, _ticks(day_start, day_end, COLLECT_EVERY)))
                 t2 = time.perf_counter()
-                written["follower_snapshots"].merge(operations.snapshot_followers(
+                written["follower_snapshots"].merge(snapshot_followers(
                     warehouse, connector, account, _ticks(day_start, day_end, FOLLOWERS_EVERY)))
                 steps_seconds["act: publish"] += t1 - t0
                 steps_seconds["act: collect metrics"] += t2 - t1

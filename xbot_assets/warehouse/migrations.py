@@ -105,7 +105,7 @@ RAW_TABLES = (
 )
 
 # The learned tables (schema `learn`): written by the learn group's assets and the operator controls
-# (xbot_assets/learned.py), read by planning. Identifiers are text (no engine-specific sequences), JSON is text;
+# (xbot_assets/learned/), read by planning. Identifiers are text (no engine-specific sequences), JSON is text;
 # optimization_events.sequence orders one account's events (max + 1 under the account's lock), whatever the clock says.
 LEARNED_TABLES = (
     "create schema if not exists learn",

@@ -18,8 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from xbot_assets.migrations import MIGRATIONS
 from xbot_assets.settings import WarehouseTarget
+from xbot_assets.warehouse.migrations import MIGRATIONS
 
 _PLACEHOLDER = re.compile(r"\?")
 

@@ -7,12 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from xbot_assets.runtime import prepare_environment, step_failures
+from xbot_assets.runtime.instance import prepare_environment, step_failures
 
 
 def _warehouse():
     from xbot_assets.settings import WarehouseTarget
-    from xbot_assets.warehouse import Warehouse
+    from xbot_assets.warehouse.connection import Warehouse
 
     return Warehouse(WarehouseTarget.from_env())
 
@@ -20,7 +20,7 @@ def _warehouse():
 def cmd_load(args: argparse.Namespace) -> int:
     from xbot_assets.clock import WallClock
     from xbot_assets.ingest.load import RAW_TABLE_OF, WRITERS, read_csv_rows
-    from xbot_assets.runtime import report_raw_materialization
+    from xbot_assets.runtime.instance import report_raw_materialization
 
     path = Path(args.file)
     if not path.exists():
@@ -45,9 +45,8 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    from xbot_assets.runtime import run_job
-
     from xbot_assets.ingest.parse import parse_timestamp
+    from xbot_assets.runtime.instance import run_job
 
     as_of = parse_timestamp(args.as_of, "--as-of") if args.as_of else None
     started = time.perf_counter()
@@ -72,7 +71,7 @@ def _report_run(result, elapsed: float) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from xbot_assets.demo import run_demo
+    from xbot_assets.operator.demo import run_demo
 
     return run_demo(days=args.days, scenario=args.scenario, account_id=args.account, seed=args.seed,
                     generator_policy=args.generator_policy, report_path=Path(args.report) if args.report else None)
@@ -81,8 +80,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from xbot_assets.evaluation import evaluate
-    from xbot_assets.simulation.closed_loop import LoopError
+    from xbot_assets.evaluation.closed_loop import LoopError
+    from xbot_assets.evaluation.evaluate import evaluate
 
     if args.days < 1 or args.seeds < 1:
         raise ValueError("--days and --seeds must be at least 1")
@@ -112,7 +111,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The operator's commands: status, health, optimize, weights (xbot_assets/operator.py holds the rules and the text)
+# The operator's commands: status, health, optimize, weights (operator.health holds the rules, operator.status the queries, operator.render the text)
 
 
 def _as_of(args: argparse.Namespace):
@@ -126,8 +125,8 @@ def _as_of(args: argparse.Namespace):
 
 def _job_names() -> tuple[list[str], str | None]:
     """The jobs of the code location (or the known ones, with a note, when the definitions cannot load)."""
-    from xbot_assets.operator import KNOWN_JOBS, ordered_job_names
-    from xbot_assets.runtime import definitions
+    from xbot_assets.operator.status import KNOWN_JOBS, ordered_job_names
+    from xbot_assets.runtime.instance import definitions
 
     try:
         return ordered_job_names(j.name for j in definitions().resolve_all_job_defs()), None
@@ -136,25 +135,26 @@ def _job_names() -> tuple[list[str], str | None]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from xbot_assets import operator
-    from xbot_assets.runtime import instance
+    from xbot_assets.operator.render import dumps, render_status
+    from xbot_assets.operator.status import collect_status, job_runs
+    from xbot_assets.runtime.instance import instance
 
     now = _as_of(args)
-    status = operator.collect_status(_warehouse(), now, args.account)
+    status = collect_status(_warehouse(), now, args.account)
     runs, note = None, None
     if not args.no_jobs:
         names, note = _job_names()
         try:
-            runs = operator.job_runs(instance(), names)
+            runs = job_runs(instance(), names)
         except Exception as exc:  # an unreachable instance must not hide the warehouse's state
             runs, note = [], f"the Dagster instance could not be read ({type(exc).__name__}: {exc})"
         status["jobs"] = runs
     if note:
         status["jobs_note"] = note
     if args.json:
-        print(operator.dumps(status))
+        print(dumps(status))
     else:
-        print(operator.render_status(status, runs))
+        print(render_status(status, runs))
         if note:
             print(f"note: {note}")
     return 0
@@ -163,39 +163,42 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_health(args: argparse.Namespace) -> int:
     import json
 
-    from xbot_assets import operator
+    from xbot_assets.operator.health import EXIT_CODES, NO_ACCOUNTS_REASON, overall_status
+    from xbot_assets.operator.render import render_health
+    from xbot_assets.operator.status import check_health, jsonable
 
     now = _as_of(args)
-    verdicts = operator.check_health(_warehouse(), now, args.account)
-    status = operator.overall_status(verdicts)
+    verdicts = check_health(_warehouse(), now, args.account)
+    status = overall_status(verdicts)
     if args.json:
-        print(json.dumps(operator.jsonable({
-            "as_of": now, "status": status, "exit_code": operator.EXIT_CODES[status],
+        print(json.dumps(jsonable({
+            "as_of": now, "status": status, "exit_code": EXIT_CODES[status],
             "accounts": [v.as_dict() for v in verdicts],
-            **({"reasons": [operator.NO_ACCOUNTS_REASON]} if not verdicts else {}),
+            **({"reasons": [NO_ACCOUNTS_REASON]} if not verdicts else {}),
         }), indent=2, ensure_ascii=False))
     else:
         print(f"as of {now:%Y-%m-%d %H:%M} UTC")
-        print(operator.render_health(verdicts, status, notes=not args.quiet))
-    return operator.EXIT_CODES[status]
+        print(render_health(verdicts, status, notes=not args.quiet))
+    return EXIT_CODES[status]
 
 
 def _single_account(args: argparse.Namespace) -> str:
-    from xbot_assets import operator
+    from xbot_assets.operator.status import resolve_accounts
 
     wh = _warehouse()
     wh.migrate()
     with wh.connect() as conn:
-        return operator.resolve_accounts(conn, args.account, single=True)[0]
+        return resolve_accounts(conn, args.account, single=True)[0]
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    from xbot_assets import learned, operator
+    from xbot_assets.learned.weights import optimize
+    from xbot_assets.operator.render import render_optimization
 
     now = _as_of(args)
     account = _single_account(args)
-    report = learned.optimize(_warehouse(), account, now, dry_run=args.dry_run, force=args.force)
-    print(operator.render_optimization(report))
+    report = optimize(_warehouse(), account, now, dry_run=args.dry_run, force=args.force)
+    print(render_optimization(report))
     return 1 if report.status == "failed" else 0
 
 
@@ -214,7 +217,8 @@ def _parse_weight(text: str | None) -> float:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from xbot_assets import learned, operator
+    from xbot_assets.learned.controls import lock_generator, set_generator_weight, unlock_generator
+    from xbot_assets.operator.render import render_control
 
     if args.action == "set":
         weight = _parse_weight(args.weight)
@@ -224,12 +228,12 @@ def cmd_weights(args: argparse.Namespace) -> int:
     account = _single_account(args)
     wh = _warehouse()
     if args.action == "lock":
-        report = learned.lock_generator(wh, account, args.generator, now, reason=args.reason)
+        report = lock_generator(wh, account, args.generator, now, reason=args.reason)
     elif args.action == "unlock":
-        report = learned.unlock_generator(wh, account, args.generator, now, reason=args.reason)
+        report = unlock_generator(wh, account, args.generator, now, reason=args.reason)
     else:
-        report = learned.set_generator_weight(wh, account, args.generator, weight, now, reason=args.reason)
-    print(operator.render_control(report))
+        report = set_generator_weight(wh, account, args.generator, weight, now, reason=args.reason)
+    print(render_control(report))
     return 0
 
 
@@ -241,7 +245,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import os
     import shutil
 
-    from xbot_assets.runtime import ensure_manifest
+    from xbot_assets.runtime.instance import ensure_manifest
     from xbot_assets.settings import PROJECT_ROOT
 
     ensure_manifest()
@@ -301,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip the jobs' newest runs (they need the definitions, which take seconds to load)")
     status.set_defaults(func=cmd_status)
 
-    from xbot_assets.operator import health_rules_text
+    from xbot_assets.operator.health import health_rules_text
 
     health = sub.add_parser(
         "health", help="the health verdict (healthy | degraded | critical) with its reasons, as an exit code",

@@ -18,8 +18,8 @@ import json
 import math
 import os
 import tempfile
-from collections import Counter, defaultdict
 import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,10 +28,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xbot_assets import learned
-from xbot_assets.acting.operations import Account
+from xbot_assets.acting.accounts import Account
+from xbot_assets.evaluation.closed_loop import LoopResult, run_closed_loop
+from xbot_assets.learned.models import newest_registry_row, training_frame
+from xbot_assets.learned.store import LearningSettings
+from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL
 from xbot_assets.simulation.audience import lai_robbins_constant_from_probs
-from xbot_assets.simulation.closed_loop import LoopResult, run_closed_loop
 from xbot_assets.simulation.scenario import Scenario, load_scenario
 
 LEARNED_POLICIES = ("weights", "posterior")
@@ -126,17 +128,17 @@ def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
 
 def model_quality(loop: LoopResult, warehouse, account: str, end) -> dict[str, dict[str, float | None]]:
     """The newest models' own holdout scores, and the ceilings: the truth's score on the same holdout rows."""
-    settings = learned.LearningSettings.from_env()
+    settings = LearningSettings.from_env()
     truth = loop.simulated_posts(account).set_index("decision_id")
     out: dict[str, dict[str, float | None]] = {
         "engagement_model": {"r2_holdout": None, "r2_ceiling": None, "version": None},
         "follow_model": {"auc_holdout": None, "auc_ceiling": None, "version": None},
     }
     with warehouse.connect() as conn:
-        frame = learned.training_frame(conn, account, end, settings)
-        for model_name, key, metric in ((learned.ENGAGEMENT_MODEL, "engagement_model", "r2"),
-                                        (learned.FOLLOW_MODEL, "follow_model", "auc")):
-            row = learned.newest_registry_row(conn, account, model_name)
+        frame = training_frame(conn, account, end, settings)
+        for model_name, key, metric in ((ENGAGEMENT_MODEL, "engagement_model", "r2"),
+                                        (FOLLOW_MODEL, "follow_model", "auc")):
+            row = newest_registry_row(conn, account, model_name)
             if row is None:
                 continue
             metrics = json.loads(row["metrics"])
@@ -177,9 +179,9 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
     """Run the evaluation; returns the PRODUCT §7 JSON object (means over seeds, plus per-seed values)."""
     import dagster as dg
 
-    from xbot_assets.runtime import prepare_environment
+    from xbot_assets.runtime.instance import prepare_environment
     from xbot_assets.settings import WarehouseTarget
-    from xbot_assets.warehouse import Warehouse
+    from xbot_assets.warehouse.connection import Warehouse
 
     started = time.perf_counter()
     scenario = load_scenario(scenario_ref)

@@ -2,7 +2,7 @@
 
 Used by tests and benchmarks that need a realistic history to learn from without running the closed loop: the
 account posts with the seed's generator weights, content types in turn and the same hours every day, and is read at
-fixed ages. (The closed loop, `xbot_assets.simulation.closed_loop`, is what the demo and the evaluation run.)
+fixed ages. (The closed loop, `xbot_assets.evaluation.closed_loop`, is what the demo and the evaluation run.)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from xbot_assets.acting.offline_generator import generate_offline
+from xbot_assets.acting.generators.offline import generate_offline
 from xbot_assets.acting.text_features import expertise_score, novelty_score, quality_score, viral_score
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
 from xbot_assets.simulation.audience import AudienceSimulator

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xbot_assets.acting.operations import Account
-from xbot_assets.evaluation import oracle_f_per_1k, realized_f_per_1k
+from xbot_assets.acting.accounts import Account
+from xbot_assets.evaluation.closed_loop import LoopError, LoopResult, run_closed_loop
+from xbot_assets.evaluation.evaluate import oracle_f_per_1k, realized_f_per_1k
 from xbot_assets.settings import PROJECT_ROOT, WarehouseTarget
-from xbot_assets.simulation.closed_loop import LoopError, LoopResult, run_closed_loop
 from xbot_assets.simulation.scenario import load_scenario
-from xbot_assets.warehouse import Warehouse
+from xbot_assets.warehouse.connection import Warehouse
 
 REPORT_PATH = PROJECT_ROOT / ".xbot" / "report.html"
 
@@ -111,7 +111,7 @@ def print_summary(wh: Warehouse, loop: LoopResult, accounts: list[Account]) -> N
 
 
 def write_demo_report(wh: Warehouse, loop: LoopResult, accounts: list[Account], path: Path) -> Path:
-    from xbot_assets.report import ReportData, write_report
+    from xbot_assets.operator.report import ReportData, write_report
 
     learned_id, static_id = accounts[0].account_id, accounts[1].account_id
     sc = loop.scenario

@@ -1,0 +1,144 @@
+"""The bandit arms of `learn.bandit_arms`: content arms (Beta posteriors, Thompson propensities) and timing arms
+(UCB1 over the 24 local hours), recomputed from the whole outcome history and replacing the account's rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from xbot_assets.learned.store import THOMPSON_DRAWS, THOMPSON_SEED, LearningSettings, mart_accounts
+from xbot_assets.learning.content_arms import content_arm_posteriors, thompson_propensities
+from xbot_assets.learning.timing_arms import reward_scale, timing_arm_stats, ucb1_indices
+from xbot_assets.warehouse.connection import Connection, Warehouse
+from xbot_assets.warehouse.values import to_python
+
+# Bandit arms
+
+ARM_COLUMNS = (
+    "account_id", "arm_name", "scope", "arm_value", "plays", "successes", "failures", "alpha", "beta", "mean_reward",
+    "total_reward", "posterior_mean", "ucb_index", "selection_probability", "half_life_days", "last_posted_at",
+    "updated_at",
+)
+
+
+def _rewarded_outcomes(conn: Connection, account_id: str) -> pd.DataFrame:
+    """The outcomes that teach the arms: past the learning gate with a known engagement rate (as arm_performance)."""
+    frame = conn.fetch_df(
+        "select decision_id, content_type, posted_hour, posted_at, engagement_rate from analytics.outcomes "
+        "where account_id = ? and passes_learning_gate and engagement_rate is not null order by posted_at, decision_id",
+        [account_id],
+    )
+    frame["posted_at"] = pd.to_datetime(frame["posted_at"])
+    frame["engagement_rate"] = pd.to_numeric(frame["engagement_rate"]).astype(float)
+    return frame
+
+
+def compute_bandit_arms(
+    conn: Connection, account_id: str, now: datetime, settings: LearningSettings
+) -> pd.DataFrame:
+    """One row per content arm (every content type the account ever posted) and per timing arm (24 hours)."""
+    outcomes = _rewarded_outcomes(conn, account_id)
+    content_types = [
+        r[0]
+        for r in conn.fetchall(
+            "select distinct content_type from analytics.outcomes where account_id = ? and content_type is not null "
+            "order by content_type",
+            [account_id],
+        )
+    ]
+    half_life = settings.arm_half_life_days
+    content = content_arm_posteriors(outcomes, content_types, as_of=now, half_life_days=half_life)
+    propensities = (
+        thompson_propensities(content, np.random.default_rng(THOMPSON_SEED), n_draws=THOMPSON_DRAWS)
+        if not content.empty
+        else {}
+    )
+    last_content = outcomes.dropna(subset=["content_type"]).groupby("content_type")["posted_at"].max()
+    totals = outcomes.dropna(subset=["content_type"]).groupby("content_type")["engagement_rate"].sum()
+    content_rows = pd.DataFrame(
+        {
+            "arm_name": content["arm_name"],
+            "scope": "content",
+            "arm_value": content["content_type"],
+            "plays": content["plays"],
+            "successes": content["successes"],
+            "failures": content["failures"],
+            "alpha": content["alpha"],
+            "beta": content["beta"],
+            "mean_reward": content["mean_reward"],
+            "total_reward": content["content_type"].map(totals).fillna(0.0).astype(float),
+            "posterior_mean": content["posterior_mean"],
+            "ucb_index": np.nan,
+            "selection_probability": content["arm_name"].map(propensities).astype(float),
+            "last_posted_at": content["content_type"].map(last_content),
+        }
+    )
+
+    timed = outcomes.dropna(subset=["posted_hour"]).copy()
+    stats = timing_arm_stats(timed)
+    indices = ucb1_indices(stats, settings.ucb_c, reward_scale(timed["engagement_rate"]))
+    # Success counts per hour use the content arms' Beta bookkeeping (success = engagement rate > threshold), so the
+    # table has one meaning of successes/failures/alpha/beta for both scopes; UCB1 itself reads plays and mean reward.
+    timed["hour_key"] = timed["posted_hour"].astype(int).astype(str)
+    hours = [str(h) for h in stats["hour"]]
+    beta_counts = content_arm_posteriors(
+        timed.assign(content_type=timed["hour_key"]), hours, as_of=now, half_life_days=half_life
+    ).set_index("content_type")
+    values = indices.to_numpy(dtype=float)
+    best = values.max()
+    tied = np.isinf(values) if np.isinf(best) else np.isclose(values, best, rtol=1e-12, atol=1e-15)
+    last_hour = timed.groupby("hour_key")["posted_at"].max()
+    timing_rows = pd.DataFrame(
+        {
+            "arm_name": stats["arm_name"],
+            "scope": "timing",
+            "arm_value": hours,
+            "plays": stats["plays"],
+            "successes": [beta_counts.loc[h, "successes"] for h in hours],
+            "failures": [beta_counts.loc[h, "failures"] for h in hours],
+            "alpha": [beta_counts.loc[h, "alpha"] for h in hours],
+            "beta": [beta_counts.loc[h, "beta"] for h in hours],
+            "mean_reward": stats["mean_reward"],
+            "total_reward": stats["total_reward"],
+            "posterior_mean": [beta_counts.loc[h, "posterior_mean"] for h in hours],
+            "ucb_index": np.where(np.isinf(values), np.nan, values),  # unplayed (+inf, tried first) is stored as null
+            "selection_probability": np.where(tied, 1.0 / tied.sum(), 0.0),
+            "last_posted_at": [last_hour.get(h) for h in hours],
+        }
+    )
+    arms = pd.concat([content_rows, timing_rows], ignore_index=True)
+    arms.insert(0, "account_id", account_id)
+    arms["half_life_days"] = half_life
+    arms["updated_at"] = now
+    return arms[list(ARM_COLUMNS)]
+
+
+def write_bandit_arms(conn: Connection, account_id: str, arms: pd.DataFrame) -> None:
+    """Replace the account's arms: they are a pure function of the outcome history, never accumulated in place."""
+    conn.execute("delete from learn.bandit_arms where account_id = ?", [account_id])
+    conn.insert_rows(
+        "learn.bandit_arms", ARM_COLUMNS, [[to_python(v) for v in row] for row in arms.itertuples(index=False, name=None)]
+    )
+
+
+def learn_bandit_arms(
+    warehouse: Warehouse, now: datetime, settings: LearningSettings | None = None
+) -> dict[str, pd.DataFrame]:
+    """Recompute and store every account's arms; returns them by account."""
+    settings = settings or LearningSettings.from_env()
+    result: dict[str, pd.DataFrame] = {}
+    with warehouse.connect() as conn:
+        accounts = mart_accounts(conn, "outcomes")
+        for account_id in accounts:
+            arms = compute_bandit_arms(conn, account_id, now, settings)
+            write_bandit_arms(conn, account_id, arms)
+            result[account_id] = arms
+        # Accounts that left the marts leave no stale arms behind.
+        if accounts:
+            marks = ", ".join("?" for _ in accounts)
+            conn.execute(f"delete from learn.bandit_arms where account_id not in ({marks})", accounts)
+        else:
+            conn.execute("delete from learn.bandit_arms")
+    return result

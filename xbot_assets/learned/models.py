@@ -1,0 +1,200 @@
+"""The engagement and follow models: the training frame from `analytics.training_set`, training, and the
+versioned registry `learn.model_registry` (a version is added only when its training data's fingerprint changed)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from xbot_assets.learned.store import (
+    LearningSettings,
+    canonical,
+    fingerprint,
+    frame_rows,
+    json_dumps,
+    mart_accounts,
+    timestamp_or_none,
+)
+from xbot_assets.learning.predictors import (
+    ENGAGEMENT_MODEL,
+    FOLLOW_MODEL,
+    JSON_SCHEMA_VERSION,
+    TrainedModel,
+    train_engagement_model,
+    train_follow_model,
+)
+from xbot_assets.warehouse.connection import Connection, Warehouse
+from xbot_assets.warehouse.values import to_python
+
+MODEL_NAMES = (ENGAGEMENT_MODEL, FOLLOW_MODEL)
+# Which holdout metric each model is judged by, whether lower is better, and its baseline's name in the metrics.
+PRIMARY_METRIC = {ENGAGEMENT_MODEL: ("mae", "baseline_mae"), FOLLOW_MODEL: ("brier", "baseline_brier")}
+MODEL_TYPE = {ENGAGEMENT_MODEL: "ridge", FOLLOW_MODEL: "logistic"}
+
+
+# Models
+
+TRAINING_COLUMNS = (
+    "decision_id", "posted_at", "content_type", "posted_hour", "decision_type", "is_thread", "quality_score",
+    "novelty_score", "expertise_score", "viral_score", "engagement_rate", "followers_gained", "follow_label",
+)
+REGISTRY_COLUMNS = (
+    "account_id", "model_name", "version", "model_type", "target", "model_json", "feature_names", "metrics",
+    "primary_metric", "primary_value", "baseline_value", "beats_baseline", "n_samples", "n_train", "n_holdout",
+    "window_start", "window_end", "data_fingerprint", "created_at",
+)
+
+
+@dataclass
+class ModelOutcome:
+    """What one training attempt did for one account."""
+
+    account_id: str
+    model_name: str
+    status: str  # 'registered' (a new version), 'unchanged' (same data as the newest version), 'not_trained'
+    reason: str
+    version: int | None  # the version now in use (new or existing); None when the account has none
+    data_fingerprint: str
+    n_samples: int
+    n_train: int = 0
+    n_holdout: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    beats_baseline: bool | None = None
+    window_start: str | None = None
+    window_end: str | None = None
+
+
+def training_frame(conn: Connection, account_id: str, now: datetime, settings: LearningSettings) -> pd.DataFrame:
+    params: list[Any] = [account_id, now, settings.model_min_age_hours]
+    window = ""
+    if settings.model_window_days is not None:
+        window = " and posted_at > ?"
+        params.append(now - timedelta(days=settings.model_window_days))
+    frame = conn.fetch_df(
+        f"select {', '.join(TRAINING_COLUMNS)} from analytics.training_set "
+        f"where account_id = ? and posted_at <= ? and age_hours >= ?{window} order by posted_at, decision_id",
+        params,
+    )
+    frame["posted_at"] = pd.to_datetime(frame["posted_at"])
+    for column in ("quality_score", "novelty_score", "expertise_score", "viral_score", "engagement_rate",
+                   "followers_gained", "posted_hour"):
+        frame[column] = pd.to_numeric(frame[column]).astype(float)
+    for column in ("is_thread", "follow_label"):
+        frame[column] = frame[column].map(lambda v: None if v is None or pd.isna(v) else float(bool(v))).astype(float)
+    return frame
+
+
+def _trainer(model_name: str):
+    return train_engagement_model if model_name == ENGAGEMENT_MODEL else train_follow_model
+
+
+def newest_registry_row(conn: Connection, account_id: str, model_name: str) -> dict[str, Any] | None:
+    row = conn.fetchone(
+        f"select {', '.join(REGISTRY_COLUMNS)} from learn.model_registry where account_id = ? and model_name = ? "
+        "order by version desc limit 1",
+        [account_id, model_name],
+    )
+    return dict(zip(REGISTRY_COLUMNS, row, strict=True)) if row else None
+
+
+def learn_model(
+    conn: Connection, account_id: str, model_name: str, now: datetime, settings: LearningSettings
+) -> ModelOutcome:
+    """Train `model_name` for one account and register it if its training data changed since the newest version."""
+    frame = training_frame(conn, account_id, now, settings)
+    content_types = sorted(frame["content_type"].dropna().astype(str).unique().tolist())
+    trainer = _trainer(model_name)
+    # The hyperparameters are the trainers' defaults, except the minimum sample count (a setting).
+    data_fp = fingerprint(
+        {
+            "model": model_name,
+            "schema_version": JSON_SCHEMA_VERSION,
+            "content_types": content_types,
+            "min_samples": settings.min_training_samples,
+            "window_days": settings.model_window_days,
+            "min_age_hours": settings.model_min_age_hours,
+            "columns": list(TRAINING_COLUMNS),
+            "rows": frame_rows(frame, TRAINING_COLUMNS),
+        }
+    )
+    newest = newest_registry_row(conn, account_id, model_name)
+    if newest is not None and newest["data_fingerprint"] == data_fp:
+        metrics = json.loads(newest["metrics"])
+        return ModelOutcome(
+            account_id, model_name, "unchanged", f"training data unchanged since v{newest['version']}",
+            int(newest["version"]), data_fp, int(newest["n_samples"]), int(newest["n_train"]),
+            int(newest["n_holdout"]), metrics, newest["beats_baseline"],
+            canonical(newest["window_start"]), canonical(newest["window_end"]),
+        )
+
+    model: TrainedModel = trainer(frame, content_types, min_samples=settings.min_training_samples)
+    if not model.trained:
+        in_use = int(newest["version"]) if newest is not None else None
+        fallback = f"planning keeps v{in_use}" if in_use is not None else "planning uses the seed defaults"
+        return ModelOutcome(
+            account_id, model_name, "not_trained", f"{model.reason}; {fallback}", in_use, data_fp, model.n_samples,
+            model.n_train, model.n_holdout, window_start=model.window_start, window_end=model.window_end,
+        )
+
+    version = (int(newest["version"]) if newest is not None else 0) + 1
+    document = model.to_json()
+    metric, baseline = PRIMARY_METRIC[model_name]
+    beats = document["metrics"].get("beats_baseline")
+    conn.insert_rows(
+        "learn.model_registry",
+        REGISTRY_COLUMNS,
+        [[
+            account_id, model_name, version, MODEL_TYPE[model_name], model.target, json_dumps(document),
+            json_dumps(document["feature_names"]), json_dumps(document["metrics"]), metric,
+            to_python(document["metrics"].get(metric)), to_python(document["metrics"].get(baseline)),
+            None if beats is None else bool(beats), model.n_samples, model.n_train, model.n_holdout,
+            timestamp_or_none(model.window_start), timestamp_or_none(model.window_end), data_fp, now,
+        ]],
+    )
+    return ModelOutcome(
+        account_id, model_name, "registered", model.reason, version, data_fp, model.n_samples, model.n_train,
+        model.n_holdout, document["metrics"], beats, model.window_start, model.window_end,
+    )
+
+
+def learn_models(
+    warehouse: Warehouse, model_name: str, now: datetime, settings: LearningSettings | None = None
+) -> list[ModelOutcome]:
+    settings = settings or LearningSettings.from_env()
+    with warehouse.connect() as conn:
+        return [learn_model(conn, a, model_name, now, settings) for a in mart_accounts(conn, "outcomes")]
+
+
+def gate_counts(conn: Connection) -> pd.DataFrame:
+    """Per account: posted outcomes, how many pass the learning gate, and the gated-out ones by reason."""
+    return conn.fetch_df(
+        """
+        select account_id,
+               case when passes_learning_gate then 'passes the gate'
+                    when gate_reason like 'too young%' then 'too young'
+                    when gate_reason like 'too little signal%' then 'too little signal'
+                    else gate_reason end as gate,
+               count(*) as posts
+        from analytics.outcomes
+        group by 1, 2
+        order by 1, 2
+        """
+    )
+
+
+def latest_models(conn: Connection, model_name: str | None = None) -> list[dict[str, Any]]:
+    """The newest registered version of each (account, model)."""
+    rows = conn.fetch_df(
+        f"select {', '.join(REGISTRY_COLUMNS)} from learn.model_registry order by account_id, model_name, version"
+    )
+    if model_name is not None:
+        rows = rows[rows["model_name"] == model_name]
+    newest = rows.groupby(["account_id", "model_name"], sort=True).tail(1)
+    return [
+        {c: to_python(v) for c, v in zip(REGISTRY_COLUMNS, row, strict=True)}
+        for row in newest.itertuples(index=False, name=None)
+    ]

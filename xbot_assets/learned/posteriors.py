@@ -1,0 +1,83 @@
+"""The generator posteriors of `learn.generator_posteriors` (the posterior-sampling generator policy): Gamma
+posteriors of every generator's F/1K, recomputed from the account's gated outcomes and replacing the old rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from xbot_assets.learned.store import THOMPSON_DRAWS, THOMPSON_SEED, mart_accounts
+from xbot_assets.learning.generator_posterior import generator_posteriors, generator_propensities
+from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
+from xbot_assets.settings import env_float
+from xbot_assets.warehouse.connection import Connection, Warehouse
+from xbot_assets.warehouse.values import to_python
+
+POSTERIOR_TABLE_COLUMNS = (
+    "account_id", "generator_name", "posts", "impressions", "followers_gained", "prior_shape", "prior_rate", "shape",
+    "rate", "posterior_mean", "selection_probability", "half_life_days", "updated_at",
+)
+
+
+@dataclass(frozen=True)
+class PosteriorSettings:
+    """XBOT_GENERATOR_HALF_LIFE_DAYS (unset = no decay) and XBOT_GENERATOR_PRIOR_POSTS (1: the prior, centred on
+    the typical tried generator, weighs as much as one average post). On hidden_gem, 60 days, mean of 5 seeds, the
+    posterior policy's share of the oracle was 0.860 / 0.888 / 0.898 / 0.899 with a prior weight of 0.5 / 1 / 2 / 4
+    posts: differences inside the seeds' spread (0.85–0.93), so the conventional one post stays the default."""
+
+    half_life_days: float | None = None
+    prior_posts: float = 1.0
+
+    @classmethod
+    def from_env(cls) -> PosteriorSettings:
+        half_life = env_float("XBOT_GENERATOR_HALF_LIFE_DAYS", 0.0)
+        return cls(half_life_days=half_life if half_life > 0 else None,
+                   prior_posts=env_float("XBOT_GENERATOR_PRIOR_POSTS", 1.0))
+
+
+def compute_generator_posteriors(
+    conn: Connection, account_id: str, now: datetime, settings: PosteriorSettings
+) -> pd.DataFrame:
+    """Gamma posteriors of every generator's F/1K from the account's gated outcomes (all history, optional decay)."""
+    outcomes = conn.fetch_df(
+        "select generator_name, impressions, followers_gained, posted_at from analytics.outcomes "
+        "where account_id = ? and passes_learning_gate and generator_name is not null and posted_at <= ?",
+        [account_id, now],
+    )
+    outcomes["posted_at"] = pd.to_datetime(outcomes["posted_at"])
+    known = [r[0] for r in conn.fetchall(
+        "select generator_name from learn.generator_weights where account_id = ? and status <> 'disabled' "
+        "order by generator_name", [account_id])] if conn.table_exists("learn", "generator_weights") else []
+    generators = known or list(DEFAULT_WEIGHTS)
+    posteriors = generator_posteriors(
+        outcomes, generators, as_of=now, half_life_days=settings.half_life_days, prior_posts=settings.prior_posts
+    )
+    propensities = generator_propensities(posteriors, np.random.default_rng(THOMPSON_SEED), n_draws=THOMPSON_DRAWS)
+    posteriors["selection_probability"] = posteriors["generator_name"].map(propensities).astype(float)
+    posteriors.insert(0, "account_id", account_id)
+    posteriors["half_life_days"] = settings.half_life_days
+    posteriors["updated_at"] = now
+    return posteriors[list(POSTERIOR_TABLE_COLUMNS)]
+
+
+def learn_generator_posteriors(
+    warehouse: Warehouse, now: datetime, settings: PosteriorSettings | None = None
+) -> dict[str, pd.DataFrame]:
+    """Recompute and store every account's generator posteriors (replacing the old ones: a pure function of history)."""
+    settings = settings or PosteriorSettings.from_env()
+    result: dict[str, pd.DataFrame] = {}
+    with warehouse.connect() as conn:
+        accounts = mart_accounts(conn, "outcomes")
+        conn.execute("delete from learn.generator_posteriors")
+        for account_id in accounts:
+            frame = compute_generator_posteriors(conn, account_id, now, settings)
+            conn.insert_rows(
+                "learn.generator_posteriors", POSTERIOR_TABLE_COLUMNS,
+                [[to_python(v) for v in row] for row in frame.itertuples(index=False, name=None)],
+            )
+            result[account_id] = frame
+    return result

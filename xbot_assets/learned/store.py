@@ -1,0 +1,122 @@
+"""What every writer of the learned tables shares: the learn group's settings, data fingerprints, the canonical
+form of values read from either warehouse, and the per-account lock of the generator weights."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xbot_assets.settings import env_float, env_int
+from xbot_assets.warehouse.connection import Connection, hash_lock_id
+
+THOMPSON_DRAWS = 20_000
+THOMPSON_SEED = 20_260_101  # fixed: the stored propensities depend on the posteriors alone, so reruns agree
+
+
+@dataclass(frozen=True)
+class LearningSettings:
+    """What the learn group reads from the environment (defaults from the seeds).
+
+    XBOT_MIN_TRAINING_SAMPLES (50): a model is not trained on fewer gated outcomes.
+    XBOT_UCB_C (1.0): the exploration constant of the timing arms' UCB1.
+    XBOT_ARM_HALF_LIFE_DAYS (unset = no decay): recency-weight the arms' successes and failures.
+    XBOT_LEARNING_WINDOW_DAYS (7): the generator optimizer's window; must match the dbt var learning_window_days,
+      which labels the mart's window ('7d').
+    XBOT_MODEL_WINDOW_DAYS (30, the original's intended predictor lookback; 0 = all history): the models train on
+      gated outcomes posted in (now − N days, now]. Seven days of a 4-posts-a-day account is below the 50-sample
+      minimum, so the models read a longer window than the optimizer.
+    XBOT_MODEL_MIN_AGE_HOURS (24): the models learn from posts whose latest counters are at least this old.
+      Engagement comes in faster than impressions, so a young post's engagement rate is inflated (a 2-hour-old
+      post reads about twice its final rate) and its followers are not in yet; the bandits may learn from young
+      posts (the seed's 2-hour gate), a regression fitted on them learns the age instead of the content.
+      Measured on the 60-day hidden_gem loop: holdout R² 0.39 with every gated post, 0.77 from 24 hours on.
+    """
+
+    min_training_samples: int = 50
+    ucb_c: float = 1.0
+    arm_half_life_days: float | None = None
+    learning_window_days: int = 7
+    model_window_days: int | None = 30
+    model_min_age_hours: float = 24.0
+
+    @classmethod
+    def from_env(cls) -> LearningSettings:
+        half_life = env_float("XBOT_ARM_HALF_LIFE_DAYS", 0.0)
+        model_window = env_int("XBOT_MODEL_WINDOW_DAYS", 30)
+        settings = cls(
+            min_training_samples=env_int("XBOT_MIN_TRAINING_SAMPLES", 50),
+            ucb_c=env_float("XBOT_UCB_C", 1.0),
+            arm_half_life_days=half_life if half_life > 0 else None,
+            learning_window_days=env_int("XBOT_LEARNING_WINDOW_DAYS", 7),
+            model_window_days=model_window if model_window > 0 else None,
+            model_min_age_hours=env_float("XBOT_MODEL_MIN_AGE_HOURS", 24.0),
+        )
+        if settings.learning_window_days < 1:
+            raise ValueError(f"XBOT_LEARNING_WINDOW_DAYS must be at least 1, got {settings.learning_window_days}")
+        if settings.ucb_c < 0:
+            raise ValueError(f"XBOT_UCB_C must not be negative, got {settings.ucb_c}")
+        return settings
+
+
+def canonical(value: Any) -> Any:
+    """A JSON value that is equal for equal data whichever engine returned it (DuckDB numpy types, psycopg2 types)."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer, float, np.floating)):
+        number = float(value)
+        if not math.isfinite(number):
+            return None if math.isnan(number) else str(number)
+        # 10 significant digits: a rebuilt mart may sum floats in another order; that is not a change of data.
+        rounded = float(f"{number:.10g}")
+        return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+    if isinstance(value, (pd.Timestamp, datetime)):
+        stamp = pd.Timestamp(value)
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        return stamp.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "item"):  # other numpy scalars
+        return canonical(value.item())
+    return str(value)
+
+
+def fingerprint(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def frame_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[list[Any]]:
+    return [[canonical(v) for v in row] for row in frame[list(columns)].itertuples(index=False, name=None)]
+
+
+def json_dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def timestamp_or_none(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.to_pydatetime()
+
+
+def lock_account_weights(conn: Connection, account_id: str) -> None:
+    """Serialise writers of one account's weights (PostgreSQL; DuckDB already allows one writing process)."""
+    if conn.kind == "postgres":
+        conn.execute("select pg_advisory_xact_lock(?)", [hash_lock_id(f"xbot-learn-weights:{account_id}")])
+
+
+def mart_accounts(conn: Connection, mart: str) -> list[str]:
+    return [r[0] for r in conn.fetchall(f"select distinct account_id from analytics.{mart} order by account_id")]

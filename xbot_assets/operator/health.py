@@ -1,0 +1,288 @@
+"""The health verdict of `xbot health` and `xbot status`: rules over plain data, a verdict with reasons out.
+
+`evaluate_health` is a pure function over plain data (`HealthInput`, no warehouse, no Dagster): the rules of seed
+004's monitoring (reference/original-xbot.md §8, `getSystemHealth` and `validateSystem`), each giving a reason when
+it fires. `operator.status` reads that data from the warehouse. `now` is always passed in (the CLI takes it from
+`WallClock` or `--as-of`).
+
+Health rules and their severities (a rule that does not fire says nothing):
+
+  critical (the loop is broken, or planning would act on wrong data: act now)
+    weights_missing       no learn.generator_weights rows: planning falls back to the seed defaults.
+    weights_sum           the weights do not sum to 1 (weight_sum_problems, tolerance 1e-9).
+    locked_weight_moved   a locked generator no longer has the weight it was locked at (locked_weight_problems).
+    optimization_failed   the newest optimization cycle up to now is an optimization_failed event.
+    no_recent_outcomes    an enabled account (act.accounts) has no outcome posted in the last 24 h.
+    coverage              under 50% of the generators in use posted in the learning window (degraded under 80%).
+
+  degraded (working, but something is off or stale: look soon)
+    coverage              under 80% of the generators in use posted in the learning window. Generators in use are
+                          the active and locked ones with weight > 0; with fewer posts in the window than generators,
+                          the share is of the posts (N posts can cover at most N generators). No post in the window:
+                          not judged (no_recent_outcomes covers enabled accounts).
+    below_floor           a non-disabled generator is below the 2% floor (floor_problems); the next cycle
+                          restores it.
+    optimization_stale    no successful optimization event (weight_update or optimization_skipped) in the last
+                          12 h while outcomes were posted or measured after the newest one. A cycle writes an event
+                          only when its evidence changed, so with nothing new to learn from this is only a note.
+    unused_generator      a generator in use has no post in the window although, at its weight w and the window's
+                          N posts, that happens with probability (1 − w)^N < 5%: the planner seems not to follow the
+                          weights. A likelier miss (a low weight, few posts) is only a note.
+    model_below_baseline  the newest version of a model does not beat its baseline on the time-ordered holdout
+                          (models that have not earned trust never block exploration, so this is not critical).
+    few_generators        fewer than 10 generators are active or locked (the seed expects 12).
+
+  notes (severity "info", never change the verdict): a model never trained (planning uses the seed defaults), the
+  likely misses above, staleness without new evidence.
+
+Verdict: critical if any critical finding, else degraded if any degraded finding, else healthy. Across accounts the
+worst verdict wins; no account at all is critical. `xbot health` exits 0 healthy, 1 degraded, 2 critical.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from xbot_assets.learned.models import MODEL_NAMES
+from xbot_assets.learning.generator_weights import DISABLED, OptimizerSettings
+
+HEALTHY = "healthy"
+DEGRADED = "degraded"
+CRITICAL = "critical"
+INFO = "info"
+_RANK = {HEALTHY: 0, DEGRADED: 1, CRITICAL: 2}
+EXIT_CODES = dict(_RANK)
+
+
+@dataclass(frozen=True)
+class HealthRules:
+    """The thresholds of the rules (the seed's numbers)."""
+
+    coverage_critical: float = 0.50
+    coverage_degraded: float = 0.80
+    min_generators: int = 10
+    optimization_max_age: timedelta = timedelta(hours=12)
+    outcomes_max_age: timedelta = timedelta(hours=24)
+    unused_max_chance: float = 0.05
+    floor: float = OptimizerSettings().floor
+
+
+@dataclass(frozen=True)
+class GeneratorState:
+    name: str
+    weight: float
+    status: str  # active | locked | disabled
+    posts_in_window: int  # posted decisions in the learning window (gated or not)
+
+    @property
+    def in_use(self) -> bool:
+        return self.status != DISABLED and self.weight > 0
+
+
+@dataclass(frozen=True)
+class ModelState:
+    model_name: str
+    version: int
+    beats_baseline: bool | None
+    primary_metric: str | None = None
+    primary_value: float | None = None
+    baseline_value: float | None = None
+
+
+@dataclass(frozen=True)
+class CycleEvent:
+    """An optimization cycle's event (weight_update, optimization_skipped or optimization_failed)."""
+
+    event_type: str
+    success: bool
+    created_at: datetime
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthInput:
+    """What the rules read about one account; every field is plain data."""
+
+    account_id: str
+    now: datetime
+    enabled: bool | None = None  # act.accounts.enabled; None: the account is not registered there
+    window_days: int = 7
+    generators: tuple[GeneratorState, ...] = ()
+    last_optimization_at: datetime | None = None  # newest successful weight_update / optimization_skipped
+    newest_cycle: CycleEvent | None = None  # newest cycle event of any kind
+    models: tuple[ModelState, ...] = ()
+    expected_models: tuple[str, ...] = MODEL_NAMES
+    last_outcome_at: datetime | None = None  # newest posted_at in analytics.outcomes
+    last_measured_at: datetime | None = None  # newest metric collection in analytics.outcomes
+    sum_problems: tuple[str, ...] = ()  # weight_sum_problems for this account
+    floor_problems: tuple[str, ...] = ()  # floor_problems for this account
+    locked_problems: tuple[str, ...] = ()  # locked_weight_problems for this account
+
+    @property
+    def window_posts(self) -> int:
+        return sum(g.posts_in_window for g in self.generators)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str  # critical | degraded | info
+    reason: str
+
+
+@dataclass(frozen=True)
+class HealthVerdict:
+    account_id: str
+    status: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def reasons(self) -> list[str]:
+        """The reasons behind the verdict (the notes left out)."""
+        return [f"[{f.severity}] {f.rule}: {f.reason}" for f in self.findings if f.severity != INFO]
+
+    @property
+    def notes(self) -> list[str]:
+        return [f"{f.rule}: {f.reason}" for f in self.findings if f.severity == INFO]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"account_id": self.account_id, "status": self.status, "reasons": self.reasons, "notes": self.notes,
+                "findings": [asdict(f) for f in self.findings]}
+
+
+def _ago(now: datetime, then: datetime) -> str:
+    hours = (now - then).total_seconds() / 3600
+    return f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.1f} days ago"
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
+
+
+def evaluate_health(data: HealthInput, rules: HealthRules = HealthRules()) -> HealthVerdict:
+    """Every rule of the module docstring over one account's data; the verdict is the worst severity that fired."""
+    findings: list[Finding] = []
+
+    def fire(rule: str, severity: str, reason: str) -> None:
+        findings.append(Finding(rule, severity, reason))
+
+    now = data.now
+    window = f"{data.window_days}-day learning window"
+
+    # Weights: present, summing to 1, above the floor, locks honoured.
+    if not data.generators:
+        fire("weights_missing", CRITICAL, "no generator weights stored: planning falls back to the seed defaults "
+             "(has the learn group run for this account?)")
+    for problem in data.sum_problems:
+        fire("weights_sum", CRITICAL, f"weights do not sum to 1: {problem}")
+    for problem in data.locked_problems:
+        fire("locked_weight_moved", CRITICAL, f"a lock was not honoured: {problem}")
+    for problem in data.floor_problems:
+        fire("below_floor", DEGRADED, f"below the {rules.floor:.0%} floor: {problem}")
+
+    in_use = [g for g in data.generators if g.in_use]
+    if data.generators and len(in_use) < rules.min_generators:
+        fire("few_generators", DEGRADED, f"only {len(in_use)} generators are active or locked with a weight "
+             f"(fewer than {rules.min_generators}; the seed expects 12)")
+
+    # Coverage: how many generators in use posted in the window.
+    posts = data.window_posts
+    if in_use and posts > 0:
+        covered = sum(1 for g in in_use if g.posts_in_window > 0)
+        possible = min(len(in_use), posts)
+        share = covered / possible
+        text = (f"generator coverage {covered}/{possible} ({share:.0%}) in the {window} "
+                f"({len(in_use)} generators in use, {posts} posts)")
+        if share < rules.coverage_critical:
+            fire("coverage", CRITICAL, f"{text}: below {rules.coverage_critical:.0%}")
+        elif share < rules.coverage_degraded:
+            fire("coverage", DEGRADED, f"{text}: below {rules.coverage_degraded:.0%}")
+
+        # Unused generators: no post although the weights say it should have had some.
+        for g in in_use:
+            if g.posts_in_window > 0:
+                continue
+            chance = (1.0 - min(g.weight, 1.0)) ** posts
+            text = (f"{g.name} ({g.status}, weight {g.weight:.1%}) has no post in the {window}; at that weight "
+                    f"{posts} posts miss it with probability {'< 0.1%' if chance < 0.001 else f'{chance:.1%}'}")
+            if chance < rules.unused_max_chance:
+                fire("unused_generator", DEGRADED, f"{text}: the planner seems not to follow the weights")
+            else:
+                fire("unused_generator", INFO, f"{text} (not a fault)")
+
+    # Optimization: a failed newest cycle, or no recent successful cycle while there is new evidence.
+    cycle = data.newest_cycle
+    if cycle is not None and not cycle.success:
+        fire("optimization_failed", CRITICAL, f"the newest optimization cycle ({cycle.event_type} at "
+             f"{cycle.created_at:%Y-%m-%d %H:%M}) failed: {cycle.error or 'no error recorded'}; the weights are not "
+             "being learned")
+    hours = rules.optimization_max_age.total_seconds() / 3600
+    activity = max((t for t in (data.last_outcome_at, data.last_measured_at) if t is not None), default=None)
+    last = data.last_optimization_at
+    if last is None:
+        if activity is not None:
+            fire("optimization_stale", DEGRADED, "no successful optimization (weight_update or optimization_skipped) "
+                 f"ever, though outcomes exist (newest activity {_ago(now, activity)})")
+        else:
+            fire("optimization_stale", INFO, "never optimized, and no outcome to learn from yet")
+    elif now - last > rules.optimization_max_age:
+        text = f"no successful optimization in the last {hours:g} h (newest {last:%Y-%m-%d %H:%M}, {_ago(now, last)})"
+        if activity is not None and activity > last:
+            fire("optimization_stale", DEGRADED,
+                 f"{text} while outcomes were posted or measured since ({_ago(now, activity)})")
+        else:
+            fire("optimization_stale", INFO, f"{text}, but nothing new was posted or measured since")
+
+    # Models: the newest version of each should beat its baseline.
+    present = set()
+    for m in data.models:
+        present.add(m.model_name)
+        if m.beats_baseline is False:
+            fire("model_below_baseline", DEGRADED,
+                 f"{m.model_name} v{m.version} does not beat its baseline on the holdout ({m.primary_metric} "
+                 f"{_fmt(m.primary_value)} vs baseline {_fmt(m.baseline_value)}, lower is better)")
+        elif m.beats_baseline is None:
+            fire("model_below_baseline", INFO, f"{m.model_name} v{m.version} has no baseline comparison")
+    for name in data.expected_models:
+        if name not in present:
+            fire("model_missing", INFO, f"no {name} trained yet (too few samples?): planning uses the seed defaults")
+
+    # Outcomes: an enabled account should be posting.
+    if data.enabled:
+        if data.last_outcome_at is None:
+            fire("no_recent_outcomes", CRITICAL, "enabled account without any outcome: nothing has been posted "
+                 "(or the marts were not rebuilt)")
+        elif now - data.last_outcome_at > rules.outcomes_max_age:
+            fire("no_recent_outcomes", CRITICAL,
+                 f"enabled account without an outcome in the last {rules.outcomes_max_age.total_seconds() / 3600:g} h "
+                 f"(newest posted {data.last_outcome_at:%Y-%m-%d %H:%M}, {_ago(now, data.last_outcome_at)})")
+
+    status = HEALTHY
+    for f in findings:
+        if f.severity in _RANK and _RANK[f.severity] > _RANK[status]:
+            status = f.severity
+    return HealthVerdict(data.account_id, status, tuple(findings))
+
+
+def worst_status(statuses: Iterable[str]) -> str:
+    """The worst of the accounts' statuses; no account at all is critical."""
+    statuses = list(statuses)
+    return max(statuses, key=_RANK.__getitem__) if statuses else CRITICAL
+
+
+def overall_status(verdicts: Iterable[HealthVerdict]) -> str:
+    return worst_status(v.status for v in verdicts)
+
+
+def health_rules_text() -> str:
+    """The rules and their severities, as this module's docstring states them (for `xbot health --help`)."""
+    marker = "Health rules and their severities (a rule that does not fire says nothing):\n\n"
+    return __doc__.split(marker, 1)[1] if marker in __doc__ else __doc__
+
+
+NO_ACCOUNTS_REASON = "no account in act.accounts or learn.generator_weights: nothing is being learned"
+

@@ -1,0 +1,347 @@
+"""What `xbot status` and `xbot health` read: the accounts, their weights, performance, models and optimization
+events from the warehouse (`collect_status`, `read_health_input`, `check_health`), and the newest run of each job
+from the Dagster instance (`job_runs`, the only part that reads the instance). `now` is always passed in (the CLI
+takes it from `WallClock` or `--as-of`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from xbot_assets.learned.checks import floor_problems, locked_weight_problems, weight_sum_problems
+from xbot_assets.learned.models import latest_models
+from xbot_assets.learned.store import LearningSettings
+from xbot_assets.learned.weights import CYCLE_EVENTS, EVENT_SKIPPED, EVENT_WEIGHT_UPDATE, UNATTRIBUTED_GENERATOR
+from xbot_assets.learning.generator_weights import LOCKED
+from xbot_assets.operator.health import (
+    NO_ACCOUNTS_REASON,
+    CycleEvent,
+    GeneratorState,
+    HealthInput,
+    HealthRules,
+    HealthVerdict,
+    ModelState,
+    evaluate_health,
+    worst_status,
+)
+from xbot_assets.warehouse.connection import Connection, Warehouse
+from xbot_assets.warehouse.values import to_python
+
+# The jobs of the definitions, in the order the dashboard lists them (others the definitions add come after).
+KNOWN_JOBS = ("refresh_job", "learn_and_plan_job", "publish_job", "collect_metrics_job", "follower_snapshot_job")
+CYCLE_SUCCESS_EVENTS = (EVENT_WEIGHT_UPDATE, EVENT_SKIPPED)
+
+
+# Reading the warehouse
+
+
+def _columns(conn: Connection, schema: str, table: str) -> set[str]:
+    return {r[0] for r in conn.fetchall(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?", [schema, table]
+    )}
+
+
+def _py(value: Any) -> Any:
+    return to_python(value)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    value = to_python(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def list_accounts(conn: Connection) -> dict[str, bool | None]:
+    """Every account: those in act.accounts (→ enabled) and those with generator weights (→ None if unregistered)."""
+    accounts: dict[str, bool | None] = {}
+    if conn.table_exists("act", "accounts"):
+        for account_id, enabled in conn.fetchall("select account_id, enabled from act.accounts order by account_id"):
+            accounts[str(account_id)] = bool(enabled)
+    if conn.table_exists("learn", "generator_weights"):
+        for (account_id,) in conn.fetchall("select distinct account_id from learn.generator_weights"):
+            accounts.setdefault(str(account_id), None)
+    return dict(sorted(accounts.items()))
+
+
+def resolve_accounts(conn: Connection, requested: str | None, *, single: bool = False) -> list[str]:
+    """The accounts a command acts on. Raises ValueError for an unknown account, or (single) when it is ambiguous."""
+    known = list_accounts(conn)
+    if requested is not None:
+        if requested not in known:
+            names = ", ".join(known) or "none"
+            raise ValueError(f"unknown account {requested!r} (known: {names})")
+        return [requested]
+    if single:
+        if len(known) != 1:
+            names = ", ".join(known) or "none"
+            raise ValueError(f"--account is required unless exactly one account exists (accounts: {names})")
+    return list(known)
+
+
+def _account_problems(problems: Sequence[str], account_id: str, generators: Iterable[str]) -> tuple[str, ...]:
+    """The learned.checks.*_problems strings of one account ('<account>: …' or '<account>/<generator> …')."""
+    prefixes = (f"{account_id}: ", *(f"{account_id}/{g} " for g in generators))
+    return tuple(p for p in problems if p.startswith(prefixes))
+
+
+def _window_days(window_days: int | None) -> int:
+    return window_days or LearningSettings.from_env().learning_window_days
+
+
+def _weights(conn: Connection, account_id: str) -> list[dict[str, Any]]:
+    if not conn.table_exists("learn", "generator_weights"):
+        return []
+    rows = conn.fetchall(
+        "select generator_name, weight, status, tier, notes, updated_at from learn.generator_weights "
+        "where account_id = ? order by weight desc, generator_name",
+        [account_id],
+    )
+    return [dict(zip(("generator", "weight", "status", "tier", "notes", "updated_at"), map(_py, r), strict=True))
+            for r in rows]
+
+
+def _performance(conn: Connection, account_id: str, window_days: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """analytics.generator_performance by (generator, 'window' | 'all_time')."""
+    if not conn.table_exists("analytics", "generator_performance"):
+        return {}
+    posted = "posted_posts" if "posted_posts" in _columns(conn, "analytics", "generator_performance") else "posts"
+    rows = conn.fetchall(
+        f"select generator_name, time_window, posts, {posted}, impressions, followers_gained, f_per_1k, tier "
+        "from analytics.generator_performance where account_id = ? and time_window in (?, 'all_time')",
+        [account_id, f"{window_days}d"],
+    )
+    out = {}
+    for name, time_window, posts, posted_posts, impressions, followers, f_per_1k, tier in rows:
+        key = "all_time" if time_window == "all_time" else "window"
+        out[(str(name), key)] = {
+            "posts": int(posts or 0), "posted_posts": int(posted_posts or 0), "impressions": _py(impressions),
+            "followers_gained": _py(followers), "f_per_1k": _py(f_per_1k), "tier": tier,
+        }
+    return out
+
+
+def _events(conn: Connection, account_id: str, now: datetime, limit: int = 5) -> list[dict[str, Any]]:
+    if not conn.table_exists("learn", "optimization_events"):
+        return []
+    columns = ("event_id", "event_type", "created_at", "created_by", "success", "generators_updated",
+               "posts_analysed", "top_performer", "skipped_reason", "error_message")
+    rows = conn.fetchall(
+        f"select {', '.join(columns)} from learn.optimization_events where account_id = ? and created_at <= ? "
+        "order by sequence desc limit ?",
+        [account_id, now, limit],
+    )
+    return [dict(zip(columns, map(_py, r), strict=True)) for r in rows]
+
+
+def read_health_input(conn: Connection, account_id: str, now: datetime, *, enabled: bool | None = None,
+                      window_days: int | None = None) -> HealthInput:
+    """One account's `HealthInput` from the warehouse (events and outcomes after `now` are ignored)."""
+    window_days = _window_days(window_days)
+    weights = _weights(conn, account_id)
+    perf = _performance(conn, account_id, window_days)
+    generators = tuple(
+        GeneratorState(w["generator"], float(w["weight"]), str(w["status"]),
+                       perf.get((w["generator"], "window"), {}).get("posted_posts", 0))
+        for w in weights
+    )
+    names = [g.name for g in generators]
+    sum_problems = below_floor = locked_problems = ()
+    if weights:
+        sum_problems = _account_problems(weight_sum_problems(conn), account_id, names)
+        below_floor = _account_problems(floor_problems(conn, HealthRules().floor), account_id, names)
+        if conn.table_exists("learn", "optimization_events"):
+            locked_problems = _account_problems(locked_weight_problems(conn), account_id, names)
+
+    last_ok = newest_cycle = None
+    if conn.table_exists("learn", "optimization_events"):
+        last_ok = _py(conn.scalar(
+            "select max(created_at) from learn.optimization_events where account_id = ? and success "
+            "and event_type in (?, ?) and created_at <= ?",
+            [account_id, *CYCLE_SUCCESS_EVENTS, now],
+        ))
+        row = conn.fetchone(
+            "select event_type, success, created_at, error_message from learn.optimization_events "
+            "where account_id = ? and event_type in (?, ?, ?) and created_at <= ? order by sequence desc limit 1",
+            [account_id, *CYCLE_EVENTS, now],
+        )
+        if row is not None:
+            newest_cycle = CycleEvent(str(row[0]), bool(row[1]), _py(row[2]), row[3])
+
+    models: tuple[ModelState, ...] = ()
+    if conn.table_exists("learn", "model_registry"):
+        models = tuple(
+            ModelState(m["model_name"], int(m["version"]), m["beats_baseline"], m["primary_metric"],
+                       m["primary_value"], m["baseline_value"])
+            for m in latest_models(conn) if m["account_id"] == account_id
+        )
+
+    last_outcome = last_measured = None
+    if conn.table_exists("analytics", "outcomes"):
+        last_outcome = _py(conn.scalar(
+            "select max(posted_at) from analytics.outcomes where account_id = ? and posted_at <= ?", [account_id, now]
+        ))
+        last_measured = _py(conn.scalar(
+            "select max(last_collected_at) from analytics.outcomes where account_id = ? and last_collected_at <= ?",
+            [account_id, now],
+        ))
+    return HealthInput(
+        account_id=account_id, now=now, enabled=enabled, window_days=window_days, generators=generators,
+        last_optimization_at=last_ok, newest_cycle=newest_cycle, models=models, last_outcome_at=last_outcome,
+        last_measured_at=last_measured, sum_problems=sum_problems, floor_problems=below_floor,
+        locked_problems=locked_problems,
+    )
+
+
+def check_health(warehouse: Warehouse, now: datetime, account: str | None = None,
+                 window_days: int | None = None) -> list[HealthVerdict]:
+    """The verdict of each account (all of them, or `account`)."""
+    with warehouse.connect(read_only=True) as conn:
+        known = list_accounts(conn)
+        return [
+            evaluate_health(read_health_input(conn, a, now, enabled=known[a], window_days=window_days))
+            for a in resolve_accounts(conn, account)
+        ]
+
+
+def _account_status(conn: Connection, account_id: str, enabled: bool | None, now: datetime,
+                    window_days: int) -> dict[str, Any]:
+    weights = _weights(conn, account_id)
+    perf = _performance(conn, account_id, window_days)
+    generators = []
+    names = [w["generator"] for w in weights]
+    names += sorted({g for g, _ in perf} - set(names) - {UNATTRIBUTED_GENERATOR})  # posted, no weight row
+    by_name = {w["generator"]: w for w in weights}
+    for name in names:
+        w = by_name.get(name, {})
+        win = perf.get((name, "window"), {})
+        all_time = perf.get((name, "all_time"), {})
+        generators.append({
+            "generator": name,
+            "status": w.get("status", "no weight row"),
+            "locked": w.get("status") == LOCKED,
+            "weight": w.get("weight"),
+            "tier": w.get("tier") or win.get("tier"),
+            "posted_window": win.get("posted_posts", 0),
+            "posts_window": win.get("posts", 0),
+            "f_per_1k_window": win.get("f_per_1k"),
+            "posted_all_time": all_time.get("posted_posts", 0),
+            "posts_all_time": all_time.get("posts", 0),
+            "f_per_1k_all_time": all_time.get("f_per_1k"),
+            "notes": w.get("notes"),
+            "updated_at": w.get("updated_at"),
+        })
+
+    content_arms, timing_arms = [], []
+    if conn.table_exists("learn", "bandit_arms"):
+        arm_columns = ("arm_name", "scope", "arm_value", "plays", "successes", "failures", "mean_reward",
+                       "posterior_mean", "ucb_index", "selection_probability", "last_posted_at")
+        for row in conn.fetchall(
+            f"select {', '.join(arm_columns)} from learn.bandit_arms where account_id = ? order by scope, arm_name",
+            [account_id],
+        ):
+            arm = dict(zip(arm_columns, map(_py, row), strict=True))
+            if arm["scope"] == "content":
+                arm.pop("ucb_index")
+                content_arms.append(arm)
+            else:
+                arm["hour"] = int(arm["arm_value"])
+                if not arm["plays"]:
+                    arm["ucb_index"] = None  # unplayed: tried first (an infinite index)
+                timing_arms.append(arm)
+    timing_arms.sort(key=lambda a: a["hour"])
+
+    models = []
+    if conn.table_exists("learn", "model_registry"):
+        for m in latest_models(conn):
+            if m["account_id"] != account_id:
+                continue
+            models.append({k: m[k] for k in ("model_name", "version", "model_type", "primary_metric", "primary_value",
+                                             "baseline_value", "beats_baseline", "n_samples", "n_train", "n_holdout",
+                                             "window_start", "window_end", "created_at")})
+
+    posteriors = []
+    if conn.table_exists("learn", "generator_posteriors"):
+        columns = ("generator_name", "posts", "impressions", "followers_gained", "posterior_mean",
+                   "selection_probability", "updated_at")
+        posteriors = [dict(zip(columns, map(_py, r), strict=True)) for r in conn.fetchall(
+            f"select {', '.join(columns)} from learn.generator_posteriors where account_id = ? "
+            "order by posterior_mean desc, generator_name", [account_id])]
+
+    verdict = evaluate_health(read_health_input(conn, account_id, now, enabled=enabled, window_days=window_days))
+    return {
+        "account_id": account_id,
+        "registered": enabled is not None,
+        "enabled": enabled,
+        "learning_window": f"{window_days}d",
+        "generators": generators,
+        "content_arms": content_arms,
+        "timing_arms": timing_arms,
+        "models": models,
+        "generator_posteriors": posteriors,
+        "optimization_events": _events(conn, account_id, now),
+        "health": verdict.as_dict(),
+    }
+
+
+def collect_status(warehouse: Warehouse, now: datetime, account: str | None = None,
+                   window_days: int | None = None) -> dict[str, Any]:
+    """The dashboard's data for each account (without the Dagster runs: see `job_runs`), JSON-ready."""
+    window_days = _window_days(window_days)
+    with warehouse.connect(read_only=True) as conn:
+        known = list_accounts(conn)
+        accounts = [_account_status(conn, a, known[a], now, window_days) for a in resolve_accounts(conn, account)]
+    statuses = [a["health"]["status"] for a in accounts]
+    status = worst_status(statuses)
+    reasons = [f"{a['account_id']}: {r}" for a in accounts for r in a["health"]["reasons"]]
+    if not accounts:
+        reasons = [NO_ACCOUNTS_REASON]
+    return jsonable({
+        "as_of": now,
+        "warehouse": warehouse.target.describe(),
+        "health": {"status": status, "reasons": reasons},
+        "accounts": accounts,
+    })
+
+
+def ordered_job_names(names: Iterable[str]) -> list[str]:
+    names = {n for n in names if not n.startswith("__")}
+    return [n for n in KNOWN_JOBS if n in names] + sorted(names - set(KNOWN_JOBS))
+
+
+def job_runs(instance, job_names: Sequence[str]) -> list[dict[str, Any]]:
+    """The newest run of each job: status, start and end (naive UTC ISO), run id."""
+    import dagster as dg
+
+    def stamp(seconds: float | None) -> str | None:
+        if seconds is None:
+            return None
+        return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+    rows = []
+    for name in job_names:
+        records = instance.get_run_records(filters=dg.RunsFilter(job_name=name), limit=1)
+        if not records:
+            rows.append({"job": name, "status": "never run", "run_id": None, "start_time": None, "end_time": None,
+                         "duration_s": None})
+            continue
+        record = records[0]
+        start, end = record.start_time, record.end_time
+        rows.append({
+            "job": name,
+            "status": record.dagster_run.status.value,
+            "run_id": record.dagster_run.run_id,
+            "start_time": stamp(start),
+            "end_time": stamp(end),
+            "duration_s": round(end - start, 1) if start is not None and end is not None else None,
+        })
+    return rows
+
