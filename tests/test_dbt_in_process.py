@@ -123,7 +123,7 @@ def test_failures_fail_the_step_with_dbts_message(duckdb_env, dagster_home):
     assert dg.AssetKey(["staging", "stg_follower_snapshots"]) not in materialized(result)
     failed = [c for c in checked(result).values() if not c.passed]
     assert [c.check_name for c in failed if c.asset_key == STG_POSTS] == [
-        "accepted_values_stg_posts_status__queued__posted__skipped__failed"
+        "accepted_values_stg_posts_status__queued__publishing__posted__skipped__failed"
     ]
     assert all(c.severity == dg.AssetCheckSeverity.ERROR for c in failed)
 

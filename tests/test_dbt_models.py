@@ -145,8 +145,8 @@ EXPECTED_COLUMNS = {
         "content_type", "generator_name", "topic", "quality_score", "novelty_score", "expertise_score", "viral_score",
         "predicted_er", "predicted_follow_prob", "content_propensity", "timing_propensity", "generator_propensity",
         "source", "impressions", "likes", "retweets", "replies", "quotes", "bookmarks", "profile_clicks", "url_clicks",
-        "last_collected_at", "snapshot_count", "engagement_rate", "followers_gained", "f_per_1k", "age_hours",
-        "passes_learning_gate", "gate_reason", "is_success",
+        "last_collected_at", "snapshot_count", "engagement_rate", "followers_gained", "followers_reported", "f_per_1k",
+        "age_hours", "passes_learning_gate", "gate_reason", "is_success",
     ],
     "training_set": [
         "account_id", "decision_id", "posted_at", "generator_name", "decision_type", "content_type", "posted_hour",

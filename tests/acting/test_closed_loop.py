@@ -33,8 +33,8 @@ def loop_env(warehouse_env, tmp_path, monkeypatch, request):
 def test_closed_loop_plans_publishes_collects_and_learns(loop_env):
     wh = Warehouse.from_url(loop_env)
     scenario = load_scenario("hidden_gem")
-    accounts = [Account("loop", scenario="hidden_gem", sim_seed=3, generator_policy="posterior"),
-                Account("loop-static", scenario="hidden_gem", sim_seed=3, policy="static")]
+    accounts = [Account("loop", scenario="hidden_gem", sim_seed=3, publish_enabled=True, generator_policy="posterior"),
+                Account("loop-static", scenario="hidden_gem", sim_seed=3, publish_enabled=True, policy="static")]
     instance = dg.DagsterInstance.ephemeral()
     result = run_closed_loop(wh, scenario, accounts, 2, instance=instance)
     assert len(result.run_ids) == 2

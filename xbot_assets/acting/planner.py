@@ -27,6 +27,7 @@ import pandas as pd
 
 from xbot_assets.acting.generators.offline import Draft, generate_offline
 from xbot_assets.acting.text_features import expertise_score, max_similarity, novelty_score, quality_score, viral_score
+from xbot_assets.connectors.base import contains_url
 from xbot_assets.learning.content_arms import content_arm_name, thompson_propensities, thompson_sample
 from xbot_assets.learning.features import feature_frame
 from xbot_assets.learning.generator_posterior import generator_propensities, sample_generator
@@ -55,6 +56,7 @@ class PlanSettings:
     generator_policy: str = "weights"
     ucb_c: float = 1.0
     timezone: str = "UTC"
+    allow_urls: bool = False  # a post with a link costs $0.20 on X instead of $0.015: off unless the account says
     content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
     static_hours: tuple[int, ...] | None = None
 
@@ -313,6 +315,8 @@ def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: 
     rejections: list[str] = []
     if quality.value < settings.min_quality:
         rejections.append(f"quality gate: {quality.value:.2f} < {settings.min_quality:.2f}")
+    if not settings.allow_urls and contains_url(" ".join((draft.text, *draft.thread_parts))):
+        rejections.append("link gate: the text contains a link and the account does not allow links")
     if settings.policy == "learned":
         for label, view, value, floor, fmt in (
             ("predicted ER", state.engagement, er, settings.min_predicted_er, "{:.2%}"),

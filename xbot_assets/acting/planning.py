@@ -47,7 +47,8 @@ def plan_settings(account: Account) -> PlanSettings:
         policy=account.policy,
         generator_policy=account.generator_policy,
         ucb_c=env_float("XBOT_UCB_C", 1.0),
-        timezone=_timezone(),
+        timezone=account.timezone or _timezone(),
+        allow_urls=account.allow_urls,
     )
 
 

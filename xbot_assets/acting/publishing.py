@@ -1,11 +1,26 @@
 """Publishing the due posts through the account's connector, under the publishing lock and the hourly and daily
-limits; each post's new status is written right after the platform answers."""
+limits. Publishing is irreversible, so every post moves through one state machine and is never sent twice:
+
+    queued ──claim──▶ publishing ──▶ posted | failed        (skipped: stale, dry run, rejected, a link not allowed)
+
+- The claim is a conditional update (`status = 'queued'` → `'publishing'`, returning the row): of two publishers
+  that got past the lock (an expired lock, a second deployment), one wins and the other sends nothing.
+- Each post's result is written right after the platform answers, so a crash never forgets a published post.
+- Nothing created (`NotSent`: rate limit, credits, budget): the claim is released back to queued and the post waits;
+  when the account can send nothing more now, the rest of the run waits too and an alert is recorded.
+- Outcome unknown even after the connector read the account's timeline (`OutcomeUnknown`): the post stays
+  'publishing'. Every run first settles such posts from the platform (`find_published`): found → posted; not found
+  `SETTLE_AFTER` after it was sent → failed, never sent again.
+- Dry run (the account's publishing switch off): a due post is marked skipped with the reason, nothing leaves.
+- Approval required: a post waits for `xbot queue approve`; a rejected one was skipped when it was rejected.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -14,13 +29,23 @@ from xbot_assets.acting.lock import exclusive
 from xbot_assets.acting.planner import PlanSettings
 from xbot_assets.acting.planning import plan_settings
 from xbot_assets.clock import utc_naive
-from xbot_assets.connectors.base import Connector, ConnectorError, Publication
+from xbot_assets.connectors.base import (
+    Connector,
+    ConnectorError,
+    NotSent,
+    OutcomeUnknown,
+    Publication,
+    Published,
+    contains_url,
+)
 from xbot_assets.ingest.load import write_posts
 from xbot_assets.ingest.records import LoadReport
-from xbot_assets.warehouse.connection import Warehouse
+from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
 
 STALE_AFTER = timedelta(hours=1)
+SETTLE_AFTER = timedelta(minutes=30)
+ALERT_COLUMNS = ("alert_id", "created_at", "run_id", "job_name", "error", "severity")
 
 
 @dataclass
@@ -30,6 +55,81 @@ class PublishReport:
     published: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    stopped: str | None = None  # why the account could send nothing more in this run
+
+
+def _text_list(value: Any) -> tuple[str, ...]:
+    value = to_python(value)
+    return tuple(json.loads(value)) if isinstance(value, str) and value else ()
+
+
+def _publication(row: Any) -> Publication:
+    return Publication(row.decision_id, row.content, _text_list(row.thread_parts), row.content_type,
+                       row.generator_name, float(row.quality_score) if pd.notna(row.quality_score) else 0.0)
+
+
+def _claim(conn: Connection, decision_id: str, now: datetime) -> bool:
+    return bool(conn.fetchall(
+        "update raw.posts set status = 'publishing', publishing_started_at = ?, loaded_at = ? "
+        "where decision_id = ? and status = 'queued' returning decision_id", [now, now, decision_id]))
+
+
+def _release(conn: Connection, decision_id: str, note: str) -> None:
+    conn.execute("update raw.posts set status = 'queued', publishing_started_at = null, publish_note = ? "
+                 "where decision_id = ? and status = 'publishing'", [note[:1000], decision_id])
+
+
+def _write(warehouse: Warehouse, report: PublishReport, decision_id: str, update: dict[str, Any],
+           now: datetime) -> None:
+    """The post's new state through the validated writer (whole row: the writer compares and keeps history)."""
+    with warehouse.connect() as conn:
+        current = conn.fetch_df("select * from raw.posts where decision_id = ?", [decision_id])
+        record = {k: to_python(v) for k, v in current.iloc[0].to_dict().items() if k != "loaded_at"}
+        record.update(update)
+        report.posts.merge(write_posts(conn, [record], now=now, source_name="publisher"))
+
+
+def _posted(published: Published, note: str | None = None) -> dict[str, Any]:
+    notes = [n for n in (published.incomplete, note) if n]
+    return {"status": "posted", "posted_at": published.posted_at, "tweet_id": published.tweet_id,
+            "thread_tweet_ids": list(published.thread_tweet_ids) or None, "publish_note": "; ".join(notes) or None}
+
+
+def record_alert(warehouse: Warehouse, alert_id: str, now: datetime, error: str, job_name: str = "publish_job",
+                 severity: str = "critical") -> None:
+    with warehouse.connect() as conn:
+        conn.insert_rows("act.alerts", ALERT_COLUMNS, [[alert_id, now, None, job_name, error[:2000], severity]],
+                         conflict_columns=["alert_id"])
+
+
+def settle_unfinished(warehouse: Warehouse, connector: Connector, account: Account, now: datetime,
+                      report: PublishReport) -> None:
+    """Posts a crash or an unknown outcome left 'publishing': settled from the platform, never sent again."""
+    with warehouse.connect() as conn:
+        rows = conn.fetch_df(
+            "select decision_id, content, thread_parts, content_type, generator_name, quality_score, "
+            "publishing_started_at from raw.posts where account_id = ? and status = 'publishing' "
+            "order by publishing_started_at, decision_id", [account.account_id])
+    for row in rows.itertuples(index=False):
+        started = utc_naive(pd.Timestamp(row.publishing_started_at).to_pydatetime()) \
+            if pd.notna(row.publishing_started_at) else now - SETTLE_AFTER
+        try:
+            found = connector.find_published(_publication(row), started - timedelta(minutes=1))
+        except ConnectorError as exc:
+            report.notes.append(f"{row.decision_id}: still publishing, cannot read the platform now ({exc})")
+            continue
+        if found is not None:
+            _write(warehouse, report, row.decision_id, _posted(found, "settled from the platform after an "
+                                                                      "unknown outcome"), now)
+            report.published.append(row.decision_id)
+            report.notes.append(f"{row.decision_id}: found on the platform as {found.tweet_id}, recorded as posted")
+        elif now - started >= SETTLE_AFTER:
+            _write(warehouse, report, row.decision_id, {
+                "status": "failed", "skip_reason": f"publish failed: outcome unknown and not on the platform "
+                                                   f"{SETTLE_AFTER} after sending at {started}; not sent again"}, now)
+            report.notes.append(f"{row.decision_id}: not on the platform after {SETTLE_AFTER}: marked failed")
+        else:
+            report.notes.append(f"{row.decision_id}: outcome still unknown; settled on a later run")
 
 
 def publish_due(warehouse: Warehouse, connector: Connector, account: Account, now: datetime, *,
@@ -38,50 +138,77 @@ def publish_due(warehouse: Warehouse, connector: Connector, account: Account, no
 
     Limits: at most XBOT_MAX_POSTS_PER_HOUR in any 60 minutes and XBOT_MAX_POSTS_PER_DAY in any 24 hours (a post
     over a limit waits for the next run); a post more than an hour late is skipped as stale rather than bunched.
-    Each post's new status is written right after the platform answers, so a crash never forgets a published post.
     """
     now = utc_naive(now)
     settings = settings or plan_settings(account)
     aid = account.account_id
     report = PublishReport(aid, LoadReport("raw.posts"))
     with exclusive(f"publish:{aid}", warehouse=warehouse, redis_url=redis_url):
+        settle_unfinished(warehouse, connector, account, now, report)
         with warehouse.connect() as conn:
             due = conn.fetch_df(
-                "select decision_id, content, thread_parts, content_type, generator_name, quality_score, scheduled_at "
-                "from raw.posts where account_id = ? and status = 'queued' and scheduled_at <= ? "
-                "order by scheduled_at, decision_id", [aid, now])
+                "select p.decision_id, p.content, p.thread_parts, p.content_type, p.generator_name, p.quality_score, "
+                "p.scheduled_at, a.decision as approval from raw.posts p left join act.approvals a "
+                "on a.decision_id = p.decision_id where p.account_id = ? and p.status = 'queued' "
+                "and p.scheduled_at <= ? order by p.scheduled_at, p.decision_id", [aid, now])
             posted_times = [utc_naive(pd.Timestamp(r[0]).to_pydatetime()) for r in conn.fetchall(
                 "select posted_at from raw.posts where account_id = ? and status = 'posted' and posted_at > ?",
                 [aid, now - timedelta(days=1)])]
         for row in due.itertuples(index=False):
             scheduled = utc_naive(pd.Timestamp(row.scheduled_at).to_pydatetime())
-            update = {"decision_id": row.decision_id, "account_id": aid}
+            approved = to_python(row.approval) == "approved"
+            skip = None
             if now - scheduled > STALE_AFTER:
-                update |= {"status": "skipped", "skip_reason": f"stale: scheduled {scheduled}, not published within "
-                                                               f"{STALE_AFTER} (publisher down or over a limit)"}
-            elif sum(t > now - timedelta(hours=1) for t in posted_times) >= settings.max_posts_per_hour:
+                waited = " (it was never approved)" if account.approval_required and not approved else \
+                    " (publisher down or over a limit)"
+                skip = f"stale: scheduled {scheduled}, not published within {STALE_AFTER}{waited}"
+            elif account.dry_run:
+                skip = (f"dry run: publishing is off for account {aid} (turn it on with `xbot accounts add {aid} "
+                        "--publish`); nothing was sent")
+            elif not account.allow_urls and contains_url(" ".join((row.content or "", *_text_list(row.thread_parts)))):
+                skip = f"contains a link and account {aid} does not allow links (a post with a URL costs more on X)"
+            if skip:
+                _write(warehouse, report, row.decision_id, {"status": "skipped", "skip_reason": skip}, now)
+                continue
+            if report.stopped:
+                report.deferred.append(row.decision_id)
+                continue
+            if account.approval_required and not approved:
+                report.deferred.append(row.decision_id)
+                report.notes.append(f"{row.decision_id}: awaiting approval (xbot queue approve {row.decision_id})")
+                continue
+            if sum(t > now - timedelta(hours=1) for t in posted_times) >= settings.max_posts_per_hour:
                 report.deferred.append(row.decision_id)
                 report.notes.append(f"{row.decision_id}: {settings.max_posts_per_hour} posts in the last hour")
                 continue
-            elif len(posted_times) >= settings.max_posts_per_day:
+            if len(posted_times) >= settings.max_posts_per_day:
                 report.deferred.append(row.decision_id)
                 report.notes.append(f"{row.decision_id}: {settings.max_posts_per_day} posts in the last 24 hours")
                 continue
-            else:
-                parts = tuple(json.loads(row.thread_parts)) if row.thread_parts else ()
-                publication = Publication(row.decision_id, row.content, parts, row.content_type, row.generator_name,
-                                          float(row.quality_score))
-                try:
-                    published = connector.publish(publication, now)
-                except ConnectorError as exc:
-                    update |= {"status": "failed", "skip_reason": f"publish failed: {exc}"}
-                else:
-                    update |= {"status": "posted", "posted_at": published.posted_at, "tweet_id": published.tweet_id}
-                    posted_times.append(published.posted_at)
-                    report.published.append(row.decision_id)
             with warehouse.connect() as conn:
-                current = conn.fetch_df("select * from raw.posts where decision_id = ?", [row.decision_id])
-                record = {k: to_python(v) for k, v in current.iloc[0].to_dict().items() if k != "loaded_at"}
-                record.update(update)
-                report.posts.merge(write_posts(conn, [record], now=now, source_name="publisher"))
+                claimed = _claim(conn, row.decision_id, now)
+            if not claimed:
+                report.notes.append(f"{row.decision_id}: taken by another publisher; not sent")
+                continue
+            try:
+                published = connector.publish(_publication(row), now)
+            except NotSent as exc:
+                with warehouse.connect() as conn:
+                    _release(conn, row.decision_id, f"not sent at {now}: {exc}")
+                report.deferred.append(row.decision_id)
+                report.notes.append(f"{row.decision_id}: not sent, waits: {exc}")
+                if exc.stop:
+                    report.stopped = str(exc)
+                    record_alert(warehouse, f"publish_stopped:{aid}:{now:%Y-%m-%dT%H}", now,
+                                 f"publishing for {aid} stopped: {exc}")
+            except OutcomeUnknown as exc:
+                _write(warehouse, report, row.decision_id, {"status": "publishing", "publish_note": str(exc)}, now)
+                report.notes.append(f"{row.decision_id}: {exc}; kept as publishing, settled on a later run")
+            except ConnectorError as exc:
+                _write(warehouse, report, row.decision_id, {"status": "failed",
+                                                            "skip_reason": f"publish failed: {exc}"}, now)
+            else:
+                _write(warehouse, report, row.decision_id, _posted(published), now)
+                posted_times.append(published.posted_at)
+                report.published.append(row.decision_id)
     return report

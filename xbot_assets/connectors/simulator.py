@@ -85,6 +85,12 @@ class SimulatorConnector:
     def read_followers(self, now: datetime) -> int:
         return self.simulator.followers_at(now)
 
+    def find_published(self, post: Publication, since: datetime) -> Published | None:
+        with self.warehouse.connect() as conn:
+            row = conn.fetchone("select tweet_id, posted_at from sim.published where account_id = ? and decision_id = ? "
+                                "and posted_at >= ?", [self.account_id, post.decision_id, utc_naive(since)])
+        return Published(str(row[0]), utc_naive(row[1])) if row else None
+
 
 def reset_simulated_account(warehouse: Warehouse, account_id: str) -> None:
     """Forget what the simulated platform holds for an account (a new demo or evaluation starts clean)."""

@@ -13,7 +13,7 @@ enabled account.
 
 import dagster as dg
 
-from xbot_assets.acting.accounts import Account, accounts
+from xbot_assets.acting.accounts import Account, accounts, find_account
 from xbot_assets.acting.collecting import collect_metrics, snapshot_followers
 from xbot_assets.acting.planning import plan_posts
 from xbot_assets.acting.publishing import publish_due
@@ -26,7 +26,8 @@ from xbot_assets.defs.learn import (
     GENERATOR_WEIGHTS,
 )
 from xbot_assets.defs.metadata import markdown_table
-from xbot_assets.defs.resources import ClockResource, RedisResource, WarehouseResource
+from xbot_assets.defs.resources import ClockResource, RedisResource, WarehouseResource, XApiResource
+from xbot_assets.ingest.load import write_viral_examples
 from xbot_assets.ingest.records import LoadReport
 
 PLANNED_POSTS = dg.AssetKey(["act", "planned_posts"])
@@ -41,9 +42,20 @@ def raw_materialization(report: LoadReport, description: str, **extra) -> dg.Ass
     )
 
 
-def _accounts(warehouse) -> list[Account]:
+def _accounts(warehouse, only: str | None = None) -> list[Account]:
     with warehouse.connect() as conn:
-        return accounts(conn)
+        found = accounts(conn)
+    if only:
+        found = [a for a in found if a.account_id == only]
+        if not found:
+            raise dg.Failure(f"no enabled account {only!r} in act.accounts (xbot accounts list)")
+    return found
+
+
+class ActConfig(dg.Config):
+    """`account`: act for this enabled account only (the CLI's --account); empty = every enabled account."""
+
+    account: str = ""
 
 
 @dg.asset(
@@ -59,12 +71,13 @@ def _accounts(warehouse) -> list[Account]:
     ),
 )
 def planned_posts(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, clock: ClockResource, redis: RedisResource
+    context: dg.AssetExecutionContext, config: ActConfig, warehouse: WarehouseResource, clock: ClockResource,
+    redis: RedisResource
 ) -> dg.MaterializeResult:
     wh = warehouse.get()
     wh.migrate()
     now = clock.now()
-    reports = [plan_posts(wh, account, now, redis_url=redis.url) for account in _accounts(wh)]
+    reports = [plan_posts(wh, account, now, redis_url=redis.url) for account in _accounts(wh, config.account)]
     total = LoadReport("raw.posts")
     for r in reports:
         total.merge(r.posts)
@@ -92,37 +105,40 @@ def planned_posts(
 
 
 @dg.op(pool="warehouse", description="Publish every queued post whose time has come, within the safety limits.")
-def publish_due_posts(context: dg.OpExecutionContext, warehouse: WarehouseResource, clock: ClockResource,
-                      redis: RedisResource) -> None:
+def publish_due_posts(context: dg.OpExecutionContext, config: ActConfig, warehouse: WarehouseResource,
+                      clock: ClockResource, redis: RedisResource, x_api: XApiResource) -> None:
     wh = warehouse.get()
     now = clock.now()
-    for account in _accounts(wh):
-        report = publish_due(wh, connector_for(wh, account), account, now, redis_url=redis.url)
+    for account in _accounts(wh, config.account):
+        report = publish_due(wh, connector_for(wh, account, x_api), account, now, redis_url=redis.url)
         for note in report.notes:
             context.log.info(note)
+        if report.stopped:
+            context.log.error(f"{account.account_id}: publishing stopped: {report.stopped}")
         if report.posts.loaded or report.posts.updated or report.posts.quarantined_total:
             context.log_event(raw_materialization(report.posts, f"{account.account_id}: posts published",
                                                   account=account.account_id, published=len(report.published)))
 
 
 @dg.op(pool="warehouse", description="Read the counters of every post that reached a snapshot age, in batches of 100 ids.")
-def collect_post_metrics(context: dg.OpExecutionContext, warehouse: WarehouseResource, clock: ClockResource) -> None:
+def collect_post_metrics(context: dg.OpExecutionContext, config: ActConfig, warehouse: WarehouseResource,
+                         clock: ClockResource, x_api: XApiResource) -> None:
     wh = warehouse.get()
     now = clock.now()
-    for account in _accounts(wh):
-        report = collect_metrics(wh, connector_for(wh, account), account, [now])
+    for account in _accounts(wh, config.account):
+        report = collect_metrics(wh, connector_for(wh, account, x_api), account, [now])
         if report.loaded or report.quarantined_total:
             context.log_event(raw_materialization(report, f"{account.account_id}: metrics collected",
                                                   account=account.account_id))
 
 
-@dg.op(pool="warehouse", description="Read each account's follower count.")
-def snapshot_account_followers(context: dg.OpExecutionContext, warehouse: WarehouseResource,
-                               clock: ClockResource) -> None:
+@dg.op(pool="warehouse", description="Read each account's follower count.", ins={"after": dg.In(dg.Nothing)})
+def snapshot_account_followers(context: dg.OpExecutionContext, config: ActConfig, warehouse: WarehouseResource,
+                               clock: ClockResource, x_api: XApiResource) -> None:
     wh = warehouse.get()
     now = clock.now()
-    for account in _accounts(wh):
-        report = snapshot_followers(wh, connector_for(wh, account), account, [now])
+    for account in _accounts(wh, config.account):
+        report = snapshot_followers(wh, connector_for(wh, account, x_api), account, [now])
         context.log_event(raw_materialization(report, f"{account.account_id}: followers read",
                                               account=account.account_id))
 
@@ -142,6 +158,54 @@ def follower_snapshot_job():
     snapshot_account_followers()
 
 
+@dg.job(executor_def=dg.in_process_executor,
+        description="Collect the metrics of posts that reached a snapshot age, then every account's follower count "
+                    "(`xbot collect`).")
+def collect_job():
+    snapshot_account_followers(collect_post_metrics())
+
+
+class HarvestConfig(dg.Config):
+    """`account`: an x-api account whose access (and budget) the search uses; `query`: X's search syntax;
+    `min_likes`: keep posts with at least this many likes; `max_results`: 10..100 posts read (each one costs a read)."""
+
+    account: str
+    query: str
+    min_likes: int = 100
+    max_results: int = 100
+
+
+@dg.op(pool="warehouse", description="Fill raw.viral_examples from X's recent search: other accounts' high "
+                                     "performers, for prompts only, never for training; within the budget.")
+def harvest_viral_examples(context: dg.OpExecutionContext, config: HarvestConfig, warehouse: WarehouseResource,
+                           clock: ClockResource, x_api: XApiResource) -> None:
+    wh = warehouse.get()
+    now = clock.now()
+    with wh.connect() as conn:
+        account = find_account(conn, config.account)
+    if account is None or account.connector != "x-api":
+        raise dg.Failure(f"harvest needs an x-api account; {config.account!r} is "
+                         f"{'unknown' if account is None else account.connector}")
+    connector = connector_for(wh, account, x_api)
+    posts = connector.search_recent(config.query, config.max_results)
+    keep = [p for p in posts if (p["likes"] or 0) >= config.min_likes]
+    rows = [{"example_id": f"x-{p['id']}", "account_id": account.account_id, "author_handle": p["author_handle"],
+             "content": p["text"], "impressions": p["impressions"], "likes": p["likes"], "retweets": p["retweets"],
+             "replies": p["replies"], "topic": config.query, "collected_at": now, "source": "real"} for p in keep]
+    with wh.connect() as conn:
+        report = write_viral_examples(conn, rows, now=now, source_name=f"x search {config.query!r}")
+    context.log.info(f"{len(posts)} posts read, {len(keep)} with ≥ {config.min_likes} likes: {report.summary()}")
+    context.log_event(raw_materialization(report, f"viral examples for {account.account_id}: {config.query!r}",
+                                          read=len(posts), kept=len(keep)))
+
+
+@dg.job(executor_def=dg.in_process_executor, description="Harvest viral examples (`xbot harvest viral`).")
+def harvest_viral_job():
+    harvest_viral_examples()
+
+
 @dg.definitions
 def act_definitions() -> dg.Definitions:
-    return dg.Definitions(assets=[planned_posts], jobs=[publish_job, collect_metrics_job, follower_snapshot_job])
+    return dg.Definitions(assets=[planned_posts],
+                          jobs=[publish_job, collect_metrics_job, follower_snapshot_job, collect_job,
+                                harvest_viral_job])

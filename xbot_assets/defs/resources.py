@@ -8,6 +8,20 @@ from datetime import datetime
 import dagster as dg
 
 from xbot_assets.clock import WallClock, utc_naive
+from xbot_assets.connectors.base import ConnectorError
+from xbot_assets.connectors.x_api.auth import (
+    BASE_URL_ENV,
+    CREDENTIAL_NAMES,
+    DEFAULT_BASE_URL,
+    DEFAULT_PREFIX,
+    TOKEN_PATH,
+    OAuth1Credentials,
+    XApiSettings,
+    credential_variables,
+    default_token_file,
+    oauth2_variables,
+)
+from xbot_assets.connectors.x_api.oauth2 import OAuth2Credentials
 from xbot_assets.settings import WAREHOUSE_ENV, WarehouseTarget, ensure_warehouse_env
 from xbot_assets.warehouse.connection import Warehouse
 
@@ -66,6 +80,49 @@ class RedisResource(dg.ConfigurableResource):
         return bool(self.url)
 
 
+class XApiResource(dg.ConfigurableResource):
+    """The X API v2 access of the deployment: the base URL and the default account's OAuth 1.0a credentials
+    (XBOT_X_API_KEY, XBOT_X_API_SECRET, XBOT_X_ACCESS_TOKEN, XBOT_X_ACCESS_SECRET, bound as `dg.EnvVar`s so their
+    values never appear in the run config or the UI). An account with `--credentials-prefix P` reads P+API_KEY etc.
+    through `dg.EnvVar` when it runs; with P+OAUTH2_CLIENT_ID set it uses OAuth 2.0 user tokens instead."""
+
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str | None = None
+    api_secret: str | None = None
+    access_token: str | None = None
+    access_secret: str | None = None
+
+    def credentials(self, prefix: str | None) -> OAuth1Credentials | OAuth2Credentials:
+        client_id_var, secret_var, file_var = oauth2_variables(prefix)
+        if os.environ.get(client_id_var):
+            return OAuth2Credentials(
+                client_id=dg.EnvVar(client_id_var).get_value(),
+                client_secret=dg.EnvVar(secret_var).get_value() if os.environ.get(secret_var) else None,
+                token_file=os.environ.get(file_var) or default_token_file(prefix),
+                token_url=self.settings().base_url.rstrip("/") + TOKEN_PATH)
+        names = credential_variables(prefix)
+        if (prefix or DEFAULT_PREFIX) == DEFAULT_PREFIX:
+            values = [self.api_key, self.api_secret, self.access_token, self.access_secret]
+        else:
+            values = [dg.EnvVar(name).get_value() for name in names]
+        missing = [name for name, value in zip(names, values, strict=True) if not value]
+        if missing:
+            raise ConnectorError(f"X API credentials missing from the environment: {', '.join(missing)}")
+        return OAuth1Credentials(*values)
+
+    def settings(self) -> XApiSettings:
+        return XApiSettings.from_env(self.base_url)
+
+
+def x_api_resource() -> XApiResource:
+    """Bound to the environment: each credential is an EnvVar when it is set (an unset EnvVar fails every run, and
+    a deployment without X accounts sets none)."""
+    values = {field.lower(): dg.EnvVar(f"{DEFAULT_PREFIX}{field}") for field in CREDENTIAL_NAMES
+              if os.environ.get(f"{DEFAULT_PREFIX}{field}")}
+    base = dg.EnvVar(BASE_URL_ENV) if os.environ.get(BASE_URL_ENV) else DEFAULT_BASE_URL
+    return XApiResource(base_url=base, **values)
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     ensure_warehouse_env()
@@ -76,5 +133,6 @@ def resources() -> dg.Definitions:
             "warehouse": WarehouseResource(url=dg.EnvVar(WAREHOUSE_ENV)),
             "clock": ClockResource(),
             "redis": redis,
+            "x_api": x_api_resource(),
         },
     )

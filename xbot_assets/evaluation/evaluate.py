@@ -52,7 +52,7 @@ def accounts_for(scenario: Scenario, seeds: list[int], scenario_ref: str) -> lis
                 account_id(seed, policy), connector="simulator", scenario=scenario_ref, sim_seed=seed,
                 policy="static" if policy == "static" else "learned",
                 generator_policy="weights" if policy == "static" else policy,
-                posts_per_day=scenario.posts_per_day,
+                posts_per_day=scenario.posts_per_day, publish_enabled=True,
             ))
     return out
 

@@ -78,7 +78,7 @@ def _post_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "status": status,
         "decision_type": parse_choice(row.get("decision_type"), "decision_type", DECISION_TYPES, default="single"),
         "content": parse_text(row.get("content")),
-        "thread_parts": _thread_parts(row.get("thread_parts")),
+        "thread_parts": _string_list(row.get("thread_parts"), "thread_parts"),
         "content_type": parse_text(row.get("content_type")),
         "generator_name": parse_text(row.get("generator_name")),
         "topic": parse_text(row.get("topic")),
@@ -88,6 +88,9 @@ def _post_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "skip_reason": parse_text(row.get("skip_reason")),
         "decision_reasons": parse_text(row.get("decision_reasons")),
         "source": parse_choice(row.get("source"), "source", SOURCES, default="real"),
+        "publishing_started_at": parse_timestamp(row.get("publishing_started_at"), "publishing_started_at"),
+        "thread_tweet_ids": _string_list(row.get("thread_tweet_ids"), "thread_tweet_ids"),
+        "publish_note": parse_text(row.get("publish_note")),
     }
     for column in UNIT_SCORES:
         record[column] = parse_unit_score(row.get(column), column)
@@ -96,7 +99,8 @@ def _post_record(row: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _thread_parts(value: Any) -> str | None:
+def _string_list(value: Any, column: str) -> str | None:
+    """A JSON array of strings (thread parts, a thread's tweet ids), stored as JSON text."""
     if is_blank(value):
         return None
     if isinstance(value, (list, tuple)):
@@ -104,9 +108,9 @@ def _thread_parts(value: Any) -> str | None:
     try:
         parts = json.loads(str(value))
     except json.JSONDecodeError as exc:
-        raise BadValue("bad thread_parts: not a JSON array of strings") from exc
+        raise BadValue(f"bad {column}: not a JSON array of strings") from exc
     if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
-        raise BadValue("bad thread_parts: not a JSON array of strings")
+        raise BadValue(f"bad {column}: not a JSON array of strings")
     return json.dumps(parts)
 
 

@@ -16,19 +16,22 @@ from xbot_assets.settings import DEFAULT_ACCOUNT
 from xbot_assets.warehouse.connection import Connection
 from xbot_assets.warehouse.values import to_python
 
-POST_STATUSES = ("queued", "posted", "skipped", "failed")
+POST_STATUSES = ("queued", "publishing", "posted", "skipped", "failed")
 DECISION_TYPES = ("single", "thread", "reply")
 SOURCES = ("simulated", "real")
 # A decision moves forward through these; going back (posted → queued) is an error, not an update.
-STATUS_RANK = {"queued": 0, "skipped": 1, "failed": 1, "posted": 2}
+STATUS_RANK = {"queued": 0, "publishing": 0.5, "skipped": 1, "failed": 1, "posted": 2}
 
 POST_COLUMNS = (
     "decision_id", "account_id", "status", "decision_type", "content", "thread_parts", "content_type",
     "generator_name", "topic", "quality_score", "novelty_score", "expertise_score", "viral_score", "predicted_er",
     "predicted_follow_prob", "content_propensity", "timing_propensity", "generator_propensity", "scheduled_at",
-    "posted_at", "tweet_id", "skip_reason", "decision_reasons", "source", "created_at",
+    "posted_at", "tweet_id", "skip_reason", "decision_reasons", "source", "created_at", "publishing_started_at",
+    "thread_tweet_ids", "publish_note",
 )
-COUNTER_COLUMNS = ("impressions", "likes", "retweets", "replies", "quotes", "bookmarks", "profile_clicks", "url_clicks")
+COUNTER_COLUMNS = (
+    "impressions", "likes", "retweets", "replies", "quotes", "bookmarks", "profile_clicks", "url_clicks", "follows",
+)
 REQUIRED_COUNTERS = ("likes", "retweets", "replies")
 METRIC_COLUMNS = ("account_id", "decision_id", "tweet_id", "collected_at", *COUNTER_COLUMNS, "source")
 FOLLOWER_COLUMNS = ("account_id", "collected_at", "followers", "source")

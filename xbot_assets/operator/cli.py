@@ -52,10 +52,10 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = run_job("refresh_job", now=as_of, tags={"xbot/trigger": "cli-refresh"})
     elapsed = time.perf_counter() - started
-    return _report_run(result, elapsed)
+    return report_run(result, elapsed)
 
 
-def _report_run(result, elapsed: float) -> int:
+def report_run(result, elapsed: float) -> int:
     materialized = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
     checks = result.get_asset_check_evaluations()
     failed_checks = [c for c in checks if not c.passed]
@@ -111,7 +111,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The operator's commands: status, health, optimize, weights (operator.health holds the rules, operator.status the queries, operator.render the text)
+# The operator's commands: status, health, optimize, weights (operator.health holds the rules, operator.status the
+# queries, operator.render the text); the production loop's commands are in operator.production.
 
 
 def _as_of(args: argparse.Namespace):
@@ -345,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     weights.add_argument("--reason", default=None, help="why (stored with the event)")
     weights.add_argument("--as-of", default=None, help="the event's timestamp (ISO 8601); default: the wall clock")
     weights.set_defaults(func=cmd_weights)
+
+    from xbot_assets.operator.production import add_commands
+
+    add_commands(sub)
     return parser
 
 

@@ -37,10 +37,11 @@ def run_demo(days: int = 30, scenario: str | None = None, account_id: str = "dem
           f"by {generator_policy}) and {account_id + '-static'!r} (seed defaults), seed {seed}, "
           f"warehouse {wh.target.describe()}")
     accounts = [
+        # Simulated accounts publish to the simulator; a real account starts in dry run (`xbot accounts add`).
         Account(account_id, scenario=scenario_ref, sim_seed=seed, generator_policy=generator_policy,
-                posts_per_day=sc.posts_per_day),
+                posts_per_day=sc.posts_per_day, publish_enabled=True),
         Account(f"{account_id}-static", scenario=scenario_ref, sim_seed=seed, policy="static",
-                posts_per_day=sc.posts_per_day),
+                posts_per_day=sc.posts_per_day, publish_enabled=True),
     ]
 
     def progress(day: int, seconds: float) -> None:

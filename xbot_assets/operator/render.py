@@ -90,6 +90,12 @@ def render_status(status: dict[str, Any], runs: Sequence[dict[str, Any]] | None 
                 [(p["generator_name"], p["posts"], _num(p["posterior_mean"], 2), _pct(p["selection_probability"]))
                  for p in a["generator_posteriors"]],
             ))
+        api = a.get("api") or {}
+        budget = api.get("budget_usd")
+        out += ["", f"platform API this month ({api.get('month')}): {api.get('calls', 0)} calls "
+                    f"({api.get('failed_calls', 0)} failed), ${api.get('spend_usd', 0.0):.3f} spent"
+                    + (f" of a ${budget:.2f} budget" if budget is not None else " (no budget set: "
+                       "XBOT_X_MONTHLY_BUDGET_USD)")]
         out += ["", "optimization events (newest first):"]
         out.append(table(
             ["at", "event", "by", "ok", "generators updated", "detail"],

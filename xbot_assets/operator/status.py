@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from xbot_assets.connectors.ledger import budget_from_env, month_usage
 from xbot_assets.learned.checks import floor_problems, locked_weight_problems, weight_sum_problems
 from xbot_assets.learned.models import latest_models
 from xbot_assets.learned.store import LearningSettings
@@ -288,6 +289,8 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, now
         "models": models,
         "generator_posteriors": posteriors,
         "optimization_events": _events(conn, account_id, now),
+        "api": month_usage(conn, now).get(account_id, {"month": now.strftime("%Y-%m"), "calls": 0, "failed_calls": 0,
+                                                       "spend_usd": 0.0, "budget_usd": budget_from_env()}),
         "health": verdict.as_dict(),
     }
 

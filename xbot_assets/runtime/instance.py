@@ -58,12 +58,16 @@ def clock_run_config(now: datetime | None) -> dict[str, Any]:
 
 def run_job(name: str, *, now: datetime | None = None, tags: dict[str, str] | None = None,
             selection: list[dg.AssetKey] | None = None, on_instance: dg.DagsterInstance | None = None,
-            console_log_level: str | None = None) -> dg.ExecuteInProcessResult:
+            console_log_level: str | None = None,
+            op_config: dict[str, dict[str, Any]] | None = None) -> dg.ExecuteInProcessResult:
     """Run a job of the code location in this process, recorded in the instance (by default the one the UI reads).
 
-    `console_log_level` quiets what the run prints (the instance still records every event)."""
+    `console_log_level` quiets what the run prints (the instance still records every event); `op_config` is each
+    op's (or asset's) config by its name."""
     job = definitions().resolve_job_def(name)
     run_config = clock_run_config(now)
+    if op_config:
+        run_config["ops"] = {name: {"config": values} for name, values in op_config.items()}
     if console_log_level:
         run_config["loggers"] = {"console": {"config": {"log_level": console_log_level}}}
     return job.execute_in_process(

@@ -297,9 +297,64 @@ ALERT_TABLES = (
     """,
 )
 
+# The X connector (issue 10): accounts gain their handle, time zone, publishing switch (off = dry run), approval,
+# credentials prefix and link policy; posts gain the 'publishing' state's start, a thread's ids and the publisher's
+# note; metric snapshots gain per-post follows as the platform reports them; the cost ledger of API calls (with the
+# raw JSON of every response), the reads already charged today, and the operator's approvals.
+X_CONNECTOR_TABLES = (
+    "alter table act.accounts add column if not exists handle varchar",
+    "alter table act.accounts add column if not exists timezone varchar",
+    "alter table act.accounts add column if not exists publish_enabled boolean default false",
+    "alter table act.accounts add column if not exists approval_required boolean default false",
+    "alter table act.accounts add column if not exists credentials_prefix varchar",
+    "alter table act.accounts add column if not exists allow_urls boolean default false",
+    "alter table raw.posts add column if not exists publishing_started_at timestamp",
+    "alter table raw.posts add column if not exists thread_tweet_ids text",
+    "alter table raw.posts add column if not exists publish_note text",
+    "alter table raw.metric_snapshots add column if not exists follows bigint",
+    """
+    create table if not exists act.api_calls (
+        call_id varchar primary key,
+        account_id varchar not null,
+        connector varchar not null,
+        method varchar not null,
+        endpoint varchar not null,
+        status_code bigint,
+        started_at timestamp not null,
+        duration_ms double precision not null,
+        price_kind varchar not null,
+        resources bigint not null,
+        cost_usd double precision not null,
+        rate_limit text,
+        response_json text,
+        error text
+    )
+    """,
+    """
+    create table if not exists act.api_charges (
+        account_id varchar not null,
+        charge_day date not null,
+        price_kind varchar not null,
+        resource_id varchar not null,
+        primary key (account_id, charge_day, price_kind, resource_id)
+    )
+    """,
+    """
+    create table if not exists act.approvals (
+        decision_id varchar primary key,
+        account_id varchar not null,
+        decision varchar not null,
+        reason text,
+        decided_at timestamp not null,
+        decided_by varchar not null
+    )
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
     Migration(3, "acting", ACTING_TABLES),
     Migration(4, "alerts", ALERT_TABLES),
+    Migration(5, "x_connector", X_CONNECTOR_TABLES),
 )

@@ -12,6 +12,7 @@ with ranked as (
         bookmarks,
         profile_clicks,
         url_clicks,
+        follows,
         row_number() over (partition by decision_id order by collected_at desc) as recency_rank,
         min(collected_at) over (partition by decision_id) as first_collected_at,
         count(*) over (partition by decision_id) as snapshot_count
@@ -29,6 +30,7 @@ select
     bookmarks,
     profile_clicks,
     url_clicks,
+    follows,
     first_collected_at,
     collected_at as last_collected_at,
     cast(snapshot_count as bigint) as snapshot_count

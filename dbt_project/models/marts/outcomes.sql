@@ -76,6 +76,7 @@ measured as (
         cast(coalesce(m.snapshot_count, 0) as bigint) as snapshot_count,
         {{ xbot_engagement_rate('m.likes', 'm.retweets', 'm.replies', 'm.impressions') }} as engagement_rate,
         coalesce(f.followers_gained, cast(0 as double precision)) as followers_gained,
+        m.follows as followers_reported,
         {{ xbot_hours_between('p.posted_at', 'm.last_collected_at') }} as age_hours
     from posted as p
     left join {{ ref('int_latest_metrics') }} as m
@@ -118,6 +119,7 @@ gated as (
         snapshot_count,
         engagement_rate,
         followers_gained,
+        followers_reported,
         {{ xbot_f_per_1k('followers_gained', 'impressions') }} as f_per_1k,
         age_hours,
         case
@@ -170,6 +172,7 @@ select
     snapshot_count,
     engagement_rate,
     followers_gained,
+    followers_reported,
     f_per_1k,
     age_hours,
     gate_reason is null as passes_learning_gate,

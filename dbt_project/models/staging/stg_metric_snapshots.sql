@@ -12,6 +12,7 @@ select
     cast(bookmarks as bigint) as bookmarks,
     cast(profile_clicks as bigint) as profile_clicks,
     cast(url_clicks as bigint) as url_clicks,
+    cast(follows as bigint) as follows,
     cast(source as varchar) as source,
     cast(loaded_at as timestamp) as loaded_at
 from {{ source('raw', 'metric_snapshots') }}

@@ -1,0 +1,167 @@
+"""Publishing's state machine with the real X connector and the local X server: dry run, approval, links, the
+conditional claim, unknown outcomes settled from the platform, stops on spent credits, threads next to single posts.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from x_server import ACCESS_SECRET, ACCESS_TOKEN, CONSUMER_KEY, CONSUMER_SECRET, FakeXServer
+
+from xbot_assets.acting.accounts import Account, register_account
+from xbot_assets.acting.approvals import ApprovalError, approve, queue, reject
+from xbot_assets.acting.publishing import SETTLE_AFTER, publish_due
+from xbot_assets.connectors.ledger import ApiLedger
+from xbot_assets.connectors.x_api.auth import OAuth1Credentials
+from xbot_assets.connectors.x_api.client import XApiClient
+from xbot_assets.connectors.x_api.connector import XApiConnector
+from xbot_assets.ingest.load import write_posts
+from xbot_assets.warehouse.connection import Warehouse
+
+AT = datetime(2026, 11, 30, 9, 0)
+
+
+@pytest.fixture
+def server():
+    with FakeXServer() as fake:
+        fake.state.clock = lambda: AT
+        yield fake
+
+
+@pytest.fixture
+def wh(warehouse_url) -> Warehouse:
+    warehouse = Warehouse.from_url(warehouse_url)
+    warehouse.migrate()
+    return warehouse
+
+
+def connector(server, wh, account="main") -> XApiConnector:
+    client = XApiClient(OAuth1Credentials(CONSUMER_KEY, CONSUMER_SECRET, ACCESS_TOKEN, ACCESS_SECRET).auth(),
+                        ApiLedger(wh, account, "x-api", monthly_budget=None), base_url=server.url, read_timeout=2,
+                        sleep=lambda s: None)
+    return XApiConnector(client, account, analytics=False, reconcile_delay_seconds=0, sleep=lambda s: None)
+
+
+def account(**kw) -> Account:
+    return Account("main", connector="x-api", scenario=None, **{"publish_enabled": True, **kw})
+
+
+def queue_posts(wh, *posts: dict) -> None:
+    rows = []
+    for i, post in enumerate(posts):
+        rows.append({"decision_id": post.get("id", f"d{i}"), "account_id": "main", "status": "queued",
+                     "decision_type": "thread" if post.get("parts") else "single", "content": post["text"],
+                     "thread_parts": json.dumps(post["parts"]) if post.get("parts") else None,
+                     "content_type": "wellness_tip", "generator_name": "coach", "quality_score": 0.8,
+                     "scheduled_at": post.get("at", AT), "source": "real", "created_at": AT - timedelta(hours=3)})
+    with wh.connect() as conn:
+        write_posts(conn, rows, now=AT - timedelta(hours=3))
+
+
+def states(wh) -> dict[str, tuple]:
+    with wh.connect() as conn:
+        return {d: (s, r, t) for d, s, r, t in conn.fetchall(
+            "select decision_id, status, coalesce(skip_reason, publish_note), tweet_id from raw.posts")}
+
+
+def test_dry_run_sends_nothing_and_says_so(server, wh):
+    queue_posts(wh, {"text": "Morning light sets your clock."})
+    report = publish_due(wh, connector(server, wh), account(publish_enabled=False), AT)
+    assert not server.state.posts and not report.published
+    status, reason, _ = states(wh)["d0"]
+    assert status == "skipped" and reason.startswith("dry run: publishing is off")
+
+
+def test_a_thread_and_a_single_post_in_one_run(server, wh):
+    queue_posts(wh, {"text": "Sleep, part 1", "parts": ["Sleep, part 1", "part 2", "part 3"]},
+                {"text": "Caffeine has a 5-hour half-life."})
+    report = publish_due(wh, connector(server, wh), account(), AT)
+    assert sorted(report.published) == ["d0", "d1"] and len(server.state.posts) == 4
+    with wh.connect() as conn:
+        ids = json.loads(conn.scalar("select thread_tweet_ids from raw.posts where decision_id = 'd0'"))
+    assert len(ids) == 3 and all(i in server.state.posts for i in ids)
+
+
+def test_links_are_refused_unless_allowed(server, wh):
+    queue_posts(wh, {"text": "Full guide at https://example.com/sleep"})
+    publish_due(wh, connector(server, wh), account(), AT)
+    status, reason, _ = states(wh)["d0"]
+    assert status == "skipped" and "does not allow links" in reason and not server.state.posts
+
+
+def test_approval_waits_publishes_approved_and_keeps_rejections(server, wh):
+    register_account(wh, account(approval_required=True), AT)
+    queue_posts(wh, {"id": "a", "text": "Approved post"}, {"id": "b", "text": "Rejected post"},
+                {"id": "c", "text": "Waiting post"})
+    assert list(queue(wh)["state"]) == ["pending approval"] * 3
+    approve(wh, "a", AT)
+    reject(wh, "b", "off-brand", AT)
+    with pytest.raises(ApprovalError, match="needs a reason"):
+        reject(wh, "c", " ", AT)
+    with pytest.raises(ApprovalError, match="skipped, not queued"):
+        approve(wh, "b", AT)
+    report = publish_due(wh, connector(server, wh), account(approval_required=True), AT)
+    assert report.published == ["a"] and report.deferred == ["c"]
+    got = states(wh)
+    assert got["b"][:2] == ("skipped", "rejected by operator: off-brand") and got["c"][0] == "queued"
+    publish_due(wh, connector(server, wh), account(approval_required=True), AT + timedelta(hours=2))
+    assert states(wh)["c"][0] == "skipped" and "never approved" in states(wh)["c"][1]
+
+
+def test_a_post_claimed_by_another_publisher_is_not_sent(server, wh):
+    queue_posts(wh, {"text": "Only once"})
+    with wh.connect() as conn:  # another publisher claimed it a moment ago
+        conn.execute("update raw.posts set status = 'publishing', publishing_started_at = ? where decision_id = 'd0'",
+                     [AT])
+    report = publish_due(wh, connector(server, wh), account(), AT)
+    assert not server.state.posts and not report.published
+    assert states(wh)["d0"][0] == "publishing"
+
+
+def test_unknown_outcome_stays_publishing_then_is_settled(server, wh):
+    queue_posts(wh, {"id": "lost", "text": "Nobody answered"}, {"id": "made", "text": "Created, then the line died"})
+    for _ in range(3):
+        server.state.fault("POST", "/2/tweets", "503")
+    report = publish_due(wh, connector(server, wh), account(), AT)
+    assert states(wh)["lost"][0] == "publishing" and "outcome unknown" in states(wh)["lost"][1]
+    assert report.published == ["made"]  # the next post still went out
+    # The platform shows a post with the first text (say, created by the last 503): a later run records it.
+    server.state.create("Nobody answered")
+    publish_due(wh, connector(server, wh), account(), AT + timedelta(minutes=10))
+    status, note, tweet_id = states(wh)["lost"]
+    assert status == "posted" and tweet_id in server.state.posts and "settled from the platform" in note
+    assert len(server.state.posts) == 2
+
+
+def test_unknown_outcome_not_on_the_platform_fails_without_resending(server, wh):
+    queue_posts(wh, {"text": "Never arrived"})
+    for _ in range(3):
+        server.state.fault("POST", "/2/tweets", "503")
+    publish_due(wh, connector(server, wh), account(), AT)
+    publish_due(wh, connector(server, wh), account(), AT + SETTLE_AFTER + timedelta(minutes=1))
+    status, reason, _ = states(wh)["d0"]
+    assert status == "failed" and "not sent again" in reason
+    assert [r.method for r in server.state.requests].count("POST") == 3
+
+
+def test_spent_credits_stop_the_run_and_alert(server, wh):
+    queue_posts(wh, {"text": "first"}, {"text": "second"})
+    server.state.fault("POST", "/2/tweets", "402")
+    report = publish_due(wh, connector(server, wh), account(), AT)
+    assert report.stopped and "402" in report.stopped and report.deferred == ["d0", "d1"]
+    assert {s for s, _, _ in states(wh).values()} == {"queued"}  # back in the queue, sent later
+    with wh.connect() as conn:
+        alerts = conn.fetchall("select alert_id, error from act.alerts")
+    assert len(alerts) == 1 and "credits" in alerts[0][1]
+    publish_due(wh, connector(server, wh), account(), AT + timedelta(minutes=5))
+    assert {s for s, _, _ in states(wh).values()} == {"posted"}
+
+
+def test_a_rejected_post_other_than_credits_fails_with_the_platforms_reason(server, wh):
+    queue_posts(wh, {"text": "Duplicate content"})
+    server.state.fault("POST", "/2/tweets", "403", detail="You are not allowed to create a Tweet with duplicate content.")
+    publish_due(wh, connector(server, wh), account(), AT)
+    status, reason, _ = states(wh)["d0"]
+    assert status == "failed" and "duplicate content" in reason

@@ -1,0 +1,229 @@
+"""The X API v2 connector (`x-api`): publish, collect metrics, read followers, find a published post, search.
+
+Behind the same interface as the simulator connector. What it returns goes through the validated raw writers like
+any import; what X answered is in the cost ledger (`act.api_calls`) with its raw JSON.
+
+- Publish: `POST /2/tweets`; a thread is a reply chain (`reply.in_reply_to_tweet_id`). When a send's outcome is
+  unknown (timeout, dropped connection, 5xx) the account's recent posts are read (`GET /2/users/:id/tweets`, owned
+  reads at $0.001) and matched by text before the post is sent again, so an unknown outcome never becomes a double
+  post. A thread that fails half-way returns the ids it got, marked incomplete.
+- Metrics: `GET /2/tweets?ids=` (≤ 100): public metrics always; non-public metrics (impressions, profile clicks, URL
+  clicks) for posts younger than 30 days (X keeps them no longer); per-post follows from `GET /2/tweets/analytics`
+  while the account's access allows it (a 401/403 turns that read off for the connector, with a note).
+- Followers: `GET /2/users/me?user.fields=public_metrics`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from xbot_assets.connectors.base import ConnectorError, OutcomeUnknown, Publication, Published, contains_url
+from xbot_assets.connectors.ledger import ANALYTICS_READ, OWNED_READ, POST, POST_READ, POST_URL, USER_READ
+from xbot_assets.connectors.x_api.client import SendUnknown, XApiClient, XApiError
+from xbot_assets.connectors.x_api.wire import (
+    WireFormatError,
+    analytics_counters,
+    created_at,
+    follower_count,
+    post_counters,
+)
+
+PRIVATE_METRICS_DAYS = 30
+TWEET_ID = re.compile(r"[0-9]{1,19}")
+PUBLIC_FIELDS = "created_at,public_metrics"
+PRIVATE_FIELDS = "created_at,public_metrics,non_public_metrics,organic_metrics"
+ANALYTICS_FIELDS = "follows,user_profile_clicks,url_clicks,impressions"
+
+
+def _ids(payload: dict[str, Any]) -> list[str]:
+    data = payload.get("data")
+    if isinstance(data, dict):
+        return [str(data["id"])] if "id" in data else []
+    return [str(item["id"]) for item in data or [] if isinstance(item, dict) and "id" in item]
+
+
+def comparable_text(text: str) -> str:
+    """Text as X may echo it back: HTML entities unescaped, links shortened to t.co, whitespace collapsed."""
+    text = html.unescape(text or "")
+    text = re.sub(r"https?://\S+", "<link>", text)
+    return " ".join(text.split())
+
+
+class XApiConnector:
+    source = "real"
+
+    def __init__(self, client: XApiClient, account_id: str, *, analytics: bool = True, publish_attempts: int = 3,
+                 reconcile_delay_seconds: float = 5.0, sleep: Callable[[float], None] = time.sleep):
+        self.client = client
+        self.account_id = account_id
+        self.analytics = analytics
+        self.publish_attempts = publish_attempts
+        self.reconcile_delay_seconds = reconcile_delay_seconds
+        self.sleep = sleep
+        self.notes: list[str] = []
+        self._me: dict[str, Any] | None = None
+
+    # -- the account ---------------------------------------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        payload = self.client.request("GET", "/2/users/me", price_kind=USER_READ,
+                                      params={"user.fields": "public_metrics"}, resource_ids=_ids)
+        user = payload.get("data")
+        if not isinstance(user, dict) or "id" not in user:
+            raise WireFormatError("GET /2/users/me returned no user")
+        self._me = user
+        return user
+
+    def user_id(self) -> str:
+        return str((self._me or self.me())["id"])
+
+    def read_followers(self, now: datetime) -> int:
+        return follower_count(self.me())
+
+    # -- publishing ----------------------------------------------------------------------------------------------
+
+    def publish(self, post: Publication, now: datetime) -> Published:
+        parts = post.thread_parts if post.is_thread else (post.text,)
+        started = datetime.now(UTC).replace(tzinfo=None)
+        ids: list[str] = []
+        first_at: datetime | None = None
+        for index, part in enumerate(parts):
+            body: dict[str, Any] = {"text": part}
+            if ids:
+                body["reply"] = {"in_reply_to_tweet_id": ids[-1]}
+            try:
+                tweet_id, at = self._create(body, started)
+            except ConnectorError as exc:
+                if not ids:
+                    raise
+                return Published(ids[0], first_at or at_or_now(now), thread_tweet_ids=tuple(ids),
+                                 incomplete=f"thread stopped after part {index} of {len(parts)}: {exc}")
+            ids.append(tweet_id)
+            first_at = first_at or at
+        return Published(ids[0], first_at or at_or_now(now), thread_tweet_ids=tuple(ids) if len(ids) > 1 else ())
+
+    def _create(self, body: dict[str, Any], since: datetime) -> tuple[str, datetime]:
+        kind = POST_URL if contains_url(body["text"]) else POST
+        last: Exception | None = None
+        for _attempt in range(self.publish_attempts):
+            try:
+                payload = self.client.request("POST", "/2/tweets", price_kind=kind, body=body, resource_ids=_ids)
+            except SendUnknown as exc:
+                last = exc
+                # X may take a moment to show a post it created; reading too early would send it twice.
+                self.sleep(self.reconcile_delay_seconds)
+                found = self._find_text(body["text"], since - timedelta(minutes=1),
+                                        (body.get("reply") or {}).get("in_reply_to_tweet_id"))
+                if found is not None:
+                    self.notes.append(f"reconciled an unknown outcome ({exc}): found {found[0]} on the timeline")
+                    return found
+                continue
+            data = payload.get("data") or {}
+            if "id" not in data:
+                raise WireFormatError(f"POST /2/tweets returned no id: {str(payload)[:200]}")
+            return str(data["id"]), created_at(data) or datetime.now(UTC).replace(tzinfo=None)
+        raise OutcomeUnknown(f"publish outcome unknown after {self.publish_attempts} attempts and not found on the "
+                             f"account's timeline: {last}")
+
+    def find_published(self, post: Publication, since: datetime) -> Published | None:
+        """The post, if the account's timeline shows it since `since` (naive UTC): used for a crashed publish."""
+        found = self._find_text(post.thread_parts[0] if post.is_thread else post.text, since)
+        return Published(found[0], found[1]) if found else None
+
+    def _find_text(self, text: str, since: datetime, in_reply_to: str | None = None) -> tuple[str, datetime] | None:
+        payload = self.client.request(
+            "GET", f"/2/users/{self.user_id()}/tweets", price_kind=OWNED_READ, max_resources=100,
+            params={"max_results": 100, "start_time": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "tweet.fields": "created_at,referenced_tweets"},
+            resource_ids=_ids)
+        wanted = comparable_text(text)
+        for item in payload.get("data") or []:
+            if comparable_text(item.get("text", "")) != wanted:
+                continue
+            if in_reply_to is not None:
+                replied = [r.get("id") for r in item.get("referenced_tweets") or [] if r.get("type") == "replied_to"]
+                if replied and str(replied[0]) != str(in_reply_to):
+                    continue
+            return str(item["id"]), created_at(item) or since
+        return None
+
+    # -- metrics -------------------------------------------------------------------------------------------------
+
+    def collect_metrics(self, tweet_ids: Sequence[str], now: datetime) -> dict[str, dict[str, int | None]]:
+        wall = at_or_now(now)  # the run's clock: the wall clock in production
+        young, old = [], []
+        unknown = [str(i) for i in tweet_ids if not TWEET_ID.fullmatch(str(i))]
+        if unknown:  # X refuses a whole request over one malformed id; such a post was never published there
+            self.notes.append(f"not X post ids, not read: {', '.join(unknown[:5])}" + (" …" if len(unknown) > 5
+                                                                                          else ""))
+        for tweet_id in (str(i) for i in tweet_ids if TWEET_ID.fullmatch(str(i))):
+            born = created_at({"id": tweet_id})
+            (young if born is not None and wall - born < timedelta(days=PRIVATE_METRICS_DAYS) else old).append(
+                str(tweet_id))
+        found: dict[str, dict[str, int | None]] = {}
+        for ids, fields in ((young, PRIVATE_FIELDS), (old, PUBLIC_FIELDS)):
+            for start in range(0, len(ids), 100):
+                batch = ids[start:start + 100]
+                payload = self.client.request("GET", "/2/tweets", price_kind=POST_READ, max_resources=len(batch),
+                                              params={"ids": ",".join(batch), "tweet.fields": fields},
+                                              resource_ids=_ids)
+                for item in payload.get("data") or []:
+                    found[str(item["id"])] = post_counters(item)
+        if self.analytics and young:
+            self._add_analytics(found, [i for i in young if i in found], wall)
+        return found
+
+    def _add_analytics(self, found: dict[str, dict[str, int | None]], ids: list[str], wall: datetime) -> None:
+        for start in range(0, len(ids), 100):
+            batch = ids[start:start + 100]
+            oldest = min(created_at({"id": i}) for i in batch)
+            try:
+                payload = self.client.request(
+                    "GET", "/2/tweets/analytics", price_kind=ANALYTICS_READ, max_resources=len(batch),
+                    params={"ids": ",".join(batch), "start_time": oldest.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "end_time": wall.strftime("%Y-%m-%dT%H:%M:%SZ"), "granularity": "total",
+                            "analytics.fields": ANALYTICS_FIELDS},
+                    resource_ids=_ids)
+            except XApiError as exc:
+                if exc.status in (401, 403):
+                    self.analytics = False
+                    self.notes.append(f"per-post analytics not available to this account ({exc}); follows are "
+                                      "attributed from the follower count instead")
+                    return
+                raise
+            for item in payload.get("data") or []:
+                counters = analytics_counters(item)
+                target = found.get(str(item.get("id")))
+                if target is None:
+                    continue
+                target["follows"] = counters["follows"]
+                for name in ("profile_clicks", "url_clicks"):
+                    if target.get(name) is None:
+                        target[name] = counters[name]
+
+    # -- other accounts' posts (prompts only) ---------------------------------------------------------------------
+
+    def search_recent(self, query: str, max_results: int = 100) -> list[dict[str, Any]]:
+        """Recent posts matching `query` with their authors' handles (GET /2/tweets/search/recent)."""
+        payload = self.client.request(
+            "GET", "/2/tweets/search/recent", price_kind=POST_READ, max_resources=max_results,
+            params={"query": query, "max_results": max(10, min(100, max_results)),
+                    "tweet.fields": "created_at,public_metrics,author_id", "expansions": "author_id",
+                    "user.fields": "username"},
+            resource_ids=_ids)
+        users = {str(u.get("id")): u.get("username") for u in (payload.get("includes") or {}).get("users", [])}
+        posts = []
+        for item in payload.get("data") or []:
+            posts.append({"id": str(item["id"]), "text": item.get("text", ""),
+                          "author_handle": users.get(str(item.get("author_id"))), "created_at": created_at(item),
+                          **post_counters(item)})
+        return posts
+
+
+def at_or_now(now: datetime) -> datetime:
+    return now.replace(tzinfo=None) if now.tzinfo is None else now.astimezone(UTC).replace(tzinfo=None)
