@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "learning": {"warehouse.values"},
     "simulation": set(),
     "learned": {"learning", "warehouse", "settings", "clock"},
-    "connectors": {"warehouse", "settings", "clock"},
+    "connectors": {"warehouse", "settings", "clock", "ingest.parse"},
     "acting": {"learned", "learning", "connectors.base", "ingest", "warehouse", "settings", "clock"},
     "defs": {"acting", "learned", "learning", "connectors", "ingest", "warehouse", "settings", "clock", "project"},
     "definitions": {"defs"},

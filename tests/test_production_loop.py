@@ -204,6 +204,21 @@ def test_production_loop_against_the_local_x_server(production, capsys):
     api = status["accounts"][0]["api"]
     assert api["calls"] == sum(c for c, _, _ in by_kind.values())
     assert api["spend_usd"] == pytest.approx(sum(c for _, _, c in by_kind.values()))
+    # The credentials never landed anywhere: not in any run's events or metadata, the warehouse, or Redis.
+    secrets = (CONSUMER_SECRET, ACCESS_SECRET, ACCESS_TOKEN)
+    events = " ".join(str(entry) for run in inst.get_runs() for entry in inst.all_logs(run.run_id))
+    events += " ".join(str(run.run_config) for run in inst.get_runs())
+    with wh.connect() as conn:
+        tables = conn.fetchall("select table_schema, table_name from information_schema.tables where table_schema "
+                               "in ('raw', 'act', 'learn', 'analytics', 'staging', 'intermediate', 'sim')")
+        stored = " ".join(str(conn.fetchall(f"select * from {s}.{n}")) for s, n in tables)
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    cached = " ".join(f"{k} {client.get(k)}" for k in client.scan_iter(match="predictor:v2:*"))
+    client.close()
+    assert len(tables) > 20 and "predictor:v2:latest" in cached and len(events) > 10_000
+    for secret in secrets:
+        assert secret not in events and secret not in stored and secret not in cached
+
     with capsys.disabled():
         print(f"\none production day of 4 posts: {api['calls']} API calls, ${api['spend_usd']:.4f}: "
               + "; ".join(f"{endpoint} {kind} ×{n} ({r} resources) ${c:.4f}" for endpoint, kind, n, r, c in costs))

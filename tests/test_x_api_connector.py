@@ -185,6 +185,19 @@ def test_metrics_in_both_dialects_with_private_metrics_and_reported_follows(serv
     assert by_kind["analytics_read"] == [2, pytest.approx(0.010)]
 
 
+@pytest.mark.parametrize("accepted", ["post.fields", "tweet.fields"])
+def test_the_field_parameter_name_the_server_accepts_is_used(server, warehouse, accepted):
+    server.state.fields_param = accepted
+    connector = make(server, warehouse, analytics=False)
+    p = server.state.create("a post")
+    p.metrics.update(likes=3)
+    assert connector.collect_metrics([p.id], NOW)[p.id]["likes"] == 3
+    assert connector.collect_metrics([p.id], NOW)[p.id]["likes"] == 3
+    sent = [r.params for r in server.state.requests if r.path == "/2/tweets"]
+    assert accepted in sent[-1] and connector.fields_param == accepted
+    assert len(sent) == (3 if accepted == "post.fields" else 2)  # one refusal, then the accepted name sticks
+
+
 def test_ids_that_are_not_x_ids_are_not_sent(server, warehouse):
     connector = make(server, warehouse, analytics=False)
     real = server.state.create("a post")

@@ -67,6 +67,8 @@ class XState:
         self.refresh_tokens: set[str] = set()
         self.dead_refresh_tokens: set[str] = set()
         self.token_requests: list[dict] = []
+        # None: either field-parameter name is accepted; "post.fields" or "tweet.fields": only that one.
+        self.fields_param: str | None = None
         self._sequence = 0
         # The platform's clock (posts' creation times and ids); a test on simulated time sets it.
         self.clock = lambda: datetime.now(UTC).replace(tzinfo=None)
@@ -235,6 +237,14 @@ class _Handler(BaseHTTPRequestHandler):
                 with state.lock:
                     state.create(body["text"], (body.get("reply") or {}).get("in_reply_to_tweet_id"))
                 return self._drop()
+        refused = {"tweet.fields", "post.fields"} - {state.fields_param} if state.fields_param else set()
+        if refused & set(params):
+            name = (refused & set(params)).pop()
+            return self._send(400, {"errors": [{"parameters": {name: [params[name]]},
+                                                "message": f"The query parameter [{name}] is not one of [ids,"
+                                                           f"{state.fields_param},expansions,user.fields]"}],
+                                    "title": "Invalid Request", "detail": "One or more parameters to your request "
+                                    "was invalid.", "type": "https://api.twitter.com/2/problems/invalid-request"})
         try:
             status, payload = self._route(method, path, params, body)
         except KeyError as exc:

@@ -128,3 +128,15 @@ def test_posterior_policy_is_conjugate_and_centred_on_the_pooled_rate():
     assert post.loc["c", "shape"] == pytest.approx(4.0) and post.loc["c", "rate"] == pytest.approx(1.0)
     assert post.loc["a", "shape"] == pytest.approx(10.0) and post.loc["a", "rate"] == pytest.approx(2.0)
     assert post.loc["a", "posterior_mean"] == pytest.approx(5.0)
+
+
+def test_links_are_gated_unless_the_account_allows_them():
+    def linking(generator_name, content_type, rng, *, thread=False):
+        text = "Our full sleep guide, with 12 studies and 3 charts: https://example.com/sleep-guide"
+        return Draft(text, "sleep", generator_name, content_type, ())
+
+    closed = plan_day(_state(), PlanSettings(posts_per_day=2), NOW, np.random.default_rng(6), _ids, generate=linking)
+    assert closed and all(c.status == "skipped" and "link gate" in c.skip_reason for c in closed)
+    opened = plan_day(_state(), PlanSettings(posts_per_day=2, allow_urls=True), NOW, np.random.default_rng(6), _ids,
+                      generate=linking)
+    assert opened and not any("link gate" in (c.skip_reason or "") for c in opened)

@@ -38,6 +38,8 @@ class Account:
             raise ValueError(f"account name must be letters, digits, '-' or '_', got {self.account_id!r}")
         if self.connector not in CONNECTORS:
             raise ValueError(f"connector must be one of {CONNECTORS}, got {self.connector!r}")
+        if self.connector == "x-web" and self.publish_enabled:
+            raise ValueError("the x-web connector only reads x.com's pages; it cannot publish (use x-api to publish)")
         if self.policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
         if self.generator_policy not in GENERATOR_POLICIES:

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from xbot_assets.acting.accounts import Account
+from xbot_assets.acting.alerts import record_alert
 from xbot_assets.clock import utc_naive
-from xbot_assets.connectors.base import Connector
+from xbot_assets.connectors.base import Connector, NotSent
 from xbot_assets.ingest.load import write_follower_snapshots
 from xbot_assets.ingest.metrics import write_metric_snapshots
 from xbot_assets.ingest.records import LoadReport
@@ -51,8 +52,9 @@ def collect_metrics(warehouse: Warehouse, connector: Connector, account: Account
             "where p.account_id = ? and p.status = 'posted' and p.tweet_id is not null and p.posted_at > ? "
             "and p.posted_at <= ? group by p.decision_id, p.tweet_id, p.posted_at",
             [account.account_id, horizon, times[-1]])
-        by_decision = dict(zip(posts["decision_id"], posts["tweet_id"], strict=True))
-        rows = []
+    by_decision = dict(zip(posts["decision_id"], posts["tweet_id"], strict=True))
+    rows = []
+    try:
         for now in times:
             live = posts[pd.to_datetime(posts["posted_at"]) <= pd.Timestamp(now)]
             due = due_for_collection(live, now, ages_hours)
@@ -63,6 +65,10 @@ def collect_metrics(warehouse: Warehouse, connector: Connector, account: Account
                     rows.append({"account_id": account.account_id, "decision_id": decision_of[tweet_id],
                                  "tweet_id": tweet_id, "collected_at": now, "source": connector.source, **counters})
             posts.loc[posts["decision_id"].isin(due), "last_collected_at"] = now
+    except NotSent as exc:  # the budget, the credits or a cap: keep what was read, say so, read the rest later
+        record_alert(warehouse, f"collect_stopped:{account.account_id}:{times[-1]:%Y-%m-%d}", times[-1],
+                     f"collecting metrics for {account.account_id} stopped: {exc}", job_name="collect_metrics_job")
+    with warehouse.connect() as conn:
         return write_metric_snapshots(conn, rows, now=times[-1], source_name="collector")
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from xbot_assets.acting.accounts import Account
+from xbot_assets.acting.alerts import record_alert
 from xbot_assets.acting.lock import exclusive
 from xbot_assets.acting.planner import PlanSettings
 from xbot_assets.acting.planning import plan_settings
@@ -45,7 +46,6 @@ from xbot_assets.warehouse.values import to_python
 
 STALE_AFTER = timedelta(hours=1)
 SETTLE_AFTER = timedelta(minutes=30)
-ALERT_COLUMNS = ("alert_id", "created_at", "run_id", "job_name", "error", "severity")
 
 
 @dataclass
@@ -93,13 +93,6 @@ def _posted(published: Published, note: str | None = None) -> dict[str, Any]:
     notes = [n for n in (published.incomplete, note) if n]
     return {"status": "posted", "posted_at": published.posted_at, "tweet_id": published.tweet_id,
             "thread_tweet_ids": list(published.thread_tweet_ids) or None, "publish_note": "; ".join(notes) or None}
-
-
-def record_alert(warehouse: Warehouse, alert_id: str, now: datetime, error: str, job_name: str = "publish_job",
-                 severity: str = "critical") -> None:
-    with warehouse.connect() as conn:
-        conn.insert_rows("act.alerts", ALERT_COLUMNS, [[alert_id, now, None, job_name, error[:2000], severity]],
-                         conflict_columns=["alert_id"])
 
 
 def settle_unfinished(warehouse: Warehouse, connector: Connector, account: Account, now: datetime,

@@ -17,6 +17,7 @@ class ConnectedAccount(Protocol):
     scenario: str | None
     sim_seed: int | None
     credentials_prefix: str | None
+    handle: str | None
 
 
 class XApiAccess(Protocol):
@@ -49,6 +50,9 @@ def connector_for(warehouse: Warehouse, account: ConnectedAccount, x_api: XApiAc
         return XApiConnector(client, account.account_id, analytics=settings.analytics,
                              publish_attempts=settings.max_attempts,
                              reconcile_delay_seconds=settings.reconcile_delay_seconds)
-    raise ConnectorError(f"account {account.account_id}: the {account.connector!r} connector is not available "
-                         "(use simulator or x-api)")
+    if account.connector == "x-web":
+        from xbot_assets.connectors.x_web import XWebConnector
+
+        return XWebConnector(account.account_id, account.handle, credentials_prefix=account.credentials_prefix)
+    raise ConnectorError(f"account {account.account_id}: no connector {account.connector!r}")
 

@@ -52,6 +52,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from xbot_assets.acting.alerts import ALERT_COLUMNS
 from xbot_assets.defs.jobs import LEARN_RUN_TAG
 from xbot_assets.defs.learn import BANDIT_ARMS
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
@@ -275,7 +276,6 @@ def build_retrain_sensor(running: bool) -> dg.SensorDefinition:
 # ---------------------------------------------------------------------------------------------------------------------
 # Alerts on failed runs
 
-ALERT_COLUMNS = ("alert_id", "created_at", "run_id", "job_name", "error", "severity")
 
 
 def _error_chain(error) -> str:

@@ -66,7 +66,26 @@ class XApiConnector:
         self.reconcile_delay_seconds = reconcile_delay_seconds
         self.sleep = sleep
         self.notes: list[str] = []
+        self.fields_param = "tweet.fields"
         self._me: dict[str, Any] | None = None
+
+    # -- reads that name post fields ----------------------------------------------------------------------------
+
+    def _read_posts(self, path: str, params: dict[str, Any], price_kind: str, max_resources: int) -> dict[str, Any]:
+        """A read with the post-fields parameter under the name this server accepts: `tweet.fields` (the
+        documented one) first; if the server refuses that name, `post.fields` (spec v2.167) from then on."""
+        fields = params.pop("fields")
+        for attempt in range(2):
+            try:
+                return self.client.request("GET", path, price_kind=price_kind, max_resources=max_resources,
+                                           params={**params, self.fields_param: fields}, resource_ids=_ids)
+            except XApiError as exc:
+                if attempt or exc.status != 400 or self.fields_param not in str(exc):
+                    raise
+                other = "post.fields" if self.fields_param == "tweet.fields" else "tweet.fields"
+                self.notes.append(f"the server refused {self.fields_param}; using {other}")
+                self.fields_param = other
+        raise AssertionError("unreachable")
 
     # -- the account ---------------------------------------------------------------------------------------------
 
@@ -136,11 +155,9 @@ class XApiConnector:
         return Published(found[0], found[1]) if found else None
 
     def _find_text(self, text: str, since: datetime, in_reply_to: str | None = None) -> tuple[str, datetime] | None:
-        payload = self.client.request(
-            "GET", f"/2/users/{self.user_id()}/tweets", price_kind=OWNED_READ, max_resources=100,
-            params={"max_results": 100, "start_time": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "tweet.fields": "created_at,referenced_tweets"},
-            resource_ids=_ids)
+        payload = self._read_posts(
+            f"/2/users/{self.user_id()}/tweets", {"max_results": 100, "start_time": since.strftime(
+                "%Y-%m-%dT%H:%M:%SZ"), "fields": "created_at,referenced_tweets"}, OWNED_READ, 100)
         wanted = comparable_text(text)
         for item in payload.get("data") or []:
             if comparable_text(item.get("text", "")) != wanted:
@@ -169,9 +186,8 @@ class XApiConnector:
         for ids, fields in ((young, PRIVATE_FIELDS), (old, PUBLIC_FIELDS)):
             for start in range(0, len(ids), 100):
                 batch = ids[start:start + 100]
-                payload = self.client.request("GET", "/2/tweets", price_kind=POST_READ, max_resources=len(batch),
-                                              params={"ids": ",".join(batch), "tweet.fields": fields},
-                                              resource_ids=_ids)
+                payload = self._read_posts("/2/tweets", {"ids": ",".join(batch), "fields": fields}, POST_READ,
+                                           len(batch))
                 for item in payload.get("data") or []:
                     found[str(item["id"])] = post_counters(item)
         if self.analytics and young:
@@ -210,12 +226,10 @@ class XApiConnector:
 
     def search_recent(self, query: str, max_results: int = 100) -> list[dict[str, Any]]:
         """Recent posts matching `query` with their authors' handles (GET /2/tweets/search/recent)."""
-        payload = self.client.request(
-            "GET", "/2/tweets/search/recent", price_kind=POST_READ, max_resources=max_results,
-            params={"query": query, "max_results": max(10, min(100, max_results)),
-                    "tweet.fields": "created_at,public_metrics,author_id", "expansions": "author_id",
-                    "user.fields": "username"},
-            resource_ids=_ids)
+        payload = self._read_posts(
+            "/2/tweets/search/recent", {"query": query, "max_results": max(10, min(100, max_results)),
+                                        "fields": "created_at,public_metrics,author_id", "expansions": "author_id",
+                                        "user.fields": "username"}, POST_READ, max_results)
         users = {str(u.get("id")): u.get("username") for u in (payload.get("includes") or {}).get("users", [])}
         posts = []
         for item in payload.get("data") or []:
