@@ -123,3 +123,25 @@ def test_accounts_token_stores_the_first_oauth2_pair_owner_only(env, capsys, tmp
     (tmp_path / "half.json").write_text(json.dumps({"access_token": "a-2"}))
     assert main(["accounts", "token", "brand", "--file", str(tmp_path / "half.json")]) == 2
     assert json.loads(token_file.read_text())["refresh_token"] == "r-1"  # a bad file changes nothing
+
+
+def test_one_accounts_missing_credentials_do_not_stop_the_others(env, capsys, monkeypatch):
+    for name in ("XBOT_X_API_KEY", "XBOT_X_API_SECRET", "XBOT_X_ACCESS_TOKEN", "XBOT_X_ACCESS_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XBOT_X_BRAND_API_KEY", "only-one-of-four")
+    definitions.cache_clear()
+    assert main(["accounts", "add", "sim", "--connector", "simulator", "--publish"]) == 0
+    assert main(["accounts", "add", "brand", "--connector", "x-api", "--publish", "--credentials-prefix",
+                 "XBOT_X_BRAND_"]) == 0
+    assert main(["plan", "--as-of", "2026-12-02T06:00:00Z"]) == 0
+    with env.connect() as conn:
+        first = conn.scalar("select min(scheduled_at) from raw.posts where status = 'queued' and account_id = 'sim'")
+    at = first.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert main(["publish", "--as-of", at]) == 1  # the run fails, naming the account
+    out = capsys.readouterr().out
+    assert "brand: X API credentials missing from the environment: XBOT_X_BRAND_API_SECRET, " \
+           "XBOT_X_BRAND_ACCESS_TOKEN, XBOT_X_BRAND_ACCESS_SECRET" in out and "only-one-of-four" not in out
+    with env.connect() as conn:
+        by_account = dict(conn.fetchall("select account_id, count(*) from raw.posts where status = 'posted' "
+                                        "group by 1"))
+    assert by_account.get("sim", 0) >= 1 and "brand" not in by_account  # the simulator account still published

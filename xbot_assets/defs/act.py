@@ -17,6 +17,7 @@ from xbot_assets.acting.accounts import Account, accounts, find_account
 from xbot_assets.acting.collecting import collect_metrics, snapshot_followers
 from xbot_assets.acting.planning import plan_posts
 from xbot_assets.acting.publishing import publish_due
+from xbot_assets.connectors.base import ConnectorError
 from xbot_assets.connectors.registry import connector_for
 from xbot_assets.defs.learn import (
     BANDIT_ARMS,
@@ -50,6 +51,20 @@ def _accounts(warehouse, only: str | None = None) -> list[Account]:
         if not found:
             raise dg.Failure(f"no enabled account {only!r} in act.accounts (xbot accounts list)")
     return found
+
+
+def _for_each_account(context, accounts: list[Account], step) -> None:
+    """Run `step` for every account; one account's platform failure (credentials missing, the platform down) is
+    logged and the others still act; the op fails at the end, naming every account that failed."""
+    failed = []
+    for account in accounts:
+        try:
+            step(account)
+        except ConnectorError as exc:
+            context.log.error(f"{account.account_id}: {exc}")
+            failed.append(f"{account.account_id}: {exc}")
+    if failed:
+        raise dg.Failure(description="; ".join(failed)[:2000])
 
 
 class ActConfig(dg.Config):
@@ -109,7 +124,8 @@ def publish_due_posts(context: dg.OpExecutionContext, config: ActConfig, warehou
                       clock: ClockResource, redis: RedisResource, x_api: XApiResource) -> None:
     wh = warehouse.get()
     now = clock.now()
-    for account in _accounts(wh, config.account):
+
+    def publish(account: Account) -> None:
         report = publish_due(wh, connector_for(wh, account, x_api), account, now, redis_url=redis.url)
         for note in report.notes:
             context.log.info(note)
@@ -119,17 +135,22 @@ def publish_due_posts(context: dg.OpExecutionContext, config: ActConfig, warehou
             context.log_event(raw_materialization(report.posts, f"{account.account_id}: posts published",
                                                   account=account.account_id, published=len(report.published)))
 
+    _for_each_account(context, _accounts(wh, config.account), publish)
+
 
 @dg.op(pool="warehouse", description="Read the counters of every post that reached a snapshot age, in batches of 100 ids.")
 def collect_post_metrics(context: dg.OpExecutionContext, config: ActConfig, warehouse: WarehouseResource,
                          clock: ClockResource, x_api: XApiResource) -> None:
     wh = warehouse.get()
     now = clock.now()
-    for account in _accounts(wh, config.account):
+
+    def collect(account: Account) -> None:
         report = collect_metrics(wh, connector_for(wh, account, x_api), account, [now])
         if report.loaded or report.quarantined_total:
             context.log_event(raw_materialization(report, f"{account.account_id}: metrics collected",
                                                   account=account.account_id))
+
+    _for_each_account(context, _accounts(wh, config.account), collect)
 
 
 @dg.op(pool="warehouse", description="Read each account's follower count.", ins={"after": dg.In(dg.Nothing)})
@@ -137,10 +158,13 @@ def snapshot_account_followers(context: dg.OpExecutionContext, config: ActConfig
                                clock: ClockResource, x_api: XApiResource) -> None:
     wh = warehouse.get()
     now = clock.now()
-    for account in _accounts(wh, config.account):
+
+    def read(account: Account) -> None:
         report = snapshot_followers(wh, connector_for(wh, account, x_api), account, [now])
         context.log_event(raw_materialization(report, f"{account.account_id}: followers read",
                                               account=account.account_id))
+
+    _for_each_account(context, _accounts(wh, config.account), read)
 
 
 @dg.job(executor_def=dg.in_process_executor, description="Publish the due posts of every enabled account.")
