@@ -351,10 +351,32 @@ X_CONNECTOR_TABLES = (
     """,
 )
 
+# The language-model generator (issue 11): every call's model, persona and prompt version, tokens and cost.
+LLM_TABLES = (
+    """
+    create table if not exists act.llm_calls (
+        call_id varchar primary key,
+        account_id varchar not null,
+        model varchar not null,
+        generator_name varchar not null,
+        prompt_version varchar not null,
+        started_at timestamp not null,
+        duration_ms double precision not null,
+        mode varchar not null,
+        prompt_tokens bigint not null,
+        completion_tokens bigint not null,
+        cost_usd double precision not null,
+        outcome varchar not null,
+        error text
+    )
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
     Migration(3, "acting", ACTING_TABLES),
     Migration(4, "alerts", ALERT_TABLES),
     Migration(5, "x_connector", X_CONNECTOR_TABLES),
+    Migration(6, "llm_generator", LLM_TABLES),
 )

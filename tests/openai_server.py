@@ -1,0 +1,96 @@
+"""A local OpenAI-compatible server for the tests (127.0.0.1 only): `POST /v1/chat/completions` as the SDK expects
+it, with usage numbers, JSON-schema and JSON-object modes (either can be refused as a server without them would),
+and scripted answers: a content string, malformed output, 429 or 500 with retry headers, a slow answer."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class OpenAIState:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.script: deque = deque()  # items: {"content": str} | {"status": int} | {"slow": seconds, "content": str}
+        self.requests: list[dict] = []
+        self.supports_json_schema = True
+        self.supports_json_object = True
+        self.default_content = json.dumps({"text": "Morning light sets your body clock: 10 minutes outside before "
+                                                   "9 am beats any supplement.", "parts": None,
+                                           "topic": "morning light", "hook": "how-to",
+                                           "claim": "morning light advances the circadian clock"})
+
+    def answer(self, *items: dict) -> None:
+        self.script.extend(items)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        state: OpenAIState = self.server.state  # type: ignore[attr-defined]
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            return self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+        if self.headers.get("authorization") != "Bearer test-key":
+            return self._send(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                              "code": "invalid_api_key"}})
+        with state.lock:
+            state.requests.append(body)
+            item = state.script.popleft() if state.script else {"content": state.default_content}
+        kind = (body.get("response_format") or {}).get("type")
+        if kind == "json_schema" and not state.supports_json_schema or kind == "json_object" and not \
+                state.supports_json_object:
+            return self._send(400, {"error": {"message": f"response_format type {kind} is not supported by this "
+                                              "server", "type": "invalid_request_error", "param": "response_format"}})
+        if "status" in item:
+            return self._send(item["status"], {"error": {"message": "Rate limit reached" if item["status"] == 429
+                                                         else "The server had an error", "type": "server_error"}},
+                              {"retry-after": "0", "x-should-retry": "true"})
+        if "slow" in item:
+            time.sleep(item["slow"])
+        prompt = " ".join(m.get("content") or "" for m in body.get("messages", []))
+        content = item["content"]
+        usage = {"prompt_tokens": max(1, len(prompt) // 4), "completion_tokens": max(1, len(content) // 4)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        self._send(200, {"id": f"chatcmpl-{len(state.requests)}", "object": "chat.completion", "created": 0,
+                         "model": body.get("model", "test-model"), "usage": usage,
+                         "choices": [{"index": 0, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": content}}]})
+
+
+class FakeOpenAIServer:
+    def __init__(self) -> None:
+        self.state = OpenAIState()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.state = self.state  # type: ignore[attr-defined]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

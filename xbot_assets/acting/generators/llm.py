@@ -1,0 +1,285 @@
+"""The language-model generator: a persona prompt in, a validated draft out, through the `openai` SDK against any
+OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp).
+
+- Structured output: the answer is a JSON object (`DraftOutput`: the text or the thread's parts, the topic, the
+  hook, the claim) asked for with a JSON schema; a server that refuses JSON-schema mode is asked for a JSON object,
+  and one that refuses that for plain JSON — the same pydantic validation every time. Invalid output is asked again
+  at most `invalid_retries` times, then the slot is skipped with the reason (`GenerationFailed`).
+- Timeouts and retries of the transport are the SDK's own (`timeout`, `max_retries`).
+- Every call's tokens and estimated cost go to `act.llm_calls`; `XBOT_LLM_DAILY_BUDGET_USD` refuses a call that
+  could take the day's spend past it (the slot is skipped with the reason; the offline generator does not stand in).
+
+Settings: OPENAI_BASE_URL, OPENAI_API_KEY (through the environment only, never stored), XBOT_LLM_MODEL
+(gpt-4o-mini), XBOT_LLM_TIMEOUT_SECONDS (30), XBOT_LLM_MAX_RETRIES (2), XBOT_LLM_INVALID_RETRIES (2),
+XBOT_LLM_PRICE_INPUT_PER_1M (0.15) and XBOT_LLM_PRICE_OUTPUT_PER_1M (0.60) USD, XBOT_LLM_DAILY_BUDGET_USD (unset).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from xbot_assets.acting.generators.personas import HOOKS, PERSONAS, Persona
+from xbot_assets.settings import env_float, env_int
+from xbot_assets.warehouse.connection import Warehouse
+
+LLM_CALL_COLUMNS = ("call_id", "account_id", "model", "generator_name", "prompt_version", "started_at",
+                    "duration_ms", "mode", "prompt_tokens", "completion_tokens", "cost_usd", "outcome", "error")
+
+
+class GenerationFailed(RuntimeError):
+    """No usable draft for the slot; the message is the skip reason stored with the decision."""
+
+
+class DraftOutput(BaseModel):
+    """What the model must answer with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, description="the post, for a single post")
+    parts: list[str] | None = Field(None, description="the thread's posts in order, for a thread")
+    topic: str = Field(min_length=1, max_length=80)
+    hook: str = Field(description="the hook type: " + ", ".join(HOOKS))
+    claim: str = Field(min_length=1, max_length=280, description="the one claim the post makes")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> DraftOutput:
+        if (self.text is None) == (self.parts is None):
+            raise ValueError("give either text (a single post) or parts (a thread), not both or neither")
+        if self.parts is not None and not (2 <= len(self.parts) <= 10 and all(p.strip() for p in self.parts)):
+            raise ValueError("a thread needs 2 to 10 non-empty parts")
+        if self.text is not None and not self.text.strip():
+            raise ValueError("text is empty")
+        return self
+
+
+def output_schema() -> dict[str, Any]:
+    """The JSON schema sent in strict mode: every property required, nullable where the form allows."""
+    return {
+        "type": "object", "additionalProperties": False,
+        "required": ["text", "parts", "topic", "hook", "claim"],
+        "properties": {
+            "text": {"type": ["string", "null"]},
+            "parts": {"type": ["array", "null"], "items": {"type": "string"}},
+            "topic": {"type": "string"}, "hook": {"type": "string", "enum": list(HOOKS)},
+            "claim": {"type": "string"},
+        },
+    }
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    model: str = "gpt-4o-mini"
+    timeout_seconds: float = 30.0
+    max_retries: int = 2
+    invalid_retries: int = 2
+    price_input_per_1m: float = 0.15
+    price_output_per_1m: float = 0.60
+    daily_budget_usd: float | None = None
+
+    @classmethod
+    def from_env(cls) -> LLMSettings:
+        budget = os.environ.get("XBOT_LLM_DAILY_BUDGET_USD", "").strip()
+        return cls(
+            model=os.environ.get("XBOT_LLM_MODEL") or "gpt-4o-mini",
+            timeout_seconds=env_float("XBOT_LLM_TIMEOUT_SECONDS", 30.0),
+            max_retries=env_int("XBOT_LLM_MAX_RETRIES", 2),
+            invalid_retries=env_int("XBOT_LLM_INVALID_RETRIES", 2),
+            price_input_per_1m=env_float("XBOT_LLM_PRICE_INPUT_PER_1M", 0.15),
+            price_output_per_1m=env_float("XBOT_LLM_PRICE_OUTPUT_PER_1M", 0.60),
+            daily_budget_usd=float(budget) if budget else None,
+        )
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.price_input_per_1m + completion_tokens * self.price_output_per_1m) / 1e6
+
+
+@dataclass
+class LLMDraft:
+    """A validated draft and what it took."""
+
+    output: DraftOutput
+    generator_name: str
+    prompt_version: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    attempts: int = 1
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.output.text if self.output.text is not None else self.output.parts[0]
+
+    @property
+    def thread_parts(self) -> tuple[str, ...]:
+        return tuple(self.output.parts or ())
+
+
+def messages(persona: Persona, content_type: str, topic: str, audience: str | None, examples: Sequence[str],
+             thread: bool, rules: Sequence[str] = ()) -> list[dict[str, str]]:
+    """The chat: the persona's prompt, the account's rules, up to three viral examples (structure only), the ask."""
+    system = persona.prompt + "\n" + "\n".join(f"- {r}" for r in rules)
+    system += ("\nAnswer with one JSON object only: {\"text\": string or null, \"parts\": list of strings or null, "
+               "\"topic\": string, \"hook\": one of " + ", ".join(HOOKS) + ", \"claim\": string}.")
+    ask = [f"Write one {'thread (2-5 posts)' if thread else 'single post'} of type {content_type} about {topic}."]
+    if audience:
+        ask.append(f"Audience: {audience}.")
+    if examples:
+        ask.append("Posts that did well recently, for their structure only. Do not copy or paraphrase them:")
+        ask += [f"<example>{e}</example>" for e in examples[:3]]
+    ask.append("Each post at most 280 characters; no links unless asked; no hashtags.")
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(ask)}]
+
+
+class LLMGenerator:
+    """One account's generator: an `openai.OpenAI` client, the settings, and where calls are recorded."""
+
+    MODES = ("json_schema", "json_object", "plain")
+
+    def __init__(self, client, settings: LLMSettings, warehouse: Warehouse | None = None,
+                 account_id: str = "main", clock=None):
+        self.client = client
+        self.settings = settings
+        self.warehouse = warehouse
+        self.account_id = account_id
+        self.clock = clock or (lambda: datetime.utcnow())
+        self.mode = "json_schema"  # the best the server accepts; lowered once when it refuses one
+
+    @classmethod
+    def from_env(cls, warehouse: Warehouse | None, account_id: str) -> LLMGenerator:
+        from openai import OpenAI
+
+        settings = LLMSettings.from_env()
+        client = OpenAI(timeout=settings.timeout_seconds, max_retries=settings.max_retries)  # OPENAI_* from env
+        return cls(client, settings, warehouse, account_id)
+
+    def spent_today(self, at: datetime) -> float:
+        if self.warehouse is None:
+            return 0.0
+        with self.warehouse.connect() as conn:
+            return float(conn.scalar(
+                "select coalesce(sum(cost_usd), 0) from act.llm_calls where account_id = ? and started_at >= ?",
+                [self.account_id, at.replace(hour=0, minute=0, second=0, microsecond=0)]) or 0.0)
+
+    def _record(self, values: dict[str, Any]) -> None:
+        if self.warehouse is None:
+            return
+        with self.warehouse.connect() as conn:
+            conn.insert_rows("act.llm_calls", LLM_CALL_COLUMNS, [[values.get(c) for c in LLM_CALL_COLUMNS]])
+
+    def generate(self, generator_name: str, content_type: str, topic: str, *, thread: bool = False,
+                 audience: str | None = None, examples: Sequence[str] = (), rules: Sequence[str] = ()) -> LLMDraft:
+        persona = PERSONAS.get(generator_name)
+        if persona is None:
+            raise GenerationFailed(f"llm: no persona {generator_name!r}")
+        chat = messages(persona, content_type, topic, audience, examples, thread, rules)
+        draft = LLMDraft(output=None, generator_name=generator_name, prompt_version=persona.version,  # type: ignore
+                         model=self.settings.model)
+        problems: list[str] = []
+        for attempt in range(1, self.settings.invalid_retries + 2):
+            draft.attempts = attempt
+            content = self._call(persona, chat, draft)
+            try:
+                draft.output = DraftOutput.model_validate_json(_json_text(content))
+            except (ValidationError, ValueError) as exc:
+                problems.append(_short(exc))
+                chat = [*chat, {"role": "assistant", "content": content or ""},
+                        {"role": "user", "content": f"That was not valid: {_short(exc)}. Answer again with the JSON "
+                                                    "object only."}]
+                continue
+            if thread and draft.output.parts is None or not thread and draft.output.text is None:
+                problems.append("wrong form (a thread was asked for)" if thread else "wrong form (a single post)")
+                continue
+            return draft
+        raise GenerationFailed(f"llm: no valid output after {draft.attempts} attempts ({'; '.join(problems)})")
+
+    def _call(self, persona: Persona, chat: list[dict[str, str]], draft: LLMDraft) -> str:
+        import openai
+
+        now = self.clock()
+        budget = self.settings.daily_budget_usd
+        if budget is not None:
+            spent = self.spent_today(now)
+            worst = self.settings.cost(sum(len(m["content"]) for m in chat) // 3 + 50, 600)
+            if spent + worst > budget:
+                raise GenerationFailed(f"llm daily budget: ${spent:.4f} of ${budget:.2f} spent today, this call "
+                                       f"could cost ${worst:.4f}; not generated")
+        while True:
+            started = time.perf_counter()
+            record = {"call_id": uuid.uuid4().hex, "account_id": self.account_id, "model": self.settings.model,
+                      "generator_name": persona.name, "prompt_version": persona.version, "started_at": now,
+                      "mode": self.mode}
+            try:
+                response = self.client.chat.completions.create(
+                    model=self.settings.model, messages=chat, temperature=persona.temperature,
+                    **self._format())
+            except openai.BadRequestError as exc:
+                record.update(duration_ms=(time.perf_counter() - started) * 1000, prompt_tokens=0,
+                              completion_tokens=0, cost_usd=0.0, outcome="refused", error=_short(exc))
+                self._record(record)
+                if self.mode != "plain" and _format_refused(exc):
+                    lower = self.MODES[self.MODES.index(self.mode) + 1]
+                    draft.notes.append(f"the server refused {self.mode} output; using {lower}")
+                    self.mode = lower
+                    continue
+                raise GenerationFailed(f"llm: the server refused the request ({_short(exc)})") from None
+            except openai.APIError as exc:  # timeouts, connection errors, 429/5xx after the SDK's own retries
+                record.update(duration_ms=(time.perf_counter() - started) * 1000, prompt_tokens=0,
+                              completion_tokens=0, cost_usd=0.0, outcome="error", error=_short(exc))
+                self._record(record)
+                raise GenerationFailed(f"llm: {type(exc).__name__}: {_short(exc)}") from None
+            usage = response.usage
+            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            cost = self.settings.cost(prompt_tokens, completion_tokens)
+            draft.prompt_tokens += prompt_tokens
+            draft.completion_tokens += completion_tokens
+            draft.cost_usd += cost
+            content = response.choices[0].message.content or ""
+            record.update(duration_ms=(time.perf_counter() - started) * 1000, prompt_tokens=prompt_tokens,
+                          completion_tokens=completion_tokens, cost_usd=cost, outcome="answered")
+            self._record(record)
+            return content
+
+    def _format(self) -> dict[str, Any]:
+        if self.mode == "json_schema":
+            return {"response_format": {"type": "json_schema",
+                                        "json_schema": {"name": "post", "schema": output_schema(), "strict": True}}}
+        if self.mode == "json_object":
+            return {"response_format": {"type": "json_object"}}
+        return {}
+
+
+def _format_refused(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "response_format" in text or "json_schema" in text or "json_object" in text
+
+
+def _json_text(content: str) -> str:
+    """Plain mode: the JSON object inside a reply that may wrap it in prose or a code fence."""
+    content = (content or "").strip()
+    if content.startswith("{"):
+        return content
+    start, end = content.find("{"), content.rfind("}")
+    if start < 0 or end <= start:
+        raise ValueError("no JSON object in the answer")
+    return content[start:end + 1]
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).replace("\n", " ")
+    return text[:300]
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
