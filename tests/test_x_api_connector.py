@@ -100,8 +100,55 @@ def test_connection_dropped_after_the_post_was_created_is_reconciled_not_resent(
     assert len(server.state.posts) == 1  # never a double post
     assert published.tweet_id in server.state.posts
     assert any("reconciled" in n for n in connector.notes)
-    kinds = [c[3] for c in calls(warehouse)]
-    assert kinds == ["post", "user_read", "owned_read"]  # the send, who am I, the timeline read
+    kinds = [(c[3], c[5]) for c in calls(warehouse)]
+    # the send (its answer lost), who am I, the timeline read, and the write charged once it was found
+    assert kinds == [("post", 0.0), ("user_read", 0.01), ("owned_read", 0.001), ("post", 0.015)]
+
+
+def test_an_unreadable_timeline_after_a_lost_answer_is_unknown_not_failed(server, warehouse):
+    connector = make(server, warehouse)
+    server.state.fault("POST", "/2/tweets", "drop_after_create")
+    for _ in range(3):
+        server.state.fault("GET", "/2/users/:id/tweets", "503")
+    with pytest.raises(OutcomeUnknown, match="timeline could not be read"):
+        connector.publish(post(), NOW)
+    assert len(server.state.posts) == 1  # it exists; nothing was sent twice
+
+
+def test_the_settling_read_is_never_refused_by_the_budget(server, warehouse):
+    connector = make(server, warehouse, budget=0.03)
+    server.state.fault("POST", "/2/tweets", "drop_after_create")
+    published = connector.publish(post(), NOW)
+    assert list(server.state.posts) == [published.tweet_id]
+
+
+def test_repeated_429_on_a_post_is_not_sent_not_failed(server, warehouse):
+    connector = make(server, warehouse)
+    for _ in range(3):
+        server.state.fault("POST", "/2/tweets", "429", reset_in=1)
+    with pytest.raises(RateLimited) as caught:
+        connector.publish(post(), NOW)
+    assert isinstance(caught.value, NotSent) and not server.state.posts
+
+
+def test_a_crashed_thread_is_settled_part_by_part(server, warehouse):
+    connector = make(server, warehouse)
+    first = server.state.create("one")
+    server.state.create("two", in_reply_to=first.id)
+    found = connector.find_published(post("one", ("one", "two", "three")), NOW - timedelta(hours=1))
+    assert found.tweet_id == first.id and len(found.thread_tweet_ids) == 2
+    assert "2 of 3 parts" in found.incomplete
+
+
+def test_analytics_failing_keeps_the_counters_already_read(server, warehouse):
+    connector = make(server, warehouse)
+    p = server.state.create("a post")
+    p.metrics.update(likes=9)
+    for _ in range(3):
+        server.state.fault("GET", "/2/tweets/analytics", "503")
+    found = connector.collect_metrics([p.id], NOW)
+    assert found[p.id]["likes"] == 9 and found[p.id]["follows"] is None
+    assert any("not read this time" in n for n in connector.notes) and connector.analytics
 
 
 def test_dropped_before_anything_was_created_is_sent_again_after_checking(server, warehouse):

@@ -108,3 +108,13 @@ def test_missing_or_bad_token_files_say_what_to_do(server, tmp_path):
         creds.auth().access_token()
     with pytest.raises(TokenError, match="refresh_token"):
         TokenStore(creds.token_file).store({"access_token": "only-half"})
+
+
+def test_a_token_x_revoked_early_is_refreshed_on_401_and_the_call_goes_through(server, tmp_path, duckdb_url):
+    creds = credentials(server, tmp_path)
+    store = TokenStore(creds.token_file)
+    store.store({"access_token": "revoked", "refresh_token": "refresh-0", "expires_in": 7200})  # looks valid
+    auth = creds.auth()
+    assert connector(server, duckdb_url, creds, auth).read_followers(None) == 1000
+    assert auth.refreshes == 1 and store.read()["access_token"] == "access-1"
+    assert [r.authorization for r in server.state.requests] == ["Bearer revoked", "Bearer access-1"]

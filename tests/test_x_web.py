@@ -34,6 +34,8 @@ class _Site(BaseHTTPRequestHandler):
         logged_in = "auth_token=" in (self.headers.get("cookie") or "")
         if parts == ["xbot_test"]:
             page = "profile.html"
+        elif parts == ["xbot_test", "status", "1900000000000000777"]:
+            page = "unavailable.html"  # x.com answers 200 and renders "This post is unavailable"
         elif len(parts) == 3 and parts[:2] == ["xbot_test", "status"]:
             page = f"status_{parts[2]}.html"
         elif len(parts) == 4 and parts[3] == "analytics":
@@ -87,6 +89,11 @@ def test_a_post_that_is_gone_is_left_out(site):
     connector = web(site, profile_dir="")
     assert connector.collect_metrics(["1900000000000000999"], NOW) == {}
     assert any("gone" in n for n in connector.notes)
+
+
+def test_a_deleted_post_shown_with_a_200_is_left_out(site):
+    connector = web(site, profile_dir="")
+    assert connector.collect_metrics(["1900000000000000777"], NOW) == {}
 
 
 def test_followers_from_the_profile_page(site):

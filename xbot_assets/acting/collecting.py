@@ -11,7 +11,7 @@ import pandas as pd
 from xbot_assets.acting.accounts import Account
 from xbot_assets.acting.alerts import record_alert
 from xbot_assets.clock import utc_naive
-from xbot_assets.connectors.base import Connector, NotSent
+from xbot_assets.connectors.base import Connector, ConnectorError, NotSent
 from xbot_assets.ingest.load import write_follower_snapshots
 from xbot_assets.ingest.metrics import write_metric_snapshots
 from xbot_assets.ingest.records import LoadReport
@@ -68,6 +68,10 @@ def collect_metrics(warehouse: Warehouse, connector: Connector, account: Account
     except NotSent as exc:  # the budget, the credits or a cap: keep what was read, say so, read the rest later
         record_alert(warehouse, f"collect_stopped:{account.account_id}:{times[-1]:%Y-%m-%d}", times[-1],
                      f"collecting metrics for {account.account_id} stopped: {exc}", job_name="collect_metrics_job")
+    except ConnectorError:  # the platform failed: what was read (and paid for) is kept, then the step fails
+        with warehouse.connect() as conn:
+            write_metric_snapshots(conn, rows, now=times[-1], source_name="collector")
+        raise
     with warehouse.connect() as conn:
         return write_metric_snapshots(conn, rows, now=times[-1], source_name="collector")
 

@@ -35,6 +35,10 @@ ANALYTICS_LABELS = {"impressions": ("Impressions",), "profile_clicks": ("Profile
                     "follows": ("New follows", "Follows"), "url_clicks": ("Link clicks", "URL clicks")}
 
 
+# What x.com shows (with a 200 as often as a 404) for a post that was deleted or is not visible.
+GONE = re.compile(r"this (page|post) (doesn.t exist|is unavailable)|hmm\.\.\.this page doesn.t exist", re.I)
+
+
 class PageChanged(ConnectorError):
     """x.com no longer shows an element the reader relies on; the message names it."""
 
@@ -106,15 +110,22 @@ class XWebConnector:
 
     # -- reading ---------------------------------------------------------------------------------------------
 
+    def _wait(self, locator, what: str) -> None:
+        """x.com renders in the browser: wait for the element, and name it when it never comes."""
+        try:
+            locator.first.wait_for(state="attached")
+        except Exception:
+            raise PageChanged(what) from None
+
     def _post_counters(self, page, tweet_id: str) -> dict[str, int | None]:
         self._open(page, f"{self.base_url}/{self.handle}/status/{tweet_id}")
         articles = page.locator('article[data-testid="tweet"]').filter(
             has=page.locator(f'a[href*="/status/{tweet_id}"]:has(time)'))
-        try:
-            articles.first.wait_for(state="attached")
-        except Exception:
-            raise PageChanged(f"post {tweet_id}: no article[data-testid=\"tweet\"] with a link to /status/{tweet_id} "
-                              "on its page") from None
+        gone = page.get_by_text(GONE)
+        self._wait(articles.or_(gone), f"post {tweet_id}: no article[data-testid=\"tweet\"] with a link to "
+                                       f"/status/{tweet_id} on its page")
+        if articles.count() == 0:
+            raise KeyError(tweet_id)
         article = articles.first
         counters: dict[str, int | None] = {}
         for name, testid in BUTTONS.items():
@@ -135,6 +146,8 @@ class XWebConnector:
     def _analytics(self, page, tweet_id: str) -> dict[str, int | None]:
         """The post's analytics page (only its author sees it): impressions, profile visits, follows, link clicks."""
         self._open(page, f"{self.base_url}/{self.handle}/status/{tweet_id}/analytics")
+        self._wait(page.get_by_text("Impressions", exact=True).or_(page.get_by_text(re.compile(r"log in", re.I))),
+                   f"post {tweet_id}: the analytics page shows neither 'Impressions' nor a login prompt")
         body = page.locator("body").inner_text()
         if "log in" in body.lower() and "impressions" not in body.lower():
             raise ConnectorError(f"post {tweet_id}: the analytics page asks to log in; the browser profile at "
@@ -166,8 +179,7 @@ class XWebConnector:
         with self._page() as page:
             self._open(page, f"{self.base_url}/{self.handle}")
             link = page.locator(f'a[href="/{self.handle}/verified_followers"], a[href="/{self.handle}/followers"]')
-            if link.count() == 0:
-                raise PageChanged(f"@{self.handle}: no link to /{self.handle}/followers on the profile page")
+            self._wait(link, f"@{self.handle}: no link to /{self.handle}/followers on the profile page")
             return _count(link.first.inner_text(), "followers")
 
     # -- what it cannot do -----------------------------------------------------------------------------------

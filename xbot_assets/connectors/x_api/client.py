@@ -102,9 +102,12 @@ class XApiClient:
 
     def request(self, method: str, path: str, *, price_kind: str, params: Mapping[str, Any] | None = None,
                 body: Mapping[str, Any] | None = None, max_resources: int = 1,
-                resource_ids: Callable[[dict], Sequence[str]] | None = None) -> dict[str, Any]:
-        """One call: budget checked first, then sent (reads retried), recorded in the ledger whatever happens."""
-        self.ledger.check(price_kind, max_resources, _utc_now())
+                resource_ids: Callable[[dict], Sequence[str]] | None = None,
+                budget_exempt: bool = False) -> dict[str, Any]:
+        """One call: budget checked first (unless exempt: the read that settles whether a post went out must never
+        be refused), then sent (reads retried), recorded in the ledger whatever happens."""
+        if not budget_exempt:
+            self.ledger.check(price_kind, max_resources, _utc_now())
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -117,7 +120,10 @@ class XApiClient:
         try:
             return retrying(self._send, method, path, price_kind, params, body, resource_ids)
         except _Transient as exc:
-            raise XApiError(f"{method} {path} failed after {self.max_attempts} attempts: {exc}", exc.status) from exc
+            message = f"{method} {path} failed after {self.max_attempts} attempts: {exc}"
+            if exc.status == 429:  # refused every time: nothing was created, and the window is still closed
+                raise RateLimited(message, None, daily=False) from exc
+            raise XApiError(message, exc.status) from exc
 
     def _send(self, method: str, path: str, price_kind: str, params, body, resource_ids) -> dict[str, Any]:
         started = _utc_now()
@@ -127,7 +133,7 @@ class XApiClient:
         try:
             response = self.session.request(method, self.base_url + path, params=params, json=body,
                                             timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except requests.RequestException as exc:  # refused, reset, timed out, or cut while reading the answer
             record.duration_ms = (time.perf_counter() - clock) * 1000
             record.error = f"{type(exc).__name__}: {exc}"[:500]
             self.ledger.record(record)

@@ -22,8 +22,23 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from xbot_assets.connectors.base import ConnectorError, OutcomeUnknown, Publication, Published, contains_url
-from xbot_assets.connectors.ledger import ANALYTICS_READ, OWNED_READ, POST, POST_READ, POST_URL, USER_READ
+from xbot_assets.connectors.base import (
+    ConnectorError,
+    NotSent,
+    OutcomeUnknown,
+    Publication,
+    Published,
+    contains_url,
+)
+from xbot_assets.connectors.ledger import (
+    ANALYTICS_READ,
+    OWNED_READ,
+    POST,
+    POST_READ,
+    POST_URL,
+    USER_READ,
+    CallRecord,
+)
 from xbot_assets.connectors.x_api.client import SendUnknown, XApiClient, XApiError
 from xbot_assets.connectors.x_api.wire import (
     WireFormatError,
@@ -71,14 +86,16 @@ class XApiConnector:
 
     # -- reads that name post fields ----------------------------------------------------------------------------
 
-    def _read_posts(self, path: str, params: dict[str, Any], price_kind: str, max_resources: int) -> dict[str, Any]:
+    def _read_posts(self, path: str, params: dict[str, Any], price_kind: str, max_resources: int,
+                    budget_exempt: bool = False) -> dict[str, Any]:
         """A read with the post-fields parameter under the name this server accepts: `tweet.fields` (the
         documented one) first; if the server refuses that name, `post.fields` (spec v2.167) from then on."""
         fields = params.pop("fields")
         for attempt in range(2):
             try:
                 return self.client.request("GET", path, price_kind=price_kind, max_resources=max_resources,
-                                           params={**params, self.fields_param: fields}, resource_ids=_ids)
+                                           params={**params, self.fields_param: fields}, resource_ids=_ids,
+                                           budget_exempt=budget_exempt)
             except XApiError as exc:
                 if attempt or exc.status != 400 or self.fields_param not in str(exc):
                     raise
@@ -134,30 +151,70 @@ class XApiConnector:
                 payload = self.client.request("POST", "/2/tweets", price_kind=kind, body=body, resource_ids=_ids)
             except SendUnknown as exc:
                 last = exc
-                # X may take a moment to show a post it created; reading too early would send it twice.
-                self.sleep(self.reconcile_delay_seconds)
-                found = self._find_text(body["text"], since - timedelta(minutes=1),
-                                        (body.get("reply") or {}).get("in_reply_to_tweet_id"))
+                found = self._reconcile(body, since, kind, exc)
                 if found is not None:
-                    self.notes.append(f"reconciled an unknown outcome ({exc}): found {found[0]} on the timeline")
                     return found
                 continue
+            except XApiError as exc:
+                if last is not None and exc.status == 403 and "duplicate" in str(exc).lower():
+                    # X refuses the same text twice: the earlier, unanswered send did create it
+                    raise OutcomeUnknown(f"X calls the resend a duplicate after an unknown outcome ({last}); the "
+                                         "post exists but is not on the timeline yet") from exc
+                raise
             data = payload.get("data") or {}
             if "id" not in data:
-                raise WireFormatError(f"POST /2/tweets returned no id: {str(payload)[:200]}")
+                raise OutcomeUnknown(f"POST /2/tweets answered {payload.get('data')!r} without an id: the post may "
+                                     "exist")
             return str(data["id"]), created_at(data) or datetime.now(UTC).replace(tzinfo=None)
         raise OutcomeUnknown(f"publish outcome unknown after {self.publish_attempts} attempts and not found on the "
                              f"account's timeline: {last}")
 
+    def _reconcile(self, body: dict[str, Any], since: datetime, kind: str,
+                   unknown: Exception) -> tuple[str, datetime] | None:
+        """After a send with no answer: the post if the timeline shows it (charged as the write it was)."""
+        # X may take a moment to show a post it created; reading too early would send it twice.
+        self.sleep(self.reconcile_delay_seconds)
+        try:
+            found = self._find_text(body["text"], since - timedelta(minutes=1),
+                                    (body.get("reply") or {}).get("in_reply_to_tweet_id"))
+        except ConnectorError as exc:  # cannot tell: never send again blindly
+            raise OutcomeUnknown(f"a send had no answer ({unknown}) and the timeline could not be read ({exc})") \
+                from exc
+        if found is not None:
+            self.notes.append(f"reconciled an unknown outcome ({unknown}): found {found[0]} on the timeline")
+            self._charge_found(kind, found[0])
+        return found
+
+    def _charge_found(self, kind: str, tweet_id: str) -> None:
+        self.client.ledger.record(CallRecord(
+            method="POST", endpoint="/2/tweets", started_at=datetime.now(UTC).replace(tzinfo=None), price_kind=kind,
+            status_code=201, resource_ids=[tweet_id], error="answer lost; the post was found on the timeline"))
+
     def find_published(self, post: Publication, since: datetime) -> Published | None:
-        """The post, if the account's timeline shows it since `since` (naive UTC): used for a crashed publish."""
-        found = self._find_text(post.thread_parts[0] if post.is_thread else post.text, since)
-        return Published(found[0], found[1]) if found else None
+        """The post, if the account's timeline shows it since `since` (naive UTC): used for a crashed publish. A
+        thread is followed part by part down its reply chain; parts not found are named, never sent."""
+        parts = post.thread_parts if post.is_thread else (post.text,)
+        ids: list[str] = []
+        first_at: datetime | None = None
+        for part in parts:
+            found = self._find_text(part, since, ids[-1] if ids else None)
+            if found is None:
+                break
+            self._charge_found(POST_URL if contains_url(part) else POST, found[0])
+            ids.append(found[0])
+            first_at = first_at or found[1]
+        if not ids:
+            return None
+        incomplete = None if len(ids) == len(parts) else \
+            f"thread settled with {len(ids)} of {len(parts)} parts on the platform; the rest were not sent"
+        return Published(ids[0], first_at, thread_tweet_ids=tuple(ids) if len(parts) > 1 else (),
+                         incomplete=incomplete)
 
     def _find_text(self, text: str, since: datetime, in_reply_to: str | None = None) -> tuple[str, datetime] | None:
         payload = self._read_posts(
             f"/2/users/{self.user_id()}/tweets", {"max_results": 100, "start_time": since.strftime(
-                "%Y-%m-%dT%H:%M:%SZ"), "fields": "created_at,referenced_tweets"}, OWNED_READ, 100)
+                "%Y-%m-%dT%H:%M:%SZ"), "fields": "created_at,referenced_tweets"}, OWNED_READ, 100,
+            budget_exempt=True)
         wanted = comparable_text(text)
         for item in payload.get("data") or []:
             if comparable_text(item.get("text", "")) != wanted:
@@ -205,15 +262,22 @@ class XApiConnector:
                             "end_time": wall.strftime("%Y-%m-%dT%H:%M:%SZ"), "granularity": "total",
                             "analytics.fields": ANALYTICS_FIELDS},
                     resource_ids=_ids)
+            except NotSent:
+                raise
             except XApiError as exc:
                 if exc.status in (401, 403):
                     self.analytics = False
                     self.notes.append(f"per-post analytics not available to this account ({exc}); follows are "
                                       "attributed from the follower count instead")
-                    return
-                raise
+                else:  # the counters already read stand; follows wait for the next read
+                    self.notes.append(f"per-post analytics not read this time ({exc})")
+                return
             for item in payload.get("data") or []:
-                counters = analytics_counters(item)
+                try:
+                    counters = analytics_counters(item)
+                except WireFormatError as exc:
+                    self.notes.append(f"analytics of {item.get('id')} unreadable ({exc})")
+                    continue
                 target = found.get(str(item.get("id")))
                 if target is None:
                     continue

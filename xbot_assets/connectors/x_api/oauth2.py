@@ -126,7 +126,30 @@ class OAuth2UserAuth(AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self.access_token()}"
+        request.register_hook("response", self._on_401)
         return request
+
+    def _on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        """X revoked or expired the token before the stored expiry said: refresh once (unless another process
+        already did) and send the request again with the new token."""
+        if response.status_code != 401 or getattr(response.request, "xbot_retried", False):
+            return response
+        used = (response.request.headers.get("Authorization") or "").removeprefix("Bearer ")
+        with self.store.locked():
+            token = self.store.read()
+            if token.get("access_token") == used:
+                token = self._refresh(token)
+                self.store.write(token)
+                self.refreshes += 1
+        response.content  # noqa: B018 - read the body so the connection can be reused
+        response.close()
+        retry = response.request.copy()
+        retry.headers["Authorization"] = f"Bearer {token['access_token']}"
+        retry.xbot_retried = True  # type: ignore[attr-defined]
+        again = response.connection.send(retry, **kwargs)
+        again.history.append(response)
+        again.request = retry
+        return again
 
     def access_token(self) -> str:
         token = self.store.read()

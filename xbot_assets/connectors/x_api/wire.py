@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from xbot_assets.connectors.base import ConnectorError
+
 # Snowflake ids carry their creation time: milliseconds since the Twitter epoch in the bits above 22.
 TWITTER_EPOCH_MS = 1288834974657
 
@@ -42,7 +44,7 @@ COUNTER_NAMES = ("impressions", "likes", "retweets", "replies", "quotes", "bookm
                  "url_clicks")
 
 
-class WireFormatError(ValueError):
+class WireFormatError(ConnectorError, ValueError):
     """A response that does not have the documented shape (named in the message, never read as zero)."""
 
 
