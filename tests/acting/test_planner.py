@@ -140,3 +140,22 @@ def test_links_are_gated_unless_the_account_allows_them():
     opened = plan_day(_state(), PlanSettings(posts_per_day=2, allow_urls=True), NOW, np.random.default_rng(6), _ids,
                       generate=linking)
     assert opened and not any("link gate" in (c.skip_reason or "") for c in opened)
+
+
+def test_weighted_length_counts_links_23_and_emoji_2():
+    from xbot_assets.acting.text_features import weighted_length
+
+    assert weighted_length("plain text") == 10
+    assert weighted_length("read https://example.com/a-very-long-path?with=query") == 5 + 23
+    assert weighted_length("sleep 😴") == 6 + 2 and weighted_length("睡眠") == 4
+    assert weighted_length("em—dash ’quote’") == 15
+
+
+def test_thread_parts_over_the_weighted_limit_are_gated():
+    def long_thread(generator_name, content_type, rng, *, thread=False):
+        parts = ("Sleep, part 1: 7 hours is the floor, not the goal.", "😴" * 141)
+        return Draft(parts[0], "sleep", generator_name, content_type, parts)
+
+    candidates = plan_day(_state(), PlanSettings(posts_per_day=1), NOW, np.random.default_rng(7), _ids,
+                          generate=long_thread)
+    assert candidates and all("length gate: thread part(s) 2" in c.skip_reason for c in candidates)

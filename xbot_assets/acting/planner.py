@@ -26,7 +26,15 @@ import numpy as np
 import pandas as pd
 
 from xbot_assets.acting.generators.offline import Draft, generate_offline
-from xbot_assets.acting.text_features import expertise_score, max_similarity, novelty_score, quality_score, viral_score
+from xbot_assets.acting.text_features import (
+    MAX_SINGLE_LENGTH,
+    expertise_score,
+    max_similarity,
+    novelty_score,
+    quality_score,
+    viral_score,
+    weighted_length,
+)
 from xbot_assets.connectors.base import contains_url
 from xbot_assets.learning.content_arms import content_arm_name, thompson_propensities, thompson_sample
 from xbot_assets.learning.features import feature_frame
@@ -315,6 +323,10 @@ def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: 
     rejections: list[str] = []
     if quality.value < settings.min_quality:
         rejections.append(f"quality gate: {quality.value:.2f} < {settings.min_quality:.2f}")
+    too_long = [i + 1 for i, part in enumerate(draft.thread_parts) if weighted_length(part) > MAX_SINGLE_LENGTH]
+    if too_long:
+        rejections.append(f"length gate: thread part(s) {', '.join(map(str, too_long))} over X's "
+                          f"{MAX_SINGLE_LENGTH} weighted characters")
     if not settings.allow_urls and contains_url(" ".join((draft.text, *draft.thread_parts))):
         rejections.append("link gate: the text contains a link and the account does not allow links")
     if settings.policy == "learned":

@@ -42,15 +42,29 @@ def novelty_score(text: str, recent: Sequence[str], similarity: float | None = N
     return round(1.0 - (max_similarity(text, recent) if similarity is None else similarity), 6)
 
 
+_LINK = re.compile(r"https?://\S+", re.I)
+# twitter-text v3: these code points weigh 1, every other one 2 (CJK, most emoji); a link weighs 23 whatever it is.
+_LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+LINK_WEIGHT = 23
+
+
+def weighted_length(text: str) -> int:
+    """The length X counts against its 280 limit: links 23 each, emoji and CJK 2 per code point, the rest 1."""
+    links = _LINK.findall(text)
+    rest = _LINK.sub("", text)
+    return LINK_WEIGHT * len(links) + sum(
+        1 if any(lo <= ord(ch) <= hi for lo, hi in _LIGHT) else 2 for ch in rest)
+
+
 def quality_score(text: str, recent: Sequence[str] = (), similarity: float | None = None) -> Score:
     """One 0–1 scale: length 0.25, hook 0.2, specificity 0.25, no filler 0.15, originality 0.15.
 
     `similarity` is max_similarity(text, recent) when the caller has it already (the planner computes it once for
     both this score and novelty)."""
     reasons: list[str] = []
-    length = len(text)
+    length = weighted_length(text)
     if length > MAX_SINGLE_LENGTH:
-        return Score(0.0, (f"too long: {length} > {MAX_SINGLE_LENGTH} characters",))
+        return Score(0.0, (f"too long: weighted length {length} > {MAX_SINGLE_LENGTH}",))
     score = 0.0
     if 100 <= length <= 250:
         score += 0.25
