@@ -62,9 +62,10 @@ def quality_score(text: str, recent: Sequence[str] = (), similarity: float | Non
     `similarity` is max_similarity(text, recent) when the caller has it already (the planner computes it once for
     both this score and novelty)."""
     reasons: list[str] = []
-    length = weighted_length(text)
-    if length > MAX_SINGLE_LENGTH:
-        return Score(0.0, (f"too long: weighted length {length} > {MAX_SINGLE_LENGTH}",))
+    weighted = weighted_length(text)  # X's own limit; the length band below is about reading, in characters
+    if weighted > MAX_SINGLE_LENGTH:
+        return Score(0.0, (f"too long: weighted length {weighted} > {MAX_SINGLE_LENGTH}",))
+    length = len(text)
     score = 0.0
     if 100 <= length <= 250:
         score += 0.25
