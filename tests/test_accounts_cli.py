@@ -145,3 +145,47 @@ def test_one_accounts_missing_credentials_do_not_stop_the_others(env, capsys, mo
         by_account = dict(conn.fetchall("select account_id, count(*) from raw.posts where status = 'posted' "
                                         "group by 1"))
     assert by_account.get("sim", 0) >= 1 and "brand" not in by_account  # the simulator account still published
+
+
+PROFILE = """
+niche: sleep and circadian health for shift workers
+topics: [{name: morning light, weight: 3}, {name: caffeine timing, weight: 1}, naps]
+audience: nurses on rotating shifts
+tone_rules: [plain words, no fear-mongering]
+banned_words: [miracle, cure]
+banned_claims: [melatonin is harmless at any dose]
+links_allowed: true
+thread: {min_parts: 2, max_parts: 4}
+"""
+
+
+def test_accounts_profile_is_validated_stored_and_listed(env, capsys, tmp_path):
+    (tmp_path / "profile.yaml").write_text(PROFILE)
+    assert main(["accounts", "add", "me", "--connector", "x-api"]) == 0
+    assert main(["accounts", "profile", "me", "--file", str(tmp_path / "profile.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "morning light 60%" in out and "naps 20%" in out and "links allowed" in out
+    assert main(["accounts", "list", "--json"]) == 0
+    [me] = json.loads(capsys.readouterr().out)
+    assert me["allow_urls"] is True and me["profile"]["banned_words"] == ["miracle", "cure"]
+    assert me["profile"]["thread"] == {"min_parts": 2, "max_parts": 4}
+    assert main(["accounts", "list"]) == 0
+    assert "profile: sleep and circadian health" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text, message", [
+    ("niche: x\n", "niche: String should have at least 3 characters"),
+    ("niche: sleep\ntopics: []\n", "topics: List should have at least 1 item"),
+    ("niche: sleep\ntopics: [naps]\ncolour: blue\n", "colour: Extra inputs are not permitted"),
+    ("niche: sleep\ntopics: [naps, Naps]\n", "topics must have different names"),
+    ("niche: sleep\ntopics: [naps]\nthread: {min_parts: 5, max_parts: 3}\n", "min_parts 5 > thread.max_parts 3"),
+    ("- just\n- a list\n", "a profile is a mapping"),
+    ("niche: [unclosed\n", "is not YAML"),
+])
+def test_a_bad_profile_is_a_clear_error_and_stores_nothing(env, capsys, tmp_path, text, message):
+    (tmp_path / "bad.yaml").write_text(text)
+    assert main(["accounts", "add", "me", "--connector", "x-api"]) == 0
+    assert main(["accounts", "profile", "me", "--file", str(tmp_path / "bad.yaml")]) == 2
+    assert message in capsys.readouterr().err
+    with env.connect() as conn:
+        assert conn.scalar("select count(*) from act.account_profiles") == 0

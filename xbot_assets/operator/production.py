@@ -6,6 +6,7 @@ each of those four one Dagster run recorded in the instance (the same jobs the s
                       [--allow-links | --no-allow-links] [--credentials-prefix P]
     xbot accounts list [--json]          xbot accounts enable|disable NAME
     xbot accounts token NAME --file TOKEN.json   (OAuth 2.0 user tokens: the first pair)
+    xbot accounts profile NAME --file PROFILE.yaml
     xbot queue list [--account A] [--json]    xbot queue approve ID    xbot queue reject ID --reason TEXT
     xbot plan|publish|collect [--account A] [--as-of ISO]
     xbot harvest viral --account A --query Q [--min-likes N] [--max-results N]
@@ -59,21 +60,30 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     wh = _warehouse()
     now = _now(args)
     if args.action == "list":
+        from xbot_assets.acting.profile import load_profile
+
         with wh.connect() as conn:
             found = accounts(conn, enabled_only=False)
+            profiles = {a.account_id: load_profile(conn, a.account_id) for a in found}
         if args.json:
-            print(json.dumps([asdict(a) for a in found], indent=2))
+            print(json.dumps([{**asdict(a), "profile": p.model_dump() if (p := profiles[a.account_id]) else None}
+                              for a in found], indent=2))
         elif not found:
             print("no accounts yet: xbot accounts add NAME --connector x-api --handle YOU")
         else:
             print(f"{len(found)} account(s) in {wh.target.describe()}:")
             for a in found:
                 print(_account_line(a))
+                profile = profiles[a.account_id]
+                print(f"  {'':<16} profile: {profile.niche} — topics {', '.join(t.name for t in profile.topics)}"
+                      if profile else f"  {'':<16} no profile (xbot accounts profile {a.account_id} --file F.yaml)")
         return 0
     with wh.connect() as conn:
         existing = find_account(conn, args.name)
     if args.action == "token":
         return _store_token(existing, args)
+    if args.action == "profile":
+        return _store_profile(wh, existing, args, now)
     if args.action in ("enable", "disable"):
         if existing is None:
             print(f"xbot accounts {args.action}: no account {args.name!r} (xbot accounts list)", file=sys.stderr)
@@ -96,6 +106,28 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     print(_account_line(account))
     if account.dry_run and args.action == "add":
         print("  dry run: decisions are planned and stored, nothing is published until --publish")
+    return 0
+
+
+def _store_profile(wh, account, args: argparse.Namespace, now) -> int:
+    from xbot_assets.acting.profile import ProfileError, read_profile, store_profile
+
+    if account is None:
+        print(f"xbot accounts profile: no account {args.name!r} (xbot accounts add first)", file=sys.stderr)
+        return 2
+    if not args.file:
+        print("xbot accounts profile: --file PROFILE.yaml is required", file=sys.stderr)
+        return 2
+    try:
+        profile = read_profile(args.file)
+    except ProfileError as exc:
+        print(f"xbot accounts profile: {exc}", file=sys.stderr)
+        return 2
+    store_profile(wh, account.account_id, profile, now)
+    topics = ", ".join(f"{name} {share:.0%}" for name, share in profile.topic_weights().items())
+    print(f"profile of {account.account_id} stored: {profile.niche}; topics {topics}; language {profile.language}; "
+          f"links {'allowed' if profile.links_allowed else 'not allowed'}; {len(profile.banned_words)} banned "
+          f"words, {len(profile.banned_claims)} banned claims")
     return 0
 
 
@@ -206,7 +238,7 @@ def add_commands(sub) -> None:
     accounts = sub.add_parser("accounts", help="add, list, enable or disable the accounts xbot acts for",
                               description="Publishing is off (dry run) until --publish; --approval makes every "
                               "queued post wait for `xbot queue approve`. Re-running add updates the given flags.")
-    accounts.add_argument("action", choices=["add", "list", "enable", "disable", "token"])
+    accounts.add_argument("action", choices=["add", "list", "enable", "disable", "token", "profile"])
     accounts.add_argument("name", nargs="?", default=None)
     accounts.add_argument("--connector", choices=["simulator", "x-api", "x-web"], default=None)
     accounts.add_argument("--handle", default=None, help="the account's @handle (without @)")
@@ -224,7 +256,8 @@ def add_commands(sub) -> None:
     accounts.add_argument("--scenario", default=None, help="simulator accounts: the scenario")
     accounts.add_argument("--seed", dest="sim_seed", type=int, default=None, help="simulator accounts: the seed")
     accounts.add_argument("--json", action="store_true", help="list: print JSON")
-    accounts.add_argument("--file", default=None, help="token: the OAuth 2.0 token JSON from X's consent flow")
+    accounts.add_argument("--file", default=None, help="token: the OAuth 2.0 token JSON from X's consent flow; "
+                          "profile: the profile YAML (niche, topics, audience, tone, banned words and claims, ...)")
     accounts.add_argument("--as-of", default=None, help=AS_OF_HELP)
     accounts.set_defaults(func=_required("name", "NAME", cmd_accounts))
 

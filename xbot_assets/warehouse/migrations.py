@@ -372,6 +372,17 @@ LLM_TABLES = (
     """,
 )
 
+# Account profiles (issue 11): the niche and voice an account writes in, one JSON document per account.
+PROFILE_TABLES = (
+    """
+    create table if not exists act.account_profiles (
+        account_id varchar primary key,
+        profile_json text not null,
+        updated_at timestamp not null
+    )
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
@@ -379,4 +390,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "alerts", ALERT_TABLES),
     Migration(5, "x_connector", X_CONNECTOR_TABLES),
     Migration(6, "llm_generator", LLM_TABLES),
+    Migration(7, "account_profiles", PROFILE_TABLES),
 )
