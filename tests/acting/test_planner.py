@@ -159,3 +159,12 @@ def test_thread_parts_over_the_weighted_limit_are_gated():
     candidates = plan_day(_state(), PlanSettings(posts_per_day=1), NOW, np.random.default_rng(7), _ids,
                           generate=long_thread)
     assert candidates and all("length gate: thread part(s) 2" in c.skip_reason for c in candidates)
+
+
+def test_every_decision_names_the_generator_version_and_model():
+    from xbot_assets.acting.generators.offline import OFFLINE_VERSION
+
+    [first, *_] = plan_day(_state(), PlanSettings(posts_per_day=1), NOW, np.random.default_rng(8), _ids)
+    row = first.to_row("main", "simulated", NOW)
+    assert row["generator_prompt_version"] == OFFLINE_VERSION and row["generator_model"] == "offline"
+    assert OFFLINE_VERSION.startswith("offline@")

@@ -151,7 +151,8 @@ class Candidate:
             "content_propensity": self.content_propensity, "timing_propensity": self.timing_propensity,
             "generator_propensity": self.generator_propensity, "scheduled_at": self.scheduled_at,
             "skip_reason": self.skip_reason, "decision_reasons": json.dumps(self.reasons), "source": source,
-            "created_at": created_at,
+            "created_at": created_at, "generator_prompt_version": self.draft.prompt_version,
+            "generator_model": self.draft.model,
         }
 
 

@@ -91,6 +91,8 @@ def _post_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "publishing_started_at": parse_timestamp(row.get("publishing_started_at"), "publishing_started_at"),
         "thread_tweet_ids": _string_list(row.get("thread_tweet_ids"), "thread_tweet_ids"),
         "publish_note": parse_text(row.get("publish_note")),
+        "generator_prompt_version": parse_text(row.get("generator_prompt_version")),
+        "generator_model": parse_text(row.get("generator_model")),
     }
     for column in UNIT_SCORES:
         record[column] = parse_unit_score(row.get(column), column)

@@ -372,8 +372,11 @@ LLM_TABLES = (
     """,
 )
 
-# Account profiles (issue 11): the niche and voice an account writes in, one JSON document per account.
+# Account profiles (issue 11): the niche and voice an account writes in, one JSON document per account; and on
+# every decision the version of the generator that wrote it and the model's name.
 PROFILE_TABLES = (
+    "alter table raw.posts add column if not exists generator_prompt_version varchar",
+    "alter table raw.posts add column if not exists generator_model varchar",
     """
     create table if not exists act.account_profiles (
         account_id varchar primary key,

@@ -6,6 +6,7 @@ the evaluation and the tests run anywhere; the OpenAI-compatible generator repla
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,6 +91,13 @@ class Draft:
     generator_name: str
     content_type: str
     thread_parts: tuple[str, ...]
+    prompt_version: str | None = None  # which version of the generator wrote it (a persona prompt's, or the templates')
+    model: str | None = None  # the language model's name, or "offline"
+
+
+def _templates_version() -> str:
+    text = repr((PERSONA_TEMPLATES, TOPICS, CONTENT_TYPE_FRAMES))
+    return "offline@" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def generate_offline(generator_name: str, content_type: str, rng: np.random.Generator, *, thread: bool = False) -> Draft:
@@ -102,4 +110,7 @@ def generate_offline(generator_name: str, content_type: str, rng: np.random.Gene
     if thread:
         parts = (text, f"1/ Why {practice} matters for {topic}.", f"2/ The dose: {dose}.", f"3/ The evidence: {evidence}.")
     return Draft(text=text, topic=f"{topic} [{OFFLINE_MARK}]", generator_name=generator_name,
-                 content_type=content_type, thread_parts=parts)
+                 content_type=content_type, thread_parts=parts, prompt_version=OFFLINE_VERSION, model=OFFLINE_MARK)
+
+
+OFFLINE_VERSION = _templates_version()
