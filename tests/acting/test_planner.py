@@ -168,3 +168,16 @@ def test_every_decision_names_the_generator_version_and_model():
     row = first.to_row("main", "simulated", NOW)
     assert row["generator_prompt_version"] == OFFLINE_VERSION and row["generator_model"] == "offline"
     assert OFFLINE_VERSION.startswith("offline@")
+
+
+def test_the_profiles_banned_words_and_claims_are_gated():
+    def writer(generator_name, content_type, rng, *, thread=False):
+        text = "This miracle trick: 10 minutes of light at 7 am, and melatonin is harmless at any dose, says a study."
+        return Draft(text, "sleep", generator_name, content_type, ())
+
+    settings = PlanSettings(posts_per_day=1, banned_words=("Miracle", "cure"),
+                            banned_claims=("Melatonin is harmless at any dose",))
+    candidates = plan_day(_state(), settings, NOW, np.random.default_rng(9), _ids, generate=writer)
+    assert candidates and all(c.status == "skipped" for c in candidates)
+    reason = candidates[0].skip_reason
+    assert "banned word 'Miracle'" in reason and "banned claim" in reason and "'cure'" not in reason

@@ -16,6 +16,7 @@ the seed weights, no model gate. It is what `xbot evaluate` compares learning ag
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,8 @@ class PlanSettings:
     ucb_c: float = 1.0
     timezone: str = "UTC"
     allow_urls: bool = False  # a post with a link costs $0.20 on X instead of $0.015: off unless the account says
+    banned_words: tuple[str, ...] = ()  # from the account's profile
+    banned_claims: tuple[str, ...] = ()
     content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
     static_hours: tuple[int, ...] | None = None
 
@@ -267,6 +270,16 @@ def _generator_choice(state: PlanningState, settings: PlanSettings, rng: np.rand
     return names[index], float(weights[index])
 
 
+def profile_rejections(text: str, settings: PlanSettings) -> list[str]:
+    """The account profile's gate: a banned word (as a whole word, any case) or a banned claim (its words, in
+    order, anywhere in the text)."""
+    lowered = " ".join(re.findall(r"[\w']+", text.lower()))
+    found = [w for w in settings.banned_words if re.search(rf"\b{re.escape(w.lower())}\b", text.lower())]
+    claims = [c for c in settings.banned_claims if " ".join(re.findall(r"[\w']+", c.lower())) in lowered]
+    return ([f"profile gate: banned word {w!r}" for w in found]
+            + [f"profile gate: makes the banned claim {c!r}" for c in claims])
+
+
 def plan_day(
     state: PlanningState,
     settings: PlanSettings,
@@ -324,6 +337,7 @@ def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: 
     rejections: list[str] = []
     if quality.value < settings.min_quality:
         rejections.append(f"quality gate: {quality.value:.2f} < {settings.min_quality:.2f}")
+    rejections += profile_rejections(" ".join((draft.text, *draft.thread_parts)), settings)
     too_long = [i + 1 for i, part in enumerate(draft.thread_parts) if weighted_length(part) > MAX_SINGLE_LENGTH]
     if too_long:
         rejections.append(f"length gate: thread part(s) {', '.join(map(str, too_long))} over X's "

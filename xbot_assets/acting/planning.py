@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ import pandas as pd
 from xbot_assets.acting.accounts import Account
 from xbot_assets.acting.lock import exclusive
 from xbot_assets.acting.planner import Candidate, ModelView, PlanningState, PlanSettings, plan_day
+from xbot_assets.acting.profile import load_profile
 from xbot_assets.clock import utc_naive
 from xbot_assets.ingest.load import write_posts
 from xbot_assets.ingest.records import LoadReport
@@ -178,6 +179,11 @@ def plan_posts(warehouse: Warehouse, account: Account, now: datetime, *, redis_u
     """Plan the rest of the account's day under the planning lock and store every candidate in raw.posts."""
     now = utc_naive(now)
     settings = settings or plan_settings(account)
+    with warehouse.connect() as conn:
+        profile = load_profile(conn, account.account_id) if conn.table_exists("act", "account_profiles") else None
+    if profile is not None:
+        settings = replace(settings, banned_words=tuple(profile.banned_words),
+                           banned_claims=tuple(profile.banned_claims))
     with exclusive(f"plan:{account.account_id}", warehouse=warehouse, redis_url=redis_url):
         state, models_detail = load_planning_state(warehouse, account, settings, now, redis_url)
         stamp = now.strftime("%Y%m%dT%H%M%S")
