@@ -23,6 +23,12 @@ class OpenAIState:
                                            "topic": "morning light", "hook": "how-to",
                                            "claim": "morning light advances the circadian clock"})
 
+        self.thread_content = json.dumps({"text": None, "parts": [
+            "Caffeine has a 5-hour half-life: a 3 pm coffee is still half there at 8.",
+            "That is why late coffee costs deep sleep even when you fall asleep fine.",
+            "Move the last cup before noon for one week and compare."], "topic": "caffeine timing",
+            "hook": "surprising number", "claim": "afternoon caffeine reduces deep sleep"})
+
     def answer(self, *items: dict) -> None:
         self.script.extend(items)
 
@@ -53,7 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
                                               "code": "invalid_api_key"}})
         with state.lock:
             state.requests.append(body)
-            item = state.script.popleft() if state.script else {"content": state.default_content}
+            asked = " ".join(m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user")
+            default = state.thread_content if "Write one thread" in asked else state.default_content
+            item = state.script.popleft() if state.script else {"content": default}
         kind = (body.get("response_format") or {}).get("type")
         if kind == "json_schema" and not state.supports_json_schema or kind == "json_object" and not \
                 state.supports_json_object:

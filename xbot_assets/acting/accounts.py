@@ -13,6 +13,7 @@ from xbot_assets.clock import utc_naive
 from xbot_assets.warehouse.connection import Connection, Warehouse
 
 CONNECTORS = ("simulator", "x-api", "x-web")
+GENERATORS = ("offline", "llm")
 DEFAULT_CREDENTIALS_PREFIX = "XBOT_X_"
 
 
@@ -32,8 +33,11 @@ class Account:
     approval_required: bool = False
     credentials_prefix: str | None = None  # None: XBOT_X_ (XBOT_X_API_KEY, ...)
     allow_urls: bool = False
+    generator: str | None = None  # offline | llm; None: XBOT_GENERATOR (offline)
 
     def __post_init__(self) -> None:
+        if self.generator not in (None, *GENERATORS):
+            raise ValueError(f"generator must be one of {GENERATORS}, got {self.generator!r}")
         if not self.account_id or not self.account_id.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"account name must be letters, digits, '-' or '_', got {self.account_id!r}")
         if self.connector not in CONNECTORS:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from xbot_assets.acting.generators.base import GenerationFailed
 from xbot_assets.acting.generators.offline import Draft, generate_offline
 from xbot_assets.acting.text_features import (
     MAX_SINGLE_LENGTH,
@@ -68,6 +69,7 @@ class PlanSettings:
     allow_urls: bool = False  # a post with a link costs $0.20 on X instead of $0.015: off unless the account says
     banned_words: tuple[str, ...] = ()  # from the account's profile
     banned_claims: tuple[str, ...] = ()
+    max_example_similarity: float = 0.6  # TF-IDF cosine to a viral example above which a draft is a near copy
     content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
     static_hours: tuple[int, ...] | None = None
 
@@ -270,6 +272,19 @@ def _generator_choice(state: PlanningState, settings: PlanSettings, rng: np.rand
     return names[index], float(weights[index])
 
 
+def _unwritten(reason: str, scheduled_at: datetime, hour: int, content_type: str, generator: str,
+               content_propensity: float, timing_propensity: float, generator_propensity: float,
+               decision_id: str) -> Candidate:
+    """A slot's attempt whose generator gave no text: kept as a skipped decision with the reason, no scores."""
+    nan = float("nan")
+    return Candidate(
+        decision_id=decision_id, status="skipped", scheduled_at=scheduled_at, local_hour=hour,
+        content_type=content_type, generator_name=generator, draft=Draft("", "", generator, content_type, ()),
+        quality=nan, novelty=nan, expertise=nan, viral=nan, predicted_er=nan, predicted_follow_prob=nan,
+        content_propensity=content_propensity, timing_propensity=timing_propensity,
+        generator_propensity=generator_propensity, reasons=[f"generator {generator}: {reason}"], skip_reason=reason)
+
+
 def profile_rejections(text: str, settings: PlanSettings) -> list[str]:
     """The account profile's gate: a banned word (as a whole word, any case) or a banned claim (its words, in
     order, anywhere in the text)."""
@@ -302,11 +317,16 @@ def plan_day(
         for attempt in range(settings.attempts_per_slot):
             content_type, content_propensity = _content_choice(state, settings, rng)
             generator, generator_propensity = _generator_choice(state, settings, rng)
-            draft = generate(generator, content_type, rng, thread=content_type in THREAD_CONTENT_TYPES)
-            candidate = _assess(
-                state, settings, draft, recent, scheduled_at, hour, content_type, generator, content_propensity,
-                timing_propensity, generator_propensity, decision_id(scheduled_at, counter),
-            )
+            try:
+                draft = generate(generator, content_type, rng, thread=content_type in THREAD_CONTENT_TYPES)
+            except GenerationFailed as exc:  # the slot's attempt is skipped with the generator's reason
+                candidate = _unwritten(str(exc), scheduled_at, hour, content_type, generator, content_propensity,
+                                       timing_propensity, generator_propensity, decision_id(scheduled_at, counter))
+            else:
+                candidate = _assess(
+                    state, settings, draft, recent, scheduled_at, hour, content_type, generator, content_propensity,
+                    timing_propensity, generator_propensity, decision_id(scheduled_at, counter),
+                )
             counter += 1
             if attempt:
                 candidate.reasons.append(f"attempt {attempt + 1} of {settings.attempts_per_slot} for this slot")
@@ -338,6 +358,11 @@ def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: 
     if quality.value < settings.min_quality:
         rejections.append(f"quality gate: {quality.value:.2f} < {settings.min_quality:.2f}")
     rejections += profile_rejections(" ".join((draft.text, *draft.thread_parts)), settings)
+    if draft.examples:
+        copied = max_similarity(" ".join((draft.text, *draft.thread_parts)), draft.examples)
+        if copied > settings.max_example_similarity:
+            rejections.append(f"copy gate: {copied:.2f} similar to a viral example it was shown (> "
+                              f"{settings.max_example_similarity:.2f})")
     too_long = [i + 1 for i, part in enumerate(draft.thread_parts) if weighted_length(part) > MAX_SINGLE_LENGTH]
     if too_long:
         rejections.append(f"length gate: thread part(s) {', '.join(map(str, too_long))} over X's "

@@ -18,10 +18,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from xbot_assets.acting.accounts import Account
+from xbot_assets.acting.accounts import GENERATORS, Account
+from xbot_assets.acting.generators.base import GenerationFailed
+from xbot_assets.acting.generators.offline import Draft, generate_offline
 from xbot_assets.acting.lock import exclusive
 from xbot_assets.acting.planner import Candidate, ModelView, PlanningState, PlanSettings, plan_day
-from xbot_assets.acting.profile import load_profile
+from xbot_assets.acting.profile import AccountProfile, load_profile
 from xbot_assets.clock import utc_naive
 from xbot_assets.ingest.load import write_posts
 from xbot_assets.ingest.records import LoadReport
@@ -174,6 +176,56 @@ def planning_rng(account_id: str, now: datetime) -> np.random.Generator:
                                   int(utc_naive(now).timestamp())])
 
 
+def writer_kind(account: Account) -> str:
+    kind = account.generator or os.environ.get("XBOT_GENERATOR") or "offline"
+    if kind not in GENERATORS:
+        raise ValueError(f"XBOT_GENERATOR must be one of {GENERATORS}, got {kind!r}")
+    return kind
+
+
+def viral_examples(warehouse: Warehouse, account_id: str, now: datetime, days: int = 30) -> list[tuple[str, str]]:
+    """(topic, text) of the account's harvested viral examples of the last `days`, best first: prompt material
+    only (they never reach the training set or the arms, which read the account's own posts)."""
+    with warehouse.connect() as conn:
+        if not conn.table_exists("raw", "viral_examples"):
+            return []
+        return [(t or "", c) for t, c in conn.fetchall(
+            "select topic, content from raw.viral_examples where account_id = ? and collected_at > ? "
+            "order by coalesce(likes, 0) desc, example_id", [account_id, now - timedelta(days=days)])]
+
+
+def llm_writer(warehouse: Warehouse, account: Account, profile: AccountProfile | None, now: datetime):
+    """The planner's `generate` for the language model: a topic drawn from the profile's weights, up to three
+    matching viral examples as structure, the profile's rules; a failure skips the attempt with its reason."""
+    from xbot_assets.acting.generators.llm import LLMGenerator
+
+    generator = LLMGenerator.from_env(warehouse, account.account_id) if profile is not None else None
+    examples = viral_examples(warehouse, account.account_id, now)
+
+    def write(generator_name: str, content_type: str, rng: np.random.Generator, *, thread: bool = False) -> Draft:
+        if generator is None:
+            raise GenerationFailed(f"llm: account {account.account_id} has no profile to write from "
+                                   f"(xbot accounts profile {account.account_id} --file profile.yaml)")
+        names, weights = zip(*profile.topic_weights().items(), strict=True)
+        topic = names[int(rng.choice(len(names), p=np.array(weights)))]
+        shown = [text for t, text in examples if topic.lower() in t.lower() or topic.lower() in text.lower()][:3]
+        limits = profile.thread
+        rules = [*profile.tone_rules, f"Write in the language {profile.language!r}.",
+                 *(f"Never use the word {w!r}." for w in profile.banned_words),
+                 *(f"Never claim that {c}." for c in profile.banned_claims)]
+        if thread:
+            rules.append(f"A thread has {limits.min_parts} to {limits.max_parts} posts.")
+        draft = generator.generate(generator_name, content_type, topic, thread=thread, audience=profile.audience,
+                                   examples=shown, rules=rules)
+        if thread and not limits.min_parts <= len(draft.thread_parts) <= limits.max_parts:
+            raise GenerationFailed(f"llm: a thread of {len(draft.thread_parts)} parts, outside the profile's "
+                                   f"{limits.min_parts}-{limits.max_parts}")
+        return Draft(draft.text, draft.output.topic, generator_name, content_type, draft.thread_parts,
+                     prompt_version=draft.prompt_version, model=draft.model, examples=tuple(shown))
+
+    return write
+
+
 def plan_posts(warehouse: Warehouse, account: Account, now: datetime, *, redis_url: str | None = None,
                settings: PlanSettings | None = None) -> PlanReport:
     """Plan the rest of the account's day under the planning lock and store every candidate in raw.posts."""
@@ -184,11 +236,12 @@ def plan_posts(warehouse: Warehouse, account: Account, now: datetime, *, redis_u
     if profile is not None:
         settings = replace(settings, banned_words=tuple(profile.banned_words),
                            banned_claims=tuple(profile.banned_claims))
+    write = llm_writer(warehouse, account, profile, now) if writer_kind(account) == "llm" else generate_offline
     with exclusive(f"plan:{account.account_id}", warehouse=warehouse, redis_url=redis_url):
         state, models_detail = load_planning_state(warehouse, account, settings, now, redis_url)
         stamp = now.strftime("%Y%m%dT%H%M%S")
         candidates = plan_day(
-            state, settings, now, planning_rng(account.account_id, now),
+            state, settings, now, planning_rng(account.account_id, now), generate=write,
             decision_id=lambda _at, i: f"{account.account_id}-{stamp}-{i:02d}",
         )
         source = "simulated" if account.connector == "simulator" else "real"

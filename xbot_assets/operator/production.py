@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, replace
@@ -23,7 +24,7 @@ from typing import Any
 
 AS_OF_HELP = "the run's 'now' (ISO 8601, UTC unless an offset is given); default: the wall clock"
 ACCOUNT_FLAGS = ("connector", "handle", "timezone", "posts_per_day", "generator_policy", "publish_enabled",
-                 "approval_required", "allow_urls", "credentials_prefix", "scenario", "sim_seed")
+                 "approval_required", "allow_urls", "credentials_prefix", "scenario", "sim_seed", "generator")
 
 
 def _warehouse():
@@ -47,6 +48,7 @@ def _account_line(a) -> str:
     mode = "PUBLISHING" if a.publish_enabled else "dry run"
     extras = [f"@{a.handle}" if a.handle else None, a.timezone or "tz from XBOT_TIMEZONE",
               f"{a.posts_per_day}/day", f"generators by {a.generator_policy}",
+              f"written by {a.generator or os.environ.get('XBOT_GENERATOR') or 'offline'}",
               "approval required" if a.approval_required else None, "links allowed" if a.allow_urls else None,
               f"credentials {a.credentials_prefix}*" if a.credentials_prefix else None,
               f"scenario {a.scenario}" if a.connector == "simulator" else None]
@@ -245,6 +247,8 @@ def add_commands(sub) -> None:
     accounts.add_argument("--timezone", default=None, help="IANA time zone of the account's day, e.g. Europe/Berlin")
     accounts.add_argument("--posts-per-day", type=int, default=None)
     accounts.add_argument("--generator-policy", choices=["weights", "posterior"], default=None)
+    accounts.add_argument("--generator", choices=["offline", "llm"], default=None,
+                          help="who writes: the offline templates or the language model (default XBOT_GENERATOR)")
     accounts.add_argument("--publish", dest="publish_enabled", action=argparse.BooleanOptionalAction, default=None,
                           help="publish for real (default: off, a dry run)")
     accounts.add_argument("--approval", dest="approval_required", action=argparse.BooleanOptionalAction,

@@ -377,6 +377,7 @@ LLM_TABLES = (
 PROFILE_TABLES = (
     "alter table raw.posts add column if not exists generator_prompt_version varchar",
     "alter table raw.posts add column if not exists generator_model varchar",
+    "alter table act.accounts add column if not exists generator varchar",
     """
     create table if not exists act.account_profiles (
         account_id varchar primary key,

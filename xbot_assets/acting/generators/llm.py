@@ -27,16 +27,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from xbot_assets.acting.generators.base import GenerationFailed
 from xbot_assets.acting.generators.personas import HOOKS, PERSONAS, Persona
 from xbot_assets.settings import env_float, env_int
 from xbot_assets.warehouse.connection import Warehouse
 
 LLM_CALL_COLUMNS = ("call_id", "account_id", "model", "generator_name", "prompt_version", "started_at",
                     "duration_ms", "mode", "prompt_tokens", "completion_tokens", "cost_usd", "outcome", "error")
-
-
-class GenerationFailed(RuntimeError):
-    """No usable draft for the slot; the message is the skip reason stored with the decision."""
 
 
 class DraftOutput(BaseModel):

@@ -93,6 +93,7 @@ class Draft:
     thread_parts: tuple[str, ...]
     prompt_version: str | None = None  # which version of the generator wrote it (a persona prompt's, or the templates')
     model: str | None = None  # the language model's name, or "offline"
+    examples: tuple[str, ...] = ()  # viral posts shown to the writer as structure: the draft must not copy them
 
 
 def _templates_version() -> str:

@@ -1,0 +1,101 @@
+"""Planning with the language-model generator end to end: `xbot accounts add --generator llm`, a profile, viral
+examples, `xbot plan` — the real openai SDK against the local OpenAI-compatible server, on DuckDB."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+from openai_server import FakeOpenAIServer
+
+from xbot_assets.acting.generators.personas import PERSONAS
+from xbot_assets.ingest.load import write_viral_examples
+from xbot_assets.operator.cli import main
+from xbot_assets.runtime.instance import definitions
+from xbot_assets.warehouse.connection import Warehouse
+
+AS_OF = "2026-12-02T06:00:00Z"
+PROFILE = """
+niche: sleep for shift workers
+topics: [morning light]
+audience: nurses on rotating shifts
+tone_rules: [plain words]
+banned_words: [miracle]
+"""
+EXAMPLE = "Nobody tells nurses this: morning light for 10 minutes resets your clock faster than any pill."
+
+
+@pytest.fixture
+def env(duckdb_url, tmp_path, monkeypatch):
+    server = FakeOpenAIServer().__enter__()
+    for key, value in {"XBOT_WAREHOUSE": duckdb_url, "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+                       "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test-key",
+                       "XBOT_LLM_MODEL": "test-model", "XBOT_LLM_MAX_RETRIES": "0"}.items():
+        monkeypatch.setenv(key, value)
+    definitions.cache_clear()
+    wh = Warehouse.from_url(duckdb_url)
+    wh.migrate()
+    (tmp_path / "profile.yaml").write_text(PROFILE)
+    yield wh, server, tmp_path / "profile.yaml"
+    definitions.cache_clear()
+    server.__exit__(None, None, None)
+
+
+def decisions(wh) -> list[dict]:
+    with wh.connect() as conn:
+        frame = conn.fetch_df("select decision_id, status, skip_reason, content, generator_name, "
+                              "generator_prompt_version, generator_model, topic from raw.posts order by decision_id")
+    return frame.to_dict("records")
+
+
+def test_without_a_profile_every_attempt_is_skipped_with_the_reason(env):
+    wh, server, _ = env
+    assert main(["accounts", "add", "me", "--connector", "simulator", "--generator", "llm"]) == 0
+    assert main(["plan", "--as-of", AS_OF]) == 0
+    rows = decisions(wh)
+    assert rows and all(r["status"] == "skipped" and "has no profile" in r["skip_reason"] for r in rows)
+    assert not server.state.requests  # nothing is asked of the model, and the offline generator did not stand in
+
+
+def test_the_model_writes_from_the_profile_with_viral_examples_and_every_decision_says_so(env):
+    wh, server, profile = env
+    assert main(["accounts", "add", "me", "--connector", "simulator", "--generator", "llm"]) == 0
+    assert main(["accounts", "profile", "me", "--file", str(profile)]) == 0
+    with wh.connect() as conn:
+        write_viral_examples(conn, [{"example_id": "x-1", "account_id": "me", "content": EXAMPLE, "likes": 900,
+                                     "topic": "morning light", "collected_at": datetime(2026, 12, 1)}],
+                             now=datetime(2026, 12, 1))
+    assert main(["plan", "--as-of", AS_OF]) == 0
+    rows = decisions(wh)
+    queued = [r for r in rows if r["status"] == "queued"]
+    assert queued and all(r["generator_model"] == "test-model" for r in queued)
+    assert all(r["generator_prompt_version"] == PERSONAS[r["generator_name"]].version for r in queued)
+    asked = [m["content"] for r in server.state.requests for m in r["messages"] if m["role"] == "user"]
+    assert all("morning light" in a and f"<example>{EXAMPLE}</example>" in a for a in asked)
+    system = server.state.requests[0]["messages"][0]["content"]
+    assert "Never use the word 'miracle'." in system and "plain words" in system
+    with wh.connect() as conn:
+        calls, tokens, cost = conn.fetchone("select count(*), sum(prompt_tokens + completion_tokens), sum(cost_usd) "
+                                            "from act.llm_calls where outcome = 'answered'")
+    assert calls == len(server.state.requests) and tokens > 0 and cost > 0
+    # The viral example stays prompt material: it is in no decision and in no mart the learners read.
+    assert not any(EXAMPLE in (r["content"] or "") for r in rows)
+
+
+def test_a_near_copy_of_a_viral_example_is_rejected(env):
+    wh, server, profile = env
+    assert main(["accounts", "add", "me", "--connector", "simulator", "--generator", "llm"]) == 0
+    assert main(["accounts", "profile", "me", "--file", str(profile)]) == 0
+    with wh.connect() as conn:
+        write_viral_examples(conn, [{"example_id": "x-1", "account_id": "me", "content": EXAMPLE, "likes": 900,
+                                     "topic": "morning light", "collected_at": datetime(2026, 12, 1)}],
+                             now=datetime(2026, 12, 1))
+    copy = json.dumps({"text": EXAMPLE, "parts": None, "topic": "morning light", "hook": "story",
+                       "claim": "morning light resets the clock"})
+    server.state.default_content = copy
+    server.state.thread_content = json.dumps({"text": None, "parts": [EXAMPLE, "So go outside."],
+                                              "topic": "morning light", "hook": "story", "claim": "light"})
+    assert main(["plan", "--as-of", AS_OF]) == 0
+    rows = decisions(wh)
+    assert rows and all(r["status"] == "skipped" and "copy gate" in r["skip_reason"] for r in rows)
