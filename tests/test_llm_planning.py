@@ -99,3 +99,33 @@ def test_a_near_copy_of_a_viral_example_is_rejected(env):
     assert main(["plan", "--as-of", AS_OF]) == 0
     rows = decisions(wh)
     assert rows and all(r["status"] == "skipped" and "copy gate" in r["skip_reason"] for r in rows)
+
+
+def test_the_demo_runs_end_to_end_with_the_language_model(env, tmp_path, capsys):
+    wh, server, _ = env
+    assert main(["demo", "--days", "2", "--generator", "llm", "--report", str(tmp_path / "report.html")]) == 0
+    out = capsys.readouterr().out
+    assert "written by the llm generator" in out and (tmp_path / "report.html").exists()
+    with wh.connect() as conn:
+        models = dict(conn.fetchall("select account_id, max(generator_model) from raw.posts where status = 'posted' "
+                                    "group by 1"))
+        calls = conn.scalar("select count(*) from act.llm_calls where account_id = 'demo'")
+    assert models == {"demo": "test-model", "demo-static": "offline"}  # the static baseline keeps the templates
+    assert calls == len(server.state.requests) > 0
+
+
+def test_viral_examples_never_reach_the_training_set_or_the_arms(env):
+    wh, _, profile = env
+    assert main(["accounts", "add", "me", "--connector", "simulator", "--generator", "llm"]) == 0
+    assert main(["accounts", "profile", "me", "--file", str(profile)]) == 0
+    with wh.connect() as conn:
+        write_viral_examples(conn, [{"example_id": "x-1", "account_id": "me", "content": EXAMPLE, "likes": 90000,
+                                     "impressions": 900000, "topic": "morning light",
+                                     "collected_at": datetime(2026, 12, 1)}], now=datetime(2026, 12, 1))
+    assert main(["plan", "--as-of", AS_OF]) == 0
+    assert main(["refresh", "--as-of", AS_OF]) == 0
+    with wh.connect() as conn:
+        for relation in ("analytics.outcomes", "analytics.training_set", "learn.bandit_arms"):
+            text = str(conn.fetchall(f"select * from {relation}"))
+            assert "x-1" not in text and EXAMPLE not in text and "90000" not in text, relation
+        assert conn.scalar("select count(*) from staging.stg_viral_examples") == 1  # harvested, kept apart

@@ -74,7 +74,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from xbot_assets.operator.demo import run_demo
 
     return run_demo(days=args.days, scenario=args.scenario, account_id=args.account, seed=args.seed,
-                    generator_policy=args.generator_policy, report_path=Path(args.report) if args.report else None)
+                    generator_policy=args.generator_policy, report_path=Path(args.report) if args.report else None,
+                    generator=args.generator, profile_path=Path(args.profile) if args.profile else None)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -283,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--generator-policy", choices=["weights", "posterior"], default="weights",
                       help="how the learning account picks generators (seed 004 weights, or posterior sampling)")
     demo.add_argument("--report", default=None, help="where to write the HTML report (default .xbot/report.html)")
+    demo.add_argument("--generator", choices=["offline", "llm"], default="offline",
+                      help="who writes the learning account's posts (llm: OPENAI_BASE_URL, OPENAI_API_KEY, "
+                           "XBOT_LLM_MODEL)")
+    demo.add_argument("--profile", default=None, help="with --generator llm: the account profile YAML (default: "
+                      "a built-in health-habits profile)")
     demo.set_defaults(func=cmd_demo)
 
     evaluate = sub.add_parser("evaluate", help="learning on vs the static seed defaults on a scenario, as JSON")

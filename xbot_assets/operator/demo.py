@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from xbot_assets.acting.accounts import Account
+from xbot_assets.acting.profile import AccountProfile, read_profile, store_profile
 from xbot_assets.evaluation.closed_loop import LoopError, LoopResult, run_closed_loop
 from xbot_assets.evaluation.evaluate import oracle_f_per_1k, realized_f_per_1k
 from xbot_assets.settings import PROJECT_ROOT, WarehouseTarget
@@ -26,20 +27,37 @@ from xbot_assets.warehouse.connection import Warehouse
 REPORT_PATH = PROJECT_ROOT / ".xbot" / "report.html"
 
 
+# The learning account's profile when the language model writes and no --profile is given: the simulator's niche.
+DEMO_PROFILE = {
+    "niche": "everyday health habits backed by evidence",
+    "topics": [{"name": "sleep", "weight": 3}, {"name": "morning light", "weight": 2}, {"name": "hydration"},
+               {"name": "walking"}, {"name": "caffeine timing"}],
+    "audience": "busy adults who want one practical change at a time",
+    "tone_rules": ["plain words", "one idea per post", "cite the kind of study, never invent one"],
+    "banned_words": ["miracle", "cure"],
+}
+
+
 def run_demo(days: int = 30, scenario: str | None = None, account_id: str = "demo", seed: int | None = None,
-             generator_policy: str = "weights", report_path: Path | None = None) -> int:
+             generator_policy: str = "weights", report_path: Path | None = None, generator: str = "offline",
+             profile_path: Path | None = None) -> int:
     started = time.perf_counter()
     scenario_ref = scenario or "default"
     sc = load_scenario(scenario_ref)
     seed = sc.seed if seed is None else seed
     wh = Warehouse(WarehouseTarget.from_env())
+    if generator == "llm":  # the learning account is written by the language model, from a profile
+        wh.migrate()
+        profile = read_profile(profile_path) if profile_path else AccountProfile.model_validate(DEMO_PROFILE)
+        store_profile(wh, account_id, profile, sc.start)
     print(f"xbot demo: scenario {sc.name!r}, {days} simulated days, accounts {account_id!r} (learning, generators "
-          f"by {generator_policy}) and {account_id + '-static'!r} (seed defaults), seed {seed}, "
+          f"by {generator_policy}, written by the {generator} generator) and {account_id + '-static'!r} (seed "
+          f"defaults), seed {seed}, "
           f"warehouse {wh.target.describe()}")
     accounts = [
         # Simulated accounts publish to the simulator; a real account starts in dry run (`xbot accounts add`).
         Account(account_id, scenario=scenario_ref, sim_seed=seed, generator_policy=generator_policy,
-                posts_per_day=sc.posts_per_day, publish_enabled=True),
+                posts_per_day=sc.posts_per_day, publish_enabled=True, generator=generator),
         Account(f"{account_id}-static", scenario=scenario_ref, sim_seed=seed, policy="static",
                 posts_per_day=sc.posts_per_day, publish_enabled=True),
     ]
