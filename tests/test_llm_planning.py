@@ -42,6 +42,16 @@ def env(duckdb_url, tmp_path, monkeypatch):
     server.__exit__(None, None, None)
 
 
+def llm_account_with_an_example(wh, profile, **counts) -> None:
+    """Account `me`, written by the model, with the profile and one harvested viral example on its topic."""
+    assert main(["accounts", "add", "me", "--connector", "simulator", "--generator", "llm"]) == 0
+    assert main(["accounts", "profile", "me", "--file", str(profile)]) == 0
+    example = {"example_id": "x-1", "account_id": "me", "content": EXAMPLE, "likes": 900, "topic": "morning light",
+               "collected_at": datetime(2026, 12, 1), **counts}
+    with wh.connect() as conn:
+        write_viral_examples(conn, [example], now=datetime(2026, 12, 1))
+
+
 def decisions(wh) -> list[dict]:
     with wh.connect() as conn:
         frame = conn.fetch_df("select decision_id, status, skip_reason, content, generator_name, "
@@ -60,12 +70,7 @@ def test_without_a_profile_every_attempt_is_skipped_with_the_reason(env):
 
 def test_the_model_writes_from_the_profile_with_viral_examples_and_every_decision_says_so(env):
     wh, server, profile = env
-    assert main(["accounts", "add", "me", "--connector", "simulator", "--generator", "llm"]) == 0
-    assert main(["accounts", "profile", "me", "--file", str(profile)]) == 0
-    with wh.connect() as conn:
-        write_viral_examples(conn, [{"example_id": "x-1", "account_id": "me", "content": EXAMPLE, "likes": 900,
-                                     "topic": "morning light", "collected_at": datetime(2026, 12, 1)}],
-                             now=datetime(2026, 12, 1))
+    llm_account_with_an_example(wh, profile)
     assert main(["plan", "--as-of", AS_OF]) == 0
     rows = decisions(wh)
     queued = [r for r in rows if r["status"] == "queued"]
@@ -85,12 +90,7 @@ def test_the_model_writes_from_the_profile_with_viral_examples_and_every_decisio
 
 def test_a_near_copy_of_a_viral_example_is_rejected(env):
     wh, server, profile = env
-    assert main(["accounts", "add", "me", "--connector", "simulator", "--generator", "llm"]) == 0
-    assert main(["accounts", "profile", "me", "--file", str(profile)]) == 0
-    with wh.connect() as conn:
-        write_viral_examples(conn, [{"example_id": "x-1", "account_id": "me", "content": EXAMPLE, "likes": 900,
-                                     "topic": "morning light", "collected_at": datetime(2026, 12, 1)}],
-                             now=datetime(2026, 12, 1))
+    llm_account_with_an_example(wh, profile)
     copy = json.dumps({"text": EXAMPLE, "parts": None, "topic": "morning light", "hook": "story",
                        "claim": "morning light resets the clock"})
     server.state.default_content = copy
@@ -116,12 +116,7 @@ def test_the_demo_runs_end_to_end_with_the_language_model(env, tmp_path, capsys)
 
 def test_viral_examples_never_reach_the_training_set_or_the_arms(env):
     wh, _, profile = env
-    assert main(["accounts", "add", "me", "--connector", "simulator", "--generator", "llm"]) == 0
-    assert main(["accounts", "profile", "me", "--file", str(profile)]) == 0
-    with wh.connect() as conn:
-        write_viral_examples(conn, [{"example_id": "x-1", "account_id": "me", "content": EXAMPLE, "likes": 90000,
-                                     "impressions": 900000, "topic": "morning light",
-                                     "collected_at": datetime(2026, 12, 1)}], now=datetime(2026, 12, 1))
+    llm_account_with_an_example(wh, profile, likes=90000, impressions=900000)
     assert main(["plan", "--as-of", AS_OF]) == 0
     assert main(["refresh", "--as-of", AS_OF]) == 0
     with wh.connect() as conn:
