@@ -37,11 +37,9 @@ def _warehouse():
 
 
 def _now(args: argparse.Namespace):
-    from xbot_assets.clock import WallClock
-    from xbot_assets.ingest.parse import parse_timestamp
+    from xbot_assets.operator.cli import _as_of
 
-    value = getattr(args, "as_of", None)
-    return parse_timestamp(value, "--as-of") if value else WallClock().now()
+    return _as_of(args)
 
 
 def _account_line(a) -> str:

@@ -214,7 +214,7 @@ def check_health(warehouse: Warehouse, now: datetime, account: str | None = None
 
 
 def _account_status(conn: Connection, account_id: str, enabled: bool | None, now: datetime,
-                    window_days: int) -> dict[str, Any]:
+                    window_days: int, api: dict[str, Any] | None) -> dict[str, Any]:
     weights = _weights(conn, account_id)
     perf = _performance(conn, account_id, window_days)
     generators = []
@@ -289,8 +289,8 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, now
         "models": models,
         "generator_posteriors": posteriors,
         "optimization_events": _events(conn, account_id, now),
-        "api": month_usage(conn, now).get(account_id, {"month": now.strftime("%Y-%m"), "calls": 0, "failed_calls": 0,
-                                                       "spend_usd": 0.0, "budget_usd": budget_from_env()}),
+        "api": api or {"month": now.strftime("%Y-%m"), "calls": 0, "failed_calls": 0, "spend_usd": 0.0,
+                       "budget_usd": budget_from_env()},
         "health": verdict.as_dict(),
     }
 
@@ -301,7 +301,9 @@ def collect_status(warehouse: Warehouse, now: datetime, account: str | None = No
     window_days = _window_days(window_days)
     with warehouse.connect(read_only=True) as conn:
         known = list_accounts(conn)
-        accounts = [_account_status(conn, a, known[a], now, window_days) for a in resolve_accounts(conn, account)]
+        usage = month_usage(conn, now)  # one query for every account's API spend
+        accounts = [_account_status(conn, a, known[a], now, window_days, usage.get(a))
+                    for a in resolve_accounts(conn, account)]
     statuses = [a["health"]["status"] for a in accounts]
     status = worst_status(statuses)
     reasons = [f"{a['account_id']}: {r}" for a in accounts for r in a["health"]["reasons"]]

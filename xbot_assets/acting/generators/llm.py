@@ -16,7 +16,6 @@ XBOT_LLM_PRICE_INPUT_PER_1M (0.15) and XBOT_LLM_PRICE_OUTPUT_PER_1M (0.60) USD, 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from xbot_assets.acting.generators.base import GenerationFailed
 from xbot_assets.acting.generators.personas import HOOKS, PERSONAS, Persona
+from xbot_assets.clock import WallClock
 from xbot_assets.settings import env_float, env_int
 from xbot_assets.warehouse.connection import Warehouse
 
@@ -149,7 +149,7 @@ class LLMGenerator:
         self.settings = settings
         self.warehouse = warehouse
         self.account_id = account_id
-        self.clock = clock or (lambda: datetime.utcnow())
+        self.clock = clock or WallClock().now
         self.mode = "json_schema"  # the best the server accepts; lowered once when it refuses one
 
     @classmethod
@@ -277,6 +277,3 @@ def _short(exc: Exception) -> str:
     text = str(exc).replace("\n", " ")
     return text[:300]
 
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)

@@ -19,7 +19,6 @@ What each answer means:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from typing import Any
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from xbot_assets.clock import WallClock
 from xbot_assets.connectors.base import ConnectorError, NotSent
 from xbot_assets.connectors.ledger import WRITES, ApiLedger, CallRecord
 from xbot_assets.connectors.x_api.wire import problem_text
@@ -73,10 +73,6 @@ class _Transient(XApiError):
         self.wait_seconds = wait_seconds
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _reset_time(headers: Mapping[str, str], name: str) -> datetime | None:
     try:
         return datetime.fromtimestamp(int(headers[name]), UTC).replace(tzinfo=None)
@@ -107,7 +103,7 @@ class XApiClient:
         """One call: budget checked first (unless exempt: the read that settles whether a post went out must never
         be refused), then sent (reads retried), recorded in the ledger whatever happens."""
         if not budget_exempt:
-            self.ledger.check(price_kind, max_resources, _utc_now())
+            self.ledger.check(price_kind, max_resources, WallClock().now())
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -126,7 +122,7 @@ class XApiClient:
             raise XApiError(message, exc.status) from exc
 
     def _send(self, method: str, path: str, price_kind: str, params, body, resource_ids) -> dict[str, Any]:
-        started = _utc_now()
+        started = WallClock().now()
         clock = time.perf_counter()
         record = CallRecord(method=method, endpoint=path, started_at=started, price_kind=price_kind)
         write = price_kind in WRITES
@@ -174,11 +170,8 @@ class XApiClient:
                 reset = _reset_time(headers, f"x-{scope}-limit-24hour-reset")
                 return RateLimited(f"{message} (24-hour {scope} cap spent until {reset} UTC)", reset, daily=True)
         reset = _reset_time(headers, "x-rate-limit-reset")
-        wait = max(0.0, (reset - _utc_now()).total_seconds()) + 1.0 if reset else 60.0
+        wait = max(0.0, (reset - WallClock().now()).total_seconds()) + 1.0 if reset else 60.0
         if wait > self.max_wait_seconds:
             return RateLimited(f"{message} (window resets at {reset} UTC)", reset, daily=False)
         return _Transient(f"{message} (waiting {wait:.0f} s for the window to reset)", 429, wait_seconds=wait)
 
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)

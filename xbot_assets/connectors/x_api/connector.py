@@ -19,9 +19,10 @@ import html
 import re
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from xbot_assets.clock import WallClock, utc_naive
 from xbot_assets.connectors.base import (
     ConnectorError,
     NotSent,
@@ -125,7 +126,7 @@ class XApiConnector:
 
     def publish(self, post: Publication, now: datetime) -> Published:
         parts = post.thread_parts if post.is_thread else (post.text,)
-        started = datetime.now(UTC).replace(tzinfo=None)
+        started = WallClock().now()
         ids: list[str] = []
         first_at: datetime | None = None
         for index, part in enumerate(parts):
@@ -137,11 +138,11 @@ class XApiConnector:
             except ConnectorError as exc:
                 if not ids:
                     raise
-                return Published(ids[0], first_at or at_or_now(now), thread_tweet_ids=tuple(ids),
+                return Published(ids[0], first_at or utc_naive(now), thread_tweet_ids=tuple(ids),
                                  incomplete=f"thread stopped after part {index} of {len(parts)}: {exc}")
             ids.append(tweet_id)
             first_at = first_at or at
-        return Published(ids[0], first_at or at_or_now(now), thread_tweet_ids=tuple(ids) if len(ids) > 1 else ())
+        return Published(ids[0], first_at or utc_naive(now), thread_tweet_ids=tuple(ids) if len(ids) > 1 else ())
 
     def _create(self, body: dict[str, Any], since: datetime) -> tuple[str, datetime]:
         kind = POST_URL if contains_url(body["text"]) else POST
@@ -165,7 +166,7 @@ class XApiConnector:
             if "id" not in data:
                 raise OutcomeUnknown(f"POST /2/tweets answered {payload.get('data')!r} without an id: the post may "
                                      "exist")
-            return str(data["id"]), created_at(data) or datetime.now(UTC).replace(tzinfo=None)
+            return str(data["id"]), created_at(data) or WallClock().now()
         raise OutcomeUnknown(f"publish outcome unknown after {self.publish_attempts} attempts and not found on the "
                              f"account's timeline: {last}")
 
@@ -187,7 +188,7 @@ class XApiConnector:
 
     def _charge_found(self, kind: str, tweet_id: str) -> None:
         self.client.ledger.record(CallRecord(
-            method="POST", endpoint="/2/tweets", started_at=datetime.now(UTC).replace(tzinfo=None), price_kind=kind,
+            method="POST", endpoint="/2/tweets", started_at=WallClock().now(), price_kind=kind,
             status_code=201, resource_ids=[tweet_id], error="answer lost; the post was found on the timeline"))
 
     def find_published(self, post: Publication, since: datetime) -> Published | None:
@@ -229,7 +230,7 @@ class XApiConnector:
     # -- metrics -------------------------------------------------------------------------------------------------
 
     def collect_metrics(self, tweet_ids: Sequence[str], now: datetime) -> dict[str, dict[str, int | None]]:
-        wall = at_or_now(now)  # the run's clock: the wall clock in production
+        wall = utc_naive(now)  # the run's clock: the wall clock in production
         young, old = [], []
         unknown = [str(i) for i in tweet_ids if not TWEET_ID.fullmatch(str(i))]
         if unknown:  # X refuses a whole request over one malformed id; such a post was never published there
@@ -302,6 +303,3 @@ class XApiConnector:
                           **post_counters(item)})
         return posts
 
-
-def at_or_now(now: datetime) -> datetime:
-    return now.replace(tzinfo=None) if now.tzinfo is None else now.astimezone(UTC).replace(tzinfo=None)

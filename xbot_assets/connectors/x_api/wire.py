@@ -100,10 +100,6 @@ def follower_count(user: dict[str, Any]) -> int:
     return value
 
 
-def post_count(user: dict[str, Any]) -> int | None:
-    return _first(user.get("public_metrics"), ("tweet_count", "post_count"))
-
-
 def created_at(post: dict[str, Any]) -> datetime | None:
     """A post's creation time (naive UTC): `created_at` when requested, else from the snowflake id."""
     stamp = post.get("created_at")
