@@ -11,7 +11,7 @@ import json
 import shutil
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -111,7 +111,7 @@ def _iso(at: datetime) -> str:
 
 def test_production_loop_against_the_local_x_server(production, capsys):
     server, wh = production
-    day0 = (datetime.now(UTC) - timedelta(days=3)).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    day0 = datetime(2026, 11, 29)  # fixed, so the run is the same every day: its plan holds a 3-part thread
 
     # An account, from the command line: dry run until --publish.
     _cli("accounts", "add", ACCOUNT, "--connector", "x-api", "--handle", "xbot_test", "--timezone", "UTC")
@@ -147,7 +147,11 @@ def test_production_loop_against_the_local_x_server(production, capsys):
         server.state.clock = lambda at=at: at
         _cli("publish", "--account", ACCOUNT, "--as-of", _iso(at))
         _cli("publish", "--account", ACCOUNT, "--as-of", _iso(at))  # a second run sends nothing twice
-    assert sorted(p.text for p in server.state.posts.values()) == sorted(c for _, _, c in queued)
+    # A thread's parts go out as replies under its root; the roots are the queued posts, each once.
+    roots = [p for p in server.state.posts.values() if p.in_reply_to is None]
+    assert sorted(p.text for p in roots) == sorted(c for _, _, c in queued)
+    replies = [p for p in server.state.posts.values() if p.in_reply_to]
+    assert replies and all(p.in_reply_to in server.state.posts for p in replies)
     with wh.connect() as conn:
         posted = dict(conn.fetchall("select decision_id, tweet_id from raw.posts where account_id = ? and "
                                     "status = 'posted' and tweet_id in ({})".format(
@@ -197,7 +201,8 @@ def test_production_loop_against_the_local_x_server(production, capsys):
         costs = conn.fetchall("select endpoint, price_kind, count(*), sum(resources), sum(cost_usd) from "
                               "act.api_calls where account_id = ? group by 1, 2 order by 1, 2", [ACCOUNT])
     by_kind = {kind: (calls, resources, cost) for _, kind, calls, resources, cost in costs}
-    assert by_kind["post"] == (4, 4, pytest.approx(0.06))
+    sent = len(server.state.posts)  # each part of a thread is one post
+    assert by_kind["post"] == (sent, sent, pytest.approx(0.015 * sent))
     capsys.readouterr()
     _cli("status", "--account", ACCOUNT, "--json", "--no-jobs", "--as-of", _iso(next_day))
     status = json.loads(capsys.readouterr().out)
