@@ -1,6 +1,7 @@
 """A local OpenAI-compatible server for the tests (127.0.0.1 only): `POST /v1/chat/completions` as the SDK expects
 it, with usage numbers, JSON-schema and JSON-object modes (either can be refused as a server without them would),
-and scripted answers: a content string, malformed output, 429 or 500 with retry headers, a slow answer."""
+and scripted answers: a content string, malformed output, 429 or 500 with retry headers, a slow answer; or a
+`writer(request body) -> content` that answers each unscripted request from its prompt."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class OpenAIState:
         self.lock = threading.Lock()
         self.script: deque = deque()  # items: {"content": str} | {"status": int} | {"slow": seconds, "content": str}
         self.requests: list[dict] = []
+        self.writer = None  # Callable[[dict], str] | None: answers unscripted requests when set
         self.supports_json_schema = True
         self.supports_json_object = True
         self.default_content = json.dumps({"text": "Morning light sets your body clock: 10 minutes outside before "
@@ -61,7 +63,10 @@ class _Handler(BaseHTTPRequestHandler):
             state.requests.append(body)
             asked = " ".join(m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user")
             default = state.thread_content if "Write one thread" in asked else state.default_content
-            item = state.script.popleft() if state.script else {"content": default}
+            if state.script:
+                item = state.script.popleft()
+            else:
+                item = {"content": state.writer(body) if state.writer else default}
         kind = (body.get("response_format") or {}).get("type")
         if kind == "json_schema" and not state.supports_json_schema or kind == "json_object" and not \
                 state.supports_json_object:

@@ -68,7 +68,7 @@ def test_without_a_profile_every_attempt_is_skipped_with_the_reason(env):
     assert not server.state.requests  # nothing is asked of the model, and the offline generator did not stand in
 
 
-def test_the_model_writes_from_the_profile_with_viral_examples_and_every_decision_says_so(env):
+def test_the_model_writes_from_the_profile_with_viral_examples_and_every_decision_says_so(env, capsys):
     wh, server, profile = env
     llm_account_with_an_example(wh, profile)
     assert main(["plan", "--as-of", AS_OF]) == 0
@@ -84,6 +84,16 @@ def test_the_model_writes_from_the_profile_with_viral_examples_and_every_decisio
         calls, tokens, cost = conn.fetchone("select count(*), sum(prompt_tokens + completion_tokens), sum(cost_usd) "
                                             "from act.llm_calls where outcome = 'answered'")
     assert calls == len(server.state.requests) and tokens > 0 and cost > 0
+    # `xbot status` shows the same calls, tokens and spend, for today and the month.
+    capsys.readouterr()
+    assert main(["status", "--json", "--no-jobs", "--as-of", AS_OF]) in (0, 1, 2)
+    llm = json.loads(capsys.readouterr().out)["accounts"][0]["llm"]
+    assert llm["today"] == llm["month"]
+    assert llm["today"]["calls"] == calls and llm["today"]["failed_calls"] == 0
+    assert llm["today"]["prompt_tokens"] + llm["today"]["completion_tokens"] == tokens
+    assert llm["today"]["spend_usd"] == pytest.approx(cost, abs=1e-6)
+    assert main(["status", "--no-jobs", "--as-of", AS_OF]) in (0, 1, 2)
+    assert f"language model today: {calls} calls (0 failed)" in capsys.readouterr().out
     # The viral example stays prompt material: it is in no decision and in no mart the learners read.
     assert not any(EXAMPLE in (r["content"] or "") for r in rows)
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from xbot_assets.acting.accounts import GENERATORS, Account
 from xbot_assets.acting.generators.base import GenerationFailed
-from xbot_assets.acting.generators.offline import Draft, generate_offline
+from xbot_assets.acting.generators.offline import Draft, generate_offline, generate_offline_on
 from xbot_assets.acting.lock import exclusive
 from xbot_assets.acting.planner import Candidate, ModelView, PlanningState, PlanSettings, plan_day
 from xbot_assets.acting.profile import AccountProfile, load_profile
@@ -194,6 +194,37 @@ def viral_examples(warehouse: Warehouse, account_id: str, now: datetime, days: i
             "order by coalesce(likes, 0) desc, example_id", [account_id, now - timedelta(days=days)])]
 
 
+def _topic(profile: AccountProfile, rng: np.random.Generator) -> str:
+    names, weights = zip(*profile.topic_weights().items(), strict=True)
+    return names[int(rng.choice(len(names), p=np.array(weights)))]
+
+
+def _thread_rule(profile: AccountProfile, draft: Draft, writer: str) -> Draft:
+    limits = profile.thread
+    if draft.thread_parts and not limits.min_parts <= len(draft.thread_parts) <= limits.max_parts:
+        raise GenerationFailed(f"{writer}: a thread of {len(draft.thread_parts)} parts, outside the profile's "
+                               f"{limits.min_parts}-{limits.max_parts}")
+    return draft
+
+
+def offline_writer(profile: AccountProfile | None):
+    """The planner's `generate` for the templates: the simulator's health niche without a profile, the profile's
+    topics (drawn by weight) and audience with one; the templates are English, so another language is a skip."""
+    if profile is None:
+        return generate_offline
+
+    def write(generator_name: str, content_type: str, rng: np.random.Generator, *, thread: bool = False) -> Draft:
+        if profile.language.lower().split("-")[0] != "en":
+            raise GenerationFailed(f"offline: the templates are English and the profile's language is "
+                                   f"{profile.language!r} (XBOT_GENERATOR=llm writes in it)")
+        limits = profile.thread
+        draft = generate_offline_on(_topic(profile, rng), profile.audience, generator_name, content_type, rng,
+                                    thread=thread, thread_parts=min(max(4, limits.min_parts), limits.max_parts))
+        return _thread_rule(profile, draft, "offline")
+
+    return write
+
+
 def llm_writer(warehouse: Warehouse, account: Account, profile: AccountProfile | None, now: datetime):
     """The planner's `generate` for the language model: a topic drawn from the profile's weights, up to three
     matching viral examples as structure, the profile's rules; a failure skips the attempt with its reason."""
@@ -206,8 +237,7 @@ def llm_writer(warehouse: Warehouse, account: Account, profile: AccountProfile |
         if generator is None:
             raise GenerationFailed(f"llm: account {account.account_id} has no profile to write from "
                                    f"(xbot accounts profile {account.account_id} --file profile.yaml)")
-        names, weights = zip(*profile.topic_weights().items(), strict=True)
-        topic = names[int(rng.choice(len(names), p=np.array(weights)))]
+        topic = _topic(profile, rng)
         shown = [text for t, text in examples if topic.lower() in t.lower() or topic.lower() in text.lower()][:3]
         limits = profile.thread
         rules = [*profile.tone_rules, f"Write in the language {profile.language!r}.",
@@ -217,11 +247,9 @@ def llm_writer(warehouse: Warehouse, account: Account, profile: AccountProfile |
             rules.append(f"A thread has {limits.min_parts} to {limits.max_parts} posts.")
         draft = generator.generate(generator_name, content_type, topic, thread=thread, audience=profile.audience,
                                    examples=shown, rules=rules)
-        if thread and not limits.min_parts <= len(draft.thread_parts) <= limits.max_parts:
-            raise GenerationFailed(f"llm: a thread of {len(draft.thread_parts)} parts, outside the profile's "
-                                   f"{limits.min_parts}-{limits.max_parts}")
-        return Draft(draft.text, draft.output.topic, generator_name, content_type, draft.thread_parts,
-                     prompt_version=draft.prompt_version, model=draft.model, examples=tuple(shown))
+        return _thread_rule(profile, Draft(draft.text, draft.output.topic, generator_name, content_type,
+                                           draft.thread_parts, prompt_version=draft.prompt_version,
+                                           model=draft.model, examples=tuple(shown)), "llm")
 
     return write
 
@@ -236,7 +264,7 @@ def plan_posts(warehouse: Warehouse, account: Account, now: datetime, *, redis_u
     if profile is not None:
         settings = replace(settings, banned_words=tuple(profile.banned_words),
                            banned_claims=tuple(profile.banned_claims))
-    write = llm_writer(warehouse, account, profile, now) if writer_kind(account) == "llm" else generate_offline
+    write = llm_writer(warehouse, account, profile, now) if writer_kind(account) == "llm" else offline_writer(profile)
     with exclusive(f"plan:{account.account_id}", warehouse=warehouse, redis_url=redis_url):
         state, models_detail = load_planning_state(warehouse, account, settings, now, redis_url)
         stamp = now.strftime("%Y%m%dT%H%M%S")

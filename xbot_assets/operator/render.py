@@ -96,6 +96,15 @@ def render_status(status: dict[str, Any], runs: Sequence[dict[str, Any]] | None 
                     f"({api.get('failed_calls', 0)} failed), ${api.get('spend_usd', 0.0):.3f} spent"
                     + (f" of a ${budget:.2f} budget" if budget is not None else " (no budget set: "
                        "XBOT_X_MONTHLY_BUDGET_USD)")]
+        llm = a.get("llm") or {}
+        if llm.get("month"):
+            today, month, daily = llm["today"], llm["month"], llm.get("daily_budget_usd")
+            out.append(f"language model today: {today['calls']} calls ({today['failed_calls']} failed), "
+                       f"{today['prompt_tokens']:,} + {today['completion_tokens']:,} tokens, "
+                       f"${today['spend_usd']:.4f}" + (f" of a ${daily:.2f} daily budget" if daily is not None
+                                                       else " (no budget set: XBOT_LLM_DAILY_BUDGET_USD)"))
+            out.append(f"language model this month: {month['calls']} calls, {month['prompt_tokens']:,} + "
+                       f"{month['completion_tokens']:,} tokens, ${month['spend_usd']:.4f}")
         out += ["", "optimization events (newest first):"]
         out.append(table(
             ["at", "event", "by", "ok", "generators updated", "detail"],

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from xbot_assets.acting.generators.llm import LLMSettings, llm_usage
 from xbot_assets.connectors.ledger import budget_from_env, month_usage
 from xbot_assets.learned.checks import floor_problems, locked_weight_problems, weight_sum_problems
 from xbot_assets.learned.models import latest_models
@@ -214,7 +215,7 @@ def check_health(warehouse: Warehouse, now: datetime, account: str | None = None
 
 
 def _account_status(conn: Connection, account_id: str, enabled: bool | None, now: datetime,
-                    window_days: int, api: dict[str, Any] | None) -> dict[str, Any]:
+                    window_days: int, api: dict[str, Any] | None, llm: dict[str, Any] | None) -> dict[str, Any]:
     weights = _weights(conn, account_id)
     perf = _performance(conn, account_id, window_days)
     generators = []
@@ -291,6 +292,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, now
         "optimization_events": _events(conn, account_id, now),
         "api": api or {"month": now.strftime("%Y-%m"), "calls": 0, "failed_calls": 0, "spend_usd": 0.0,
                        "budget_usd": budget_from_env()},
+        "llm": llm or {"daily_budget_usd": LLMSettings.from_env().daily_budget_usd, "today": None, "month": None},
         "health": verdict.as_dict(),
     }
 
@@ -302,7 +304,8 @@ def collect_status(warehouse: Warehouse, now: datetime, account: str | None = No
     with warehouse.connect(read_only=True) as conn:
         known = list_accounts(conn)
         usage = month_usage(conn, now)  # one query for every account's API spend
-        accounts = [_account_status(conn, a, known[a], now, window_days, usage.get(a))
+        llm = llm_usage(conn, now)
+        accounts = [_account_status(conn, a, known[a], now, window_days, usage.get(a), llm.get(a))
                     for a in resolve_accounts(conn, account)]
     statuses = [a["health"]["status"] for a in accounts]
     status = worst_status(statuses)

@@ -30,7 +30,7 @@ from xbot_assets.acting.generators.base import GenerationFailed
 from xbot_assets.acting.generators.personas import HOOKS, PERSONAS, Persona
 from xbot_assets.clock import WallClock
 from xbot_assets.settings import env_float, env_int
-from xbot_assets.warehouse.connection import Warehouse
+from xbot_assets.warehouse.connection import Connection, Warehouse
 
 LLM_CALL_COLUMNS = ("call_id", "account_id", "model", "generator_name", "prompt_version", "started_at",
                     "duration_ms", "mode", "prompt_tokens", "completion_tokens", "cost_usd", "outcome", "error")
@@ -255,6 +255,28 @@ class LLMGenerator:
         if self.mode == "json_object":
             return {"response_format": {"type": "json_object"}}
         return {}
+
+
+def llm_usage(conn: Connection, at: datetime) -> dict[str, dict[str, Any]]:
+    """Per account: the language model's calls, tokens and estimated spend today (UTC, against the daily budget)
+    and this calendar month (for `xbot status`)."""
+    if not conn.table_exists("act", "llm_calls"):
+        return {}
+    day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    budget = LLMSettings.from_env().daily_budget_usd
+    usage: dict[str, dict[str, Any]] = {}
+    for since, key in ((day.replace(day=1), "month"), (day, "today")):
+        for account_id, calls, failed, prompt, completion, cost in conn.fetchall(
+                "select account_id, count(*), sum(case when outcome = 'answered' then 0 else 1 end), "
+                "coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), coalesce(sum(cost_usd), 0) "
+                "from act.llm_calls where started_at >= ? group by account_id order by account_id", [since]):
+            entry = usage.setdefault(account_id, {"daily_budget_usd": budget})
+            entry[key] = {"calls": int(calls), "failed_calls": int(failed or 0), "prompt_tokens": int(prompt),
+                          "completion_tokens": int(completion), "spend_usd": round(float(cost), 6)}
+    for entry in usage.values():
+        entry.setdefault("today", {"calls": 0, "failed_calls": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                                   "spend_usd": 0.0})
+    return usage
 
 
 def _format_refused(exc: Exception) -> bool:

@@ -2,6 +2,8 @@
 
 Its posts are marked `[offline]` in the topic so nobody mistakes them for a language model's. It exists so the demo,
 the evaluation and the tests run anywhere; the OpenAI-compatible generator replaces it when a key is configured.
+Without a profile it writes the simulator's health niche (`generate_offline`); with one it writes on the profile's
+topics for its audience (`generate_offline_on`), in English only — the templates are English.
 """
 
 from __future__ import annotations
@@ -76,6 +78,70 @@ PERSONA_TEMPLATES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# The same personas on any topic: {t} the profile's topic, {u} its audience. No evidence slot: the templates
+# cannot know a study, so they make no claim beyond the writer's own practice.
+PROFILE_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "humanVoice": (
+        "I ignored {t} for 3 years. Then I gave it 15 minutes a day for a month. Honestly? It changed how I work.",
+        "Small confession: {t} was never my thing. 2 weeks of doing it badly taught me more than 10 articles did.",
+    ),
+    "newsReporter": (
+        "New: {t} is what {u} keep asking about. 3 things changed this year, and 1 of them matters most.",
+        "This week in {t}: 2 questions from {u} came up again and again. Here are both, answered in 1 line each.",
+    ),
+    "storyteller": (
+        "A friend asked me about {t} 2 years ago. I had no answer. 100 conversations later, here is the 1 I give.",
+        "Two people, same goal, same start. One spent 10 minutes a day on {t}. A year later they look nothing alike.",
+    ),
+    "interesting": (
+        "Strange but true: 1 small habit around {t} does more than 5 expensive fixes. Most {u} skip it.",
+        "The least-talked-about lever in {t}? Doing it at the same time every day. 3 weeks is enough to tell.",
+    ),
+    "provocateur": (
+        "Unpopular opinion: 90% of the advice on {t} is noise. 2 habits do the work. The rest is decoration.",
+        "Stop collecting tips on {t}. Pick 1, do it for 30 days, then decide. {U} who do this pull ahead.",
+    ),
+    "dataNerd": (
+        "I tracked {t} for 90 days: 2 numbers moved, 5 did not. Measure before you change 3 things at once.",
+        "Numbers on {t}: 1 change a week for 8 weeks beats 8 changes in week 1. Count what you keep, not what you try.",
+    ),
+    "mythBuster": (
+        "Myth: {t} needs hours a day. Fact: 20 focused minutes, 5 days a week, is where most {u} see results.",
+        "You have heard that {t} takes talent. 3 months of practice says otherwise: 1 routine is the line.",
+    ),
+    "coach": (
+        "This week's 1 change for {t}: 10 minutes, same time each day. Track it for 7 days, keep what works.",
+        "Try this: 1 question about {t} before lunch, written down. After 14 days, read them back.",
+    ),
+    "thoughtLeader": (
+        "The future of {t} is boring: 1 habit, kept for 12 months. Systems beat intensity, 9 times out of 10.",
+        "We overcomplicate {t}. For most {u}, 2 basics done daily outrun 20 clever tricks done once.",
+    ),
+    "contrarian": (
+        "Everyone says more is better for {t}. After 2 years, I think 1 hour a week is enough and more adds little.",
+        "Against the crowd: {t} does not need extremes. 3 steady habits captured most of the benefit for me.",
+    ),
+    "explorer": (
+        "Exploring {t} today: what happens after 30 days of 1 small daily step? 4 things surprised me.",
+        "Field notes on {t}, week 6: 2 experiments worked, 3 failed, and the failures taught me more.",
+    ),
+    "philosopher": (
+        "What is {t} worth if we rush it? 10 quiet minutes a day may be the only answer that lasts 10 years.",
+        "Perhaps {t} is less about doing more and more about doing 1 thing well. {U} know this in their bones.",
+    ),
+}
+PROFILE_THREAD_STEPS = (
+    "1/ What {t} is, in 1 line, for {u}.",
+    "2/ The 3 mistakes most people make with it.",
+    "3/ 1 change to try for 7 days.",
+    "4/ How to tell after 2 weeks whether it worked.",
+    "5/ What to do next if it did not.",
+    "6/ The 1 habit that keeps it going.",
+    "7/ 3 questions to ask yourself each month.",
+    "8/ What I would tell myself 1 year ago.",
+    "9/ The short version: 1 habit, 7 days, then decide.",
+)
+
 CONTENT_TYPE_FRAMES: dict[str, str] = {
     "educational_thread": "🧵 {text} Here is how it works, step by step.",
     "factual_single": "{text}",
@@ -97,7 +163,7 @@ class Draft:
 
 
 def _templates_version() -> str:
-    text = repr((PERSONA_TEMPLATES, TOPICS, CONTENT_TYPE_FRAMES))
+    text = repr((PERSONA_TEMPLATES, TOPICS, CONTENT_TYPE_FRAMES, PROFILE_TEMPLATES, PROFILE_THREAD_STEPS))
     return "offline@" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
@@ -110,6 +176,21 @@ def generate_offline(generator_name: str, content_type: str, rng: np.random.Gene
     parts: tuple[str, ...] = ()
     if thread:
         parts = (text, f"1/ Why {practice} matters for {topic}.", f"2/ The dose: {dose}.", f"3/ The evidence: {evidence}.")
+    return Draft(text=text, topic=f"{topic} [{OFFLINE_MARK}]", generator_name=generator_name,
+                 content_type=content_type, thread_parts=parts, prompt_version=OFFLINE_VERSION, model=OFFLINE_MARK)
+
+
+def generate_offline_on(topic: str, audience: str | None, generator_name: str, content_type: str,
+                        rng: np.random.Generator, *, thread: bool = False, thread_parts: int = 4) -> Draft:
+    """A templated post on a profile's topic; a thread is its head and `thread_parts - 1` numbered steps."""
+    templates = PROFILE_TEMPLATES.get(generator_name) or PROFILE_TEMPLATES["humanVoice"]
+    reader = audience or "most people"
+    body = templates[int(rng.integers(len(templates)))].format(t=topic, u=reader, U=reader[:1].upper() + reader[1:])
+    text = CONTENT_TYPE_FRAMES.get(content_type, "{text}").format(text=body)
+    parts: tuple[str, ...] = ()
+    if thread:
+        steps = PROFILE_THREAD_STEPS[:max(1, min(thread_parts, len(PROFILE_THREAD_STEPS) + 1) - 1)]
+        parts = (text, *(step.format(t=topic, u=reader) for step in steps))
     return Draft(text=text, topic=f"{topic} [{OFFLINE_MARK}]", generator_name=generator_name,
                  content_type=content_type, thread_parts=parts, prompt_version=OFFLINE_VERSION, model=OFFLINE_MARK)
 
