@@ -157,7 +157,7 @@ class Candidate:
             "generator_propensity": self.generator_propensity, "scheduled_at": self.scheduled_at,
             "skip_reason": self.skip_reason, "decision_reasons": json.dumps(self.reasons), "source": source,
             "created_at": created_at, "generator_prompt_version": self.draft.prompt_version,
-            "generator_model": self.draft.model,
+            "generator_model": self.draft.model, "content_type_source": "planner",
         }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from xbot_assets.ingest.parse import (
     parse_unit_score,
 )
 from xbot_assets.ingest.records import (
+    CONTENT_TYPE_SOURCES,
     DECISION_TYPES,
     FOLLOWER_COLUMNS,
     POST_COLUMNS,
@@ -56,7 +58,7 @@ def read_csv_rows(path: str | Path) -> list[dict[str, str]]:
 
 
 def _header(name: str) -> str:
-    return name.strip().lower().replace(" ", "_").replace("-", "_")
+    return re.sub(r"[\s_\-]+", "_", name.strip().lower()).strip("_")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -69,6 +71,8 @@ def _post_record(row: Mapping[str, Any]) -> dict[str, Any]:
     if decision_id is None:
         raise BadValue("missing key: neither decision_id nor tweet_id is given")
     posted_at = parse_timestamp(row.get("posted_at"), "posted_at")
+    if posted_at is None and is_blank(row.get("status")) and is_blank(row.get("scheduled_at")):
+        raise BadValue("no date: a post needs posted_at (or a status and scheduled_at, as the planner writes)")
     status = parse_choice(row.get("status"), "status", POST_STATUSES, default="posted" if posted_at else "queued")
     if status == "posted" and posted_at is None:
         raise BadValue("unknown date: a posted decision needs posted_at")
@@ -93,6 +97,8 @@ def _post_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "publish_note": parse_text(row.get("publish_note")),
         "generator_prompt_version": parse_text(row.get("generator_prompt_version")),
         "generator_model": parse_text(row.get("generator_model")),
+        "content_type_source": parse_choice(row.get("content_type_source"), "content_type_source",
+                                            CONTENT_TYPE_SOURCES),
     }
     for column in UNIT_SCORES:
         record[column] = parse_unit_score(row.get(column), column)

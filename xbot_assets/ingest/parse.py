@@ -12,7 +12,10 @@ from datetime import UTC, datetime
 
 _SUFFIX = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 _COUNT = re.compile(r"^(?P<num>\d+(?:\.\d+)?)(?P<suffix>[kmb])?$", re.IGNORECASE)
-_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%a %b %d %H:%M:%S %z %Y", "%m/%d/%Y %H:%M")
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%a %b %d %H:%M:%S %z %Y", "%Y-%m-%d %H:%M %z",
+                 "%a, %b %d, %Y", "%b %d, %Y")
+# 03/11/2025 is 3 November in most of the world and 11 March in the US: read only when one reading is impossible.
+_SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})((?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?)$")
 
 
 class BadValue(ValueError):
@@ -75,6 +78,8 @@ def parse_timestamp(value: object, column: str) -> datetime | None:
                     break
                 except ValueError:
                     continue
+        if parsed is None and (slash := _SLASH_DATE.match(text)):
+            parsed = _slash_date(slash, column, value)
         if parsed is None:
             raise BadValue(f"unknown date: {column} = {value!r}")
     if parsed.tzinfo is not None:
@@ -82,6 +87,34 @@ def parse_timestamp(value: object, column: str) -> datetime | None:
     if not 2006 <= parsed.year <= 2100:
         raise BadValue(f"unknown date: {column} = {value!r} is outside 2006–2100")
     return parsed
+
+
+def _slash_date(match: re.Match, column: str, value: object) -> datetime:
+    first, second, year = int(match[1]), int(match[2]), match[3]
+    if first <= 12 and second <= 12 and first != second:
+        raise BadValue(f"ambiguous date: {column} = {value!r} reads as day/month or month/day; "
+                       "give --date-format (e.g. %d/%m/%Y or %m/%d/%Y)")
+    day, month = (first, second) if first > 12 else (second, first)
+    clock = match[4].strip().replace("T", "")
+    try:
+        return datetime.strptime(f"{year}-{month:02d}-{day:02d} {clock or '00:00'}",
+                                 "%Y-%m-%d %H:%M:%S" if clock.count(":") == 2 else "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise BadValue(f"unknown date: {column} = {value!r}") from None
+
+
+def normalise_dates(rows: list[dict[str, str]], columns: tuple[str, ...], date_format: str) -> None:
+    """Rewrite the dates written in the user's `date_format` as ISO, in place; other values are left to the
+    parsers (and their reasons)."""
+    for row in rows:
+        for column in columns:
+            value = row.get(column)
+            if is_blank(value):
+                continue
+            try:
+                row[column] = datetime.strptime(str(value).strip(), date_format).isoformat()
+            except ValueError:
+                continue
 
 
 def parse_unit_score(value: object, column: str) -> float | None:

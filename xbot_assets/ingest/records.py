@@ -27,8 +27,9 @@ POST_COLUMNS = (
     "generator_name", "topic", "quality_score", "novelty_score", "expertise_score", "viral_score", "predicted_er",
     "predicted_follow_prob", "content_propensity", "timing_propensity", "generator_propensity", "scheduled_at",
     "posted_at", "tweet_id", "skip_reason", "decision_reasons", "source", "created_at", "publishing_started_at",
-    "thread_tweet_ids", "publish_note", "generator_prompt_version", "generator_model",
+    "thread_tweet_ids", "publish_note", "generator_prompt_version", "generator_model", "content_type_source",
 )
+CONTENT_TYPE_SOURCES = ("planner", "inferred", "input")
 COUNTER_COLUMNS = (
     "impressions", "likes", "retweets", "replies", "quotes", "bookmarks", "profile_clicks", "url_clicks", "follows",
 )

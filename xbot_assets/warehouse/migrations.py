@@ -387,6 +387,12 @@ PROFILE_TABLES = (
     """,
 )
 
+# History import (issue 12): whether a decision's content type was chosen by the planner or inferred from the text
+# of a post imported from X's analytics export.
+HISTORY_IMPORT_TABLES = (
+    "alter table raw.posts add column if not exists content_type_source varchar",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
@@ -395,4 +401,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "x_connector", X_CONNECTOR_TABLES),
     Migration(6, "llm_generator", LLM_TABLES),
     Migration(7, "account_profiles", PROFILE_TABLES),
+    Migration(8, "history_import", HISTORY_IMPORT_TABLES),
 )
