@@ -29,6 +29,7 @@ from xbot_assets.ingest.records import (
     CONTENT_TYPE_SOURCES,
     DECISION_TYPES,
     FOLLOWER_COLUMNS,
+    LOOKUP_CHUNK,
     POST_COLUMNS,
     POST_STATUSES,
     SOURCES,
@@ -174,7 +175,7 @@ def write_posts(
 
 def _existing_posts(conn: Connection, decision_ids: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(decision_ids, 500):
+    for chunk in chunks(decision_ids, LOOKUP_CHUNK):
         marks = ", ".join("?" for _ in chunk)
         frame = conn.fetch_df(f"select {', '.join(POST_COLUMNS)} from raw.posts where decision_id in ({marks})", chunk)
         for rec in frame.to_dict("records"):

@@ -17,6 +17,7 @@ from xbot_assets.ingest.parse import (
 )
 from xbot_assets.ingest.records import (
     COUNTER_COLUMNS,
+    LOOKUP_CHUNK,
     METRIC_COLUMNS,
     REQUIRED_COUNTERS,
     SOURCES,
@@ -140,7 +141,7 @@ def _posts_for(conn: Connection, records: list[dict[str, Any]]) -> dict[str, dic
     by_tweet: dict[str, dict[str, Any]] = {}
     columns = "decision_id, account_id, status, posted_at, tweet_id"
     for column, keys in (("decision_id", decision_ids), ("tweet_id", tweet_ids)):
-        for chunk in chunks(keys, 500):
+        for chunk in chunks(keys, LOOKUP_CHUNK):
             marks = ", ".join("?" for _ in chunk)
             for rec in conn.fetch_df(f"select {columns} from raw.posts where {column} in ({marks})", chunk).to_dict(
                 "records"
@@ -154,7 +155,7 @@ def _posts_for(conn: Connection, records: list[dict[str, Any]]) -> dict[str, dic
 
 def _existing_snapshots(conn: Connection, decision_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for chunk in chunks(decision_ids, 500):
+    for chunk in chunks(decision_ids, LOOKUP_CHUNK):
         marks = ", ".join("?" for _ in chunk)
         frame = conn.fetch_df(
             f"select decision_id, collected_at, {', '.join(COUNTER_COLUMNS)} from raw.metric_snapshots "

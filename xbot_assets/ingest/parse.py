@@ -6,6 +6,7 @@ message into a quarantine reason.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import UTC, datetime
@@ -67,26 +68,28 @@ def parse_timestamp(value: object, column: str) -> datetime | None:
     if isinstance(value, datetime):
         parsed = value
     else:
-        text = str(value).strip()
-        parsed = None
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            for fmt in _DATE_FORMATS:
-                try:
-                    parsed = datetime.strptime(text, fmt)
-                    break
-                except ValueError:
-                    continue
-        if parsed is None and (slash := _SLASH_DATE.match(text)):
-            parsed = _slash_date(slash, column, value)
-        if parsed is None:
-            raise BadValue(f"unknown date: {column} = {value!r}")
+        parsed = _parse_date_text(str(value).strip(), column)
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     if not 2006 <= parsed.year <= 2100:
         raise BadValue(f"unknown date: {column} = {value!r} is outside 2006–2100")
     return parsed
+
+
+@functools.lru_cache(maxsize=65536)  # exports repeat the same few hundred dates across thousands of rows
+def _parse_date_text(text: str, column: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    if slash := _SLASH_DATE.match(text):
+        return _slash_date(slash, column, text)
+    raise BadValue(f"unknown date: {column} = {text!r}")
 
 
 def _slash_date(match: re.Match, column: str, value: object) -> datetime:

@@ -117,6 +117,11 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+# Ids looked up per query: one query per 5,000 keeps a 50,000-row import at ten round trips a table (measured:
+# 500 per query spent 5 s of a 38 s import in the queries' fixed cost on DuckDB).
+LOOKUP_CHUNK = 5000
+
+
 def chunks(items: list, size: int) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

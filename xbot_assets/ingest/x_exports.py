@@ -29,7 +29,7 @@ from typing import Any
 from xbot_assets.ingest.load import write_follower_snapshots, write_posts
 from xbot_assets.ingest.metrics import write_metric_snapshots
 from xbot_assets.ingest.parse import BadValue, is_blank, parse_count, parse_text, parse_timestamp
-from xbot_assets.ingest.records import LoadReport, Quarantine
+from xbot_assets.ingest.records import LOOKUP_CHUNK, LoadReport, Quarantine, chunks
 from xbot_assets.warehouse.connection import Connection
 
 IMPORTED_GENERATOR = "imported"
@@ -236,8 +236,7 @@ def known_tweet_ids(conn: Connection, account_id: str, tweet_ids: Sequence[str])
     """tweet id → decision id of posts already in the warehouse (xbot's own, or an earlier import)."""
     found: dict[str, str] = {}
     ids = [t for t in tweet_ids if not is_blank(t)]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for chunk in chunks(ids, LOOKUP_CHUNK):
         marks = ", ".join("?" for _ in chunk)
         found.update({str(t): str(d) for t, d in conn.fetchall(
             f"select tweet_id, decision_id from raw.posts where account_id = ? and tweet_id in ({marks})",
