@@ -1,5 +1,6 @@
--- Per account, the followers credited to posts in `outcomes` never exceed the account's measured positive gains,
--- recomputed here straight from raw.follower_snapshots (independent of the intermediate models).
+-- Per account, the followers attributed to posts in `outcomes` never exceed the account's measured positive gains,
+-- recomputed here straight from raw.follower_snapshots (independent of the intermediate models). (followers_gained
+-- may exceed them: where the platform reports a post's follows, that lifetime number replaces the estimate.)
 -- The meta ref attaches this test to `outcomes` in Dagster even though it also reads a source.
 {{ config(meta={'dagster': {'ref': {'name': 'outcomes'}}}) }}
 
@@ -14,16 +15,16 @@ with positive_gains as (
 credited as (
     select
         account_id,
-        sum(followers_gained) as followers_gained
+        sum(followers_attributed) as followers_attributed
     from {{ ref('outcomes') }}
     group by account_id
 )
 
 select
     c.account_id,
-    c.followers_gained,
+    c.followers_attributed,
     coalesce(g.positive_gain, 0) as positive_gain
 from credited as c
 left join positive_gains as g
     on c.account_id = g.account_id
-where c.followers_gained > coalesce(g.positive_gain, 0) + 1e-6
+where c.followers_attributed > coalesce(g.positive_gain, 0) + 1e-6

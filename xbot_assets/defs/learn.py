@@ -86,6 +86,12 @@ def bandit_arms(
     for account_id, arms in arms_by_account.items():
         content = arms[arms["scope"] == "content"]
         timing = arms[(arms["scope"] == "timing") & (arms["plays"] > 0)]
+        rewarded = int(timing["plays"].sum())
+        # Real history often has no content type: the timing arms still learn, and the reason is shown.
+        no_content = (
+            f"\n\nNo content arm has evidence: none of the {rewarded} posts past the learning gate has a content type."
+            if not content["plays"].sum() else ""
+        )
         metadata[f"{account_id}: content arms"] = dg.MetadataValue.md(
             markdown_table(
                 ["arm", "plays", "successes", "failures", "α", "β", "mean ER", "posterior mean", "P(Thompson picks)"],
@@ -94,6 +100,7 @@ def bandit_arms(
                      "selection_probability"]
                 ].itertuples(index=False, name=None),
             )
+            + no_content
         )
         unplayed = int((arms[arms["scope"] == "timing"]["plays"] == 0).sum())
         metadata[f"{account_id}: timing arms"] = dg.MetadataValue.md(

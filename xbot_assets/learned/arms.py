@@ -72,7 +72,8 @@ def compute_bandit_arms(
             "posterior_mean": content["posterior_mean"],
             "ucb_index": np.nan,
             "selection_probability": content["arm_name"].map(propensities).astype(float),
-            "last_posted_at": content["content_type"].map(last_content),
+            # a list, not Series.map: mapping through an empty datetime Series raises in pandas (no content types yet)
+            "last_posted_at": [last_content.get(t) for t in content["content_type"]],
         }
     )
 

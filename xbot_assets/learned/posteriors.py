@@ -11,7 +11,7 @@ import pandas as pd
 
 from xbot_assets.learned.store import THOMPSON_DRAWS, THOMPSON_SEED, mart_accounts
 from xbot_assets.learning.generator_posterior import generator_posteriors, generator_propensities
-from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
+from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS, NOT_GENERATORS
 from xbot_assets.settings import env_float
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
@@ -42,11 +42,13 @@ class PosteriorSettings:
 def compute_generator_posteriors(
     conn: Connection, account_id: str, now: datetime, settings: PosteriorSettings
 ) -> pd.DataFrame:
-    """Gamma posteriors of every generator's F/1K from the account's gated outcomes (all history, optional decay)."""
+    """Gamma posteriors of every generator's F/1K from the account's gated outcomes (all history, optional decay);
+    imported posts (and posts without a generator) are nobody's evidence."""
     outcomes = conn.fetch_df(
         "select generator_name, impressions, followers_gained, posted_at from analytics.outcomes "
-        "where account_id = ? and passes_learning_gate and generator_name is not null and posted_at <= ?",
-        [account_id, now],
+        "where account_id = ? and passes_learning_gate and generator_name is not null "
+        f"and generator_name not in ({', '.join('?' for _ in NOT_GENERATORS)}) and posted_at <= ?",
+        [account_id, *NOT_GENERATORS, now],
     )
     outcomes["posted_at"] = pd.to_datetime(outcomes["posted_at"])
     known = [r[0] for r in conn.fetchall(

@@ -24,10 +24,14 @@ from xbot_assets.learned.store import LearningSettings, fingerprint, frame_rows,
 from xbot_assets.learning.generator_weights import (
     ACTIVE,
     DEFAULT_WEIGHTS,
+    NOT_GENERATORS,
     OptimizationResult,
     OptimizerSettings,
     optimize_weights,
     tier,
+)
+from xbot_assets.learning.generator_weights import (
+    UNATTRIBUTED_GENERATOR as UNATTRIBUTED_GENERATOR,  # re-exported for the operator's status
 )
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
@@ -82,8 +86,8 @@ class WeightState:
         return fingerprint(sorted(frame_rows(weights, ("generator_name", "weight", "status"))))
 
 
-# Posts without a generator name are grouped as 'unknown' by the mart; that is not a generator anyone can pick.
-UNATTRIBUTED_GENERATOR = "unknown"
+# Posts without a generator name are grouped as 'unknown' by the mart, imported posts are 'imported': neither is a
+# generator anyone can pick (NOT_GENERATORS), so neither takes part in the weights.
 
 
 def read_weight_state(conn: Connection, account_id: str, window_days: int, now: datetime) -> WeightState:
@@ -94,8 +98,9 @@ def read_weight_state(conn: Connection, account_id: str, window_days: int, now: 
     if conn.table_exists("analytics", "generator_performance"):
         performance = conn.fetch_df(
             f"select {', '.join(PERFORMANCE_COLUMNS)}, window_start, window_end from analytics.generator_performance "
-            "where account_id = ? and time_window = ? and generator_name <> ? order by generator_name",
-            [account_id, label, UNATTRIBUTED_GENERATOR],
+            f"where account_id = ? and time_window = ? and generator_name not in ({', '.join('?' for _ in NOT_GENERATORS)}) "
+            "order by generator_name",
+            [account_id, label, *NOT_GENERATORS],
         )
         if performance.empty:
             windows = [

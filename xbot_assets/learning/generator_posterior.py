@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from xbot_assets.learning.content_arms import recency_weights, win_probabilities
+from xbot_assets.learning.generator_weights import NOT_GENERATORS
 
 POSTERIOR_COLUMNS = [
     "generator_name", "posts", "impressions", "followers_gained", "prior_shape", "prior_rate", "shape", "rate",
@@ -41,13 +42,15 @@ def generator_posteriors(
     """One row per generator in `generators` (plus any generator in the outcomes).
 
     `outcomes` has columns generator_name, impressions, followers_gained and (for decay) posted_at; rows with
-    missing or non-positive impressions teach nothing. With `half_life_days`, each post's evidence is weighted by
-    0.5 ** (age / half_life) so the posterior can follow drift.
+    missing or non-positive impressions teach nothing, nor do posts of no pickable generator (NOT_GENERATORS:
+    imported from the account's history, or without a generator). With `half_life_days`, each post's evidence is
+    weighted by 0.5 ** (age / half_life) so the posterior can follow drift.
     """
     if prior_posts <= 0:
         raise ValueError(f"prior_posts must be positive, got {prior_posts}")
     usable = outcomes.loc[
         outcomes["generator_name"].notna()
+        & ~outcomes["generator_name"].astype(str).isin(NOT_GENERATORS)
         & pd.to_numeric(outcomes["impressions"], errors="coerce").gt(0)
         & pd.to_numeric(outcomes["followers_gained"], errors="coerce").notna()
     ].copy()
@@ -73,7 +76,8 @@ def generator_posteriors(
     prior_rate = prior_posts * mean_post_k
     prior_shape = max(typical, 1e-3) * prior_rate
 
-    names = list(dict.fromkeys([*generators, *sorted(usable["generator_name"].astype(str).unique())]))
+    names = [n for n in dict.fromkeys([*generators, *sorted(usable["generator_name"].astype(str).unique())])
+             if n not in NOT_GENERATORS]
     rows = []
     for name in names:
         posts = int(grouped["posts"].get(name, 0))

@@ -35,6 +35,14 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "philosopher": 0.02,
 }
 
+# Names in the performance data that are not generators anyone can pick, and so never get a weight or a posterior:
+# the mart's name for posts without a generator, and the posts imported from the account's own history on X (the
+# analytics export, ingest/x_exports.py writes them with this name) — those teach the content and timing arms and
+# the models, not the generators.
+UNATTRIBUTED_GENERATOR = "unknown"
+IMPORTED_GENERATOR = "imported"
+NOT_GENERATORS = (UNATTRIBUTED_GENERATOR, IMPORTED_GENERATOR)
+
 ACTIVE = "active"
 LOCKED = "locked"
 DISABLED = "disabled"
@@ -180,6 +188,7 @@ def _f_per_1k(row: pd.Series) -> float | None:
 
 
 def _merge_performance(generators: dict[str, _Generator], performance: pd.DataFrame) -> None:
+    performance = performance[~performance["generator_name"].astype(str).isin(NOT_GENERATORS)]
     names = performance["generator_name"].astype(str)
     if names.duplicated().any():
         raise ValueError(f"performance lists a generator twice: {sorted(set(names[names.duplicated()]))}")

@@ -16,7 +16,7 @@ from xbot_assets.learned.checks import floor_problems, locked_weight_problems, w
 from xbot_assets.learned.models import latest_models
 from xbot_assets.learned.store import LearningSettings
 from xbot_assets.learned.weights import CYCLE_EVENTS, EVENT_SKIPPED, EVENT_WEIGHT_UPDATE, UNATTRIBUTED_GENERATOR
-from xbot_assets.learning.generator_weights import LOCKED
+from xbot_assets.learning.generator_weights import IMPORTED_GENERATOR, LOCKED
 from xbot_assets.operator.health import (
     NO_ACCOUNTS_REASON,
     CycleEvent,
@@ -214,6 +214,19 @@ def check_health(warehouse: Warehouse, now: datetime, account: str | None = None
         ]
 
 
+def _learned_from(conn: Connection, account_id: str) -> dict[str, int]:
+    """The posted outcomes, those past the learning gate (what the arms and models learn from), how many of those
+    were imported from the account's history, and how many carry the platform's own follower count."""
+    if not conn.table_exists("analytics", "outcomes"):
+        return {"posted": 0, "posts": 0, "imported": 0, "reported_followers": 0}
+    row = conn.fetchone(
+        "select count(*), sum(case when passes_learning_gate then 1 else 0 end), "
+        "sum(case when passes_learning_gate and generator_name = ? then 1 else 0 end), "
+        "sum(case when passes_learning_gate and followers_reported is not null then 1 else 0 end) "
+        "from analytics.outcomes where account_id = ?", [IMPORTED_GENERATOR, account_id])
+    return dict(zip(("posted", "posts", "imported", "reported_followers"), (int(v or 0) for v in row), strict=True))
+
+
 def _account_status(conn: Connection, account_id: str, enabled: bool | None, now: datetime,
                     window_days: int, api: dict[str, Any] | None, llm: dict[str, Any] | None) -> dict[str, Any]:
     weights = _weights(conn, account_id)
@@ -284,6 +297,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, now
         "registered": enabled is not None,
         "enabled": enabled,
         "learning_window": f"{window_days}d",
+        "learned_from": _learned_from(conn, account_id),
         "generators": generators,
         "content_arms": content_arms,
         "timing_arms": timing_arms,

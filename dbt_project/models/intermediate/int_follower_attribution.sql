@@ -1,4 +1,5 @@
--- Follower attribution (PRODUCT §4): one row per (decision_id, follower interval) where the post had positive weight.
+-- Follower attribution: one row per (decision_id, follower interval) where the post had positive weight or reported
+-- follows.
 --
 -- Consecutive follower snapshots of an account form intervals (interval_start, interval_end] with gain = f1 - f0.
 -- A post's counters are read at a few ages only (1 h, 2 h, 6 h, …) while followers are read every half hour, so each
@@ -12,6 +13,10 @@
 -- Weight basis of an interval: profile clicks when every post in it has known clicks and they total > 0, else
 -- impressions. attributed_followers = greatest(gain, 0) * weight / total_weight, so an interval's attributions sum to
 -- its gain when it is positive and someone had weight, and to 0 otherwise: no follower is counted twice.
+-- new_follows: the follows the platform reports for the post itself (raw.metric_snapshots.follows, cumulative), its
+-- increases spread over the same spans and shares as impressions; null when an increase in the interval is unknown.
+-- It weighs nothing here: the reported/attributed comparison (tests/assert_reported_followers_agree_with_attribution)
+-- reads it inside the same closed intervals the attribution uses.
 with intervals as (
     {{ xbot_follower_intervals(ref('stg_follower_snapshots')) }}
 ),
@@ -24,9 +29,11 @@ snapshots_with_previous as (
         p.posted_at,
         m.impressions,
         m.profile_clicks,
+        m.follows,
         lag(m.collected_at) over (partition by m.decision_id order by m.collected_at) as previous_collected_at,
         lag(m.impressions) over (partition by m.decision_id order by m.collected_at) as previous_impressions,
-        lag(m.profile_clicks) over (partition by m.decision_id order by m.collected_at) as previous_profile_clicks
+        lag(m.profile_clicks) over (partition by m.decision_id order by m.collected_at) as previous_profile_clicks,
+        lag(m.follows) over (partition by m.decision_id order by m.collected_at) as previous_follows
     from {{ ref('stg_metric_snapshots') }} as m
     inner join {{ ref('stg_posts') }} as p
         on m.decision_id = p.decision_id
@@ -45,7 +52,11 @@ snapshot_increases as (
         case
             when profile_clicks is not null and (previous_collected_at is null or previous_profile_clicks is not null)
                 then greatest(profile_clicks - coalesce(previous_profile_clicks, 0), 0)
-        end as profile_clicks_increase
+        end as profile_clicks_increase,
+        case
+            when follows is not null and (previous_collected_at is null or previous_follows is not null)
+                then greatest(follows - coalesce(previous_follows, 0), 0)
+        end as follows_increase
     from snapshots_with_previous
 ),
 
@@ -58,6 +69,7 @@ span_overlaps as (
         i.gain,
         s.impressions_increase,
         s.profile_clicks_increase,
+        s.follows_increase,
         case
             -- a snapshot taken at the moment of posting has no span: it falls in the interval that holds it
             when s.span_end <= s.span_start then cast(1 as double precision)
@@ -83,7 +95,10 @@ post_interval_activity as (
         sum(coalesce(impressions_increase, 0) * share) as new_impressions,
         case
             when count(profile_clicks_increase) = count(*) then sum(profile_clicks_increase * share)
-        end as new_profile_clicks
+        end as new_profile_clicks,
+        case
+            when count(follows_increase) = count(*) then sum(follows_increase * share)
+        end as new_follows
     from span_overlaps
     where share > 0
     group by account_id, decision_id, interval_start, interval_end, gain
@@ -111,6 +126,7 @@ weighted as (
         b.weight_basis,
         a.new_impressions,
         a.new_profile_clicks,
+        a.new_follows,
         cast(
             case when b.weight_basis = 'profile_clicks' then a.new_profile_clicks else a.new_impressions end
             as double precision
@@ -131,6 +147,7 @@ with_totals as (
         weight_basis,
         new_impressions,
         new_profile_clicks,
+        new_follows,
         weight,
         sum(weight) over (partition by account_id, interval_start) as total_weight
     from weighted
@@ -145,6 +162,7 @@ select
     weight_basis,
     new_impressions,
     new_profile_clicks,
+    new_follows,
     weight,
     total_weight,
     case
@@ -152,4 +170,4 @@ select
         else cast(0 as double precision)
     end as attributed_followers
 from with_totals
-where weight > 0
+where weight > 0 or new_follows > 0

@@ -1,5 +1,6 @@
 -- One row per follower interval (interval_start, interval_end] of an account: the measured gain, how it was split
--- (int_follower_attribution) and what stayed unattributed (losses attribute nothing; nor do intervals nobody was live in).
+-- (int_follower_attribution) and what stayed unattributed (losses attribute nothing; nor do intervals nobody was live in),
+-- and the follows the platform itself credits to posts in it (reported_follows; null when no post reports follows).
 with intervals as (
     {{ xbot_follower_intervals(ref('stg_follower_snapshots')) }}
 ),
@@ -10,8 +11,9 @@ attributed as (
         interval_start,
         max(weight_basis) as weight_basis,
         max(total_weight) as total_weight,
-        count(*) as attributed_posts,
-        sum(attributed_followers) as attributed_followers
+        sum(case when weight > 0 then 1 else 0 end) as attributed_posts,
+        sum(attributed_followers) as attributed_followers,
+        sum(new_follows) as reported_follows
     from {{ ref('int_follower_attribution') }}
     group by account_id, interval_start
 )
@@ -27,7 +29,8 @@ select
     coalesce(a.weight_basis, 'impressions') as weight_basis,
     cast(coalesce(a.attributed_posts, 0) as bigint) as attributed_posts,
     coalesce(a.attributed_followers, cast(0 as double precision)) as attributed_followers,
-    greatest(i.gain, 0) - coalesce(a.attributed_followers, cast(0 as double precision)) as unattributed_followers
+    greatest(i.gain, 0) - coalesce(a.attributed_followers, cast(0 as double precision)) as unattributed_followers,
+    cast(a.reported_follows as double precision) as reported_follows
 from intervals as i
 left join attributed as a
     on i.account_id = a.account_id

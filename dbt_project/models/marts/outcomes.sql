@@ -1,5 +1,9 @@
--- One row per posted decision: its features, latest counters, engagement rate, attributed followers and
--- whether it passes the learning gate (and why not).
+-- One row per posted decision: its features, latest counters, engagement rate, followers and whether it passes the
+-- learning gate (and why not).
+-- followers_attributed: our estimate (int_follower_attribution: the account's measured gains shared among the live
+-- posts). followers_reported: the follows the platform reports for the post itself (its latest snapshot's `follows`,
+-- null where it gives none). followers_gained, what everything downstream learns from, is the reported number when
+-- there is one, else the attributed one.
 {%- set min_age = var('gate_min_age_hours') %}
 {%- set min_impressions = var('gate_min_impressions') %}
 {%- set min_likes = var('gate_min_likes') %}
@@ -37,7 +41,7 @@ with posted as (
 followers as (
     select
         decision_id,
-        sum(attributed_followers) as followers_gained
+        sum(attributed_followers) as followers_attributed
     from {{ ref('int_follower_attribution') }}
     group by decision_id
 ),
@@ -75,8 +79,11 @@ measured as (
         m.last_collected_at,
         cast(coalesce(m.snapshot_count, 0) as bigint) as snapshot_count,
         {{ xbot_engagement_rate('m.likes', 'm.retweets', 'm.replies', 'm.impressions') }} as engagement_rate,
-        coalesce(f.followers_gained, cast(0 as double precision)) as followers_gained,
-        m.follows as followers_reported,
+        coalesce(
+            cast(m.follows as double precision), f.followers_attributed, cast(0 as double precision)
+        ) as followers_gained,
+        cast(m.follows as double precision) as followers_reported,
+        coalesce(f.followers_attributed, cast(0 as double precision)) as followers_attributed,
         {{ xbot_hours_between('p.posted_at', 'm.last_collected_at') }} as age_hours
     from posted as p
     left join {{ ref('int_latest_metrics') }} as m
@@ -120,6 +127,7 @@ gated as (
         engagement_rate,
         followers_gained,
         followers_reported,
+        followers_attributed,
         {{ xbot_f_per_1k('followers_gained', 'impressions') }} as f_per_1k,
         age_hours,
         case
@@ -173,6 +181,7 @@ select
     engagement_rate,
     followers_gained,
     followers_reported,
+    followers_attributed,
     f_per_1k,
     age_hours,
     gate_reason is null as passes_learning_gate,

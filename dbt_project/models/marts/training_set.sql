@@ -1,6 +1,7 @@
 -- Outcomes that pass the learning gate, with the model features and targets.
--- follow_label: the post won at least var follow_min_followers (1) whole attributed followers. Attribution spreads
--- every gain over all live posts, so "more than 0" would be true of nearly every post and teach nothing.
+-- follow_label: the post won at least var follow_min_followers (1) whole followers (followers_gained: the platform's
+-- own number when it reports one, else the attributed one). Attribution spreads every gain over all live posts, so
+-- "more than 0" would be true of nearly every post and teach nothing.
 select
     account_id,
     decision_id,
@@ -18,6 +19,8 @@ select
     age_hours,
     engagement_rate,
     followers_gained,
+    followers_reported,
+    followers_attributed,
     followers_gained >= {{ var('follow_min_followers') }} as follow_label
 from {{ ref('outcomes') }}
 where passes_learning_gate
