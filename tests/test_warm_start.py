@@ -4,6 +4,7 @@ X's lifetime counters and reported follows; the follower history comes from the 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -76,6 +77,7 @@ def test_an_imported_history_warm_starts_the_arms_timing_and_models(warehouse_ur
     assert reported == sum(int(p[CONTENT_HEADER.index("New follows")]) for p in posts)
     capsys.readouterr()
     assert main(["status", "--account", "main", "--no-jobs", "--as-of", "2026-10-01T06:00:00Z"]) in (0, 1, 2)
-    out = capsys.readouterr().out
-    assert "imported" in out
+    learned = re.search(r"learned from (\d+) posts \((\d+) imported; (\d+) with X's own follower counts\)",
+                        capsys.readouterr().out)
+    assert learned and int(learned[1]) == int(learned[2]) == sum(arms.values()) and int(learned[3]) > 0
     definitions.cache_clear()
