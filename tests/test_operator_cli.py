@@ -8,8 +8,13 @@ warehouse and of the Dagster instance.
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +28,9 @@ from xbot_assets.learned.store import frame_rows
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
 from xbot_assets.operator.cli import main
 from xbot_assets.operator.health import (
+    CLOCK_AS_OF,
+    CLOCK_DATA,
+    CLOCK_WALL,
     CRITICAL,
     DEGRADED,
     HEALTHY,
@@ -31,8 +39,11 @@ from xbot_assets.operator.health import (
     CycleEvent,
     GeneratorState,
     HealthInput,
+    JobRun,
     ModelState,
+    choose_clock,
     evaluate_health,
+    evaluate_jobs,
     overall_status,
 )
 from xbot_assets.runtime.instance import definitions, run_job
@@ -90,7 +101,7 @@ def test_missing_weights_are_critical():
     verdict = evaluate_health(healthy(generators=()))
     assert verdict.status == CRITICAL
     assert rules_fired(verdict) == {"weights_missing": {CRITICAL}}
-    assert "seed defaults" in verdict.reasons[0]
+    assert "default weights" in verdict.reasons[0]
 
 
 def test_weights_not_summing_to_one_are_critical():
@@ -225,6 +236,45 @@ def test_the_worst_verdict_wins_and_no_account_is_critical():
     assert overall_status([good, degraded]) == DEGRADED
     assert overall_status([degraded, bad, good]) == CRITICAL
     assert overall_status([]) == CRITICAL
+
+
+def test_a_failed_newest_run_is_degraded_and_two_in_a_row_of_a_learning_or_publishing_job_critical():
+    ok, boom = JobRun("publish_job", "r3", "SUCCESS"), JobRun("publish_job", "r2", "FAILURE", "publish: 402 credits")
+    assert evaluate_jobs([ok, boom]).status == HEALTHY  # the newest run succeeded: recovered
+
+    once = evaluate_jobs([boom, JobRun("publish_job", "r1", "SUCCESS")])
+    assert once.status == DEGRADED
+    assert once.reasons == ["[degraded] job_failed: the newest run of publish_job failed: run r2: publish: 402 credits"]
+
+    for job in ("publish_job", "refresh_job", "optimize_job", "retrain_job", "learn_and_plan_job"):
+        twice = evaluate_jobs([JobRun(job, "b", "FAILURE", "step: boom"), JobRun(job, "a", "FAILURE")])
+        assert twice.status == CRITICAL and "failed twice in a row: runs b and a" in twice.reasons[0]
+    # Collecting failing twice is bad, but the loop still learns and posts.
+    assert evaluate_jobs([JobRun("collect_metrics_job", "b", "FAILURE"),
+                          JobRun("collect_metrics_job", "a", "FAILURE")]).status == DEGRADED
+    # A run still going has no verdict yet: the newest finished ones are judged.
+    running = evaluate_jobs([JobRun("publish_job", "r4", "STARTED"), boom, JobRun("publish_job", "r1", "FAILURE")])
+    assert running.status == CRITICAL and "runs r2 and r1" in running.reasons[0]
+    assert "no step error recorded" in evaluate_jobs([JobRun("plan_job", "x", "FAILURE")]).reasons[0]
+
+
+def test_the_clock_is_as_of_else_the_wall_unless_the_data_lies_in_the_past():
+    wall = datetime(2026, 12, 2, 10)
+    assert choose_clock(wall, END, as_of=END + timedelta(hours=6)).source == CLOCK_AS_OF
+    live = choose_clock(wall, wall - timedelta(minutes=20))
+    assert live.source == CLOCK_WALL and live.now == wall and live.cutoff == wall and live.lag is None
+    assert choose_clock(wall, None).source == CLOCK_WALL
+    past = choose_clock(wall, END)
+    assert past.source == CLOCK_DATA and past.now == END
+    assert past.cutoff == wall  # the operator's actions since (on the wall clock) still count
+    assert "the warehouse's newest data" in past.describe() and "2026-12-02 10:00" in past.describe()
+
+    # Judged at the data's time, an account live on X whose loop went quiet is degraded; a simulated one, a note.
+    lagging = healthy(data_clock_lag=wall - NOW, connector="x-api")
+    assert rules_fired(evaluate_health(lagging)) == {"data_clock": {DEGRADED}}
+    assert "is its loop running?" in evaluate_health(lagging).reasons[0]
+    assert rules_fired(evaluate_health(replace(lagging, connector="simulator"))) == {"data_clock": {INFO}}
+    assert rules_fired(evaluate_health(replace(lagging, enabled=None, connector=None))) == {"data_clock": {INFO}}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -397,7 +447,7 @@ def test_a_locked_generator_keeps_its_weight_through_optimize(wh, capsys):
 
     code, out, _ = run(capsys, "weights", "set", "coach", "0.2", "--as-of", AS_OF)
     assert code == 0
-    assert "manual_override coach" in out and "| coach | active |" in out and "20.0%" in out
+    assert "manual_override coach" in out and "| coach | pinned |" in out and "20.0%" in out
     after = weights(wh)
     assert after["coach"][0] == pytest.approx(0.2) and after["dataNerd"][0] == start["dataNerd"][0]
     assert sum(w for w, _ in after.values()) == pytest.approx(1.0, abs=1e-9)
@@ -435,16 +485,56 @@ def test_bad_input_exits_2_and_changes_nothing(wh, capsys, argv, message):
     assert learned_tables(wh) == before
 
 
-def test_optimize_and_weights_need_an_account_when_there_are_several(wh, capsys):
+def test_optimize_runs_for_every_account_and_weights_finds_the_account_of_its_generator(wh, capsys):
     register_account(wh, Account("second"), END)
     before = learned_tables(wh)
-    for argv in (["optimize", "--dry-run"], ["weights", "lock", "coach"]):
-        code, _, err = run(capsys, *argv)
-        assert code == 2 and "--account is required unless exactly one account exists" in err
+    code, out, _ = run(capsys, "optimize", "--dry-run", "--force", "--as-of", AS_OF)
+    assert code == 0
+    assert "account main: would apply" in out and "account second: skipped_insufficient_data" in out
+    assert "applied" not in out  # a dry run applies nothing, and never says so
+    assert learned_tables(wh) == before
+
+    # Both accounts have coach (second starts from the defaults): ambiguous, so the accounts are listed.
+    code, _, err = run(capsys, "weights", "lock", "coach")
+    assert code == 2 and "generator 'coach' is in several accounts (main, second): say which with --account" in err
     assert learned_tables(wh) == before
     code, out, _ = run(capsys, "weights", "lock", "coach", "--account", "second", "--as-of", AS_OF)
     assert code == 0 and "account second: generator_locked coach" in out  # starts from the seed defaults
     assert weights(wh, "second")["coach"] == (DEFAULT_WEIGHTS["coach"], "locked")
+
+    # A generator only one account has is unambiguous.
+    with wh.connect() as conn:
+        conn.execute("update learn.generator_weights set generator_name = 'coachPlus' "
+                     "where account_id = 'main' and generator_name = 'coach'")
+    code, out, _ = run(capsys, "weights", "lock", "coachPlus", "--as-of", AS_OF)
+    assert code == 0 and "account main: generator_locked coachPlus" in out
+    code, _, err = run(capsys, "weights", "lock", "nobody")
+    assert code == 2 and "unknown generator 'nobody' in every account (main, second)" in err
+
+
+def test_a_set_weight_is_pinned_until_unlocked_and_a_second_lock_changes_nothing(wh, capsys):
+    code, out, _ = run(capsys, "weights", "set", "coach", "0.2", "--as-of", AS_OF)
+    assert code == 0 and "manual_override coach" in out and "| coach | pinned |" in out
+    code, out, _ = run(capsys, "optimize", "--force", "--as-of", AS_OF)
+    assert code == 0 and "account main: applied" in out
+    assert "pinned by `xbot weights set` (kept until unlocked): coach" in out
+    assert weights(wh)["coach"] == (0.2, "pinned")
+    with wh.connect() as conn:
+        assert locked_weight_problems(conn) == []
+    code, out, _ = run(capsys, "status", "--no-jobs", "--as-of", AS_OF)
+    assert "| coach | pinned | 20.0% |" in out
+
+    code, out, _ = run(capsys, "weights", "lock", "dataNerd", "--as-of", AS_OF)
+    assert code == 0
+    n_events = len(events(wh))
+    code, out, _ = run(capsys, "weights", "lock", "dataNerd", "--as-of", AS_OF)
+    assert code == 0 and "dataNerd already locked at weight" in out and "no event logged" in out
+    assert len(events(wh)) == n_events
+
+    code, out, _ = run(capsys, "weights", "unlock", "coach", "--as-of", AS_OF)
+    assert code == 0 and weights(wh)["coach"] == (0.2, "active")
+    code, out, _ = run(capsys, "optimize", "--force", "--as-of", AS_OF)
+    assert weights(wh)["coach"][0] != pytest.approx(0.2)  # the optimizer has it back
 
 
 def test_health_exit_codes_follow_the_verdict(wh, capsys):
@@ -498,6 +588,132 @@ def test_health_help_documents_the_severities(capsys):
                  "few_generators"):
         assert rule in out
     assert out.index("critical (") < out.index("weights_sum") < out.index("degraded (") < out.index("below_floor")
+
+
+def fail_a_run(job_name: str, message: str) -> str:
+    """A real failed run of a job named `job_name` in this test's Dagster instance (its step raises `message`)."""
+    import dagster as dg
+
+    from xbot_assets.runtime.instance import instance
+
+    @dg.op(name="send")
+    def send():
+        raise RuntimeError(message)
+
+    @dg.job(name=job_name)
+    def job():
+        send()
+
+    result = job.execute_in_process(instance=instance(), raise_on_error=False)
+    assert not result.success
+    return result.run_id
+
+
+def test_a_failed_job_run_makes_health_degraded_and_two_in_a_row_critical(wh, capsys):
+    with wh.connect() as conn:
+        conn.execute("update learn.model_registry set beats_baseline = true")  # the warehouse alone is healthy
+    code, out, _ = run(capsys, "health", "--as-of", AS_OF)
+    assert code == 0 and "dagster jobs: healthy" in out
+
+    first = fail_a_run("publish_job", "X answered 402: credits spent")
+    code, out, _ = run(capsys, "health", "--as-of", AS_OF)
+    assert code == 1 and "health: DEGRADED" in out
+    assert f"[degraded] job_failed: the newest run of publish_job failed: run {first}: send: RuntimeError: X answered " \
+           "402: credits spent" in out
+
+    second = fail_a_run("publish_job", "X answered 402 again")
+    code, out, _ = run(capsys, "health", "--json", "--as-of", AS_OF)
+    verdict = json.loads(out)
+    assert code == 2 and verdict["status"] == CRITICAL and verdict["jobs"]["status"] == CRITICAL
+    assert f"runs {second} and {first}" in verdict["jobs"]["reasons"][0]
+    assert run(capsys, "health", "--no-jobs", "--as-of", AS_OF)[0] == 0  # the warehouse alone
+
+    code, out, _ = run(capsys, "status", "--as-of", AS_OF)
+    assert "health: CRITICAL" in out and "dagster jobs: [critical] job_failed: publish_job failed twice" in out
+    assert "| publish_job | FAILURE |" in out
+
+
+def test_a_warehouse_whose_data_lies_in_the_past_is_judged_at_its_own_time(wh, capsys):
+    with wh.connect() as conn:
+        newest = max(conn.scalar("select max(collected_at) from raw.metric_snapshots"),
+                     conn.scalar("select max(collected_at) from raw.follower_snapshots"))
+    as_of_newest = run(capsys, "health", "--json", "--no-jobs", "--as-of", newest.isoformat())[1]
+    code, out, _ = run(capsys, "health", "--json", "--no-jobs")  # no --as-of: the simulated days lie in the past
+    verdict = json.loads(out)
+    assert verdict["clock"]["source"] == CLOCK_DATA and verdict["as_of"] == newest.isoformat()
+    assert code == 1 and verdict["status"] == DEGRADED  # as at --as-of, not critical for being months old
+    assert verdict["accounts"][0]["reasons"] == json.loads(as_of_newest)["accounts"][0]["reasons"]
+    assert any("data_clock" in n for n in verdict["accounts"][0]["notes"])
+
+    code, out, _ = run(capsys, "status", "--no-jobs")
+    assert f"xbot status as of {newest:%Y-%m-%d %H:%M} UTC, the warehouse's newest data" in out
+
+    # A lock taken now (on the wall clock) leaves the data's clock where it was, and counts.
+    code, out, _ = run(capsys, "weights", "lock", "coach")
+    code, out, _ = run(capsys, "status", "--json", "--no-jobs")
+    status = json.loads(out)
+    assert status["clock"]["source"] == CLOCK_DATA
+    assert status["accounts"][0]["optimization_events"][0]["event_type"] == "generator_locked"
+
+    # The same quiet warehouse for an account live on X: its loop seems to have stopped.
+    register_account(wh, Account(ACCOUNT, connector="x-api"), END)
+    code, out, _ = run(capsys, "health", "--no-jobs")
+    assert "[degraded] data_clock: nothing observed for" in out and "is its loop running?" in out
+
+
+@pytest.mark.parametrize(("argv", "codes"), [
+    (["status", "--no-jobs", "--as-of", AS_OF], {141}),
+    # argparse itself swallows a failed write of its help; whatever is left to flush must fail quietly too.
+    (["health", "--help"], {0, 141}),
+])
+def test_a_closed_pipe_ends_a_command_quietly(wh, argv, codes):
+    # The reading end is closed before the command writes a byte, as `| head` does once it has its lines.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([str(Path(sys.executable).parent / "xbot"), *argv], stdout=write,
+                              stderr=subprocess.PIPE, env=dict(os.environ), timeout=300)
+    finally:
+        os.close(write)
+    assert done.stderr.decode() == ""  # no BrokenPipeError traceback, no "Exception ignored"
+    assert done.returncode in codes
+
+
+# "seed 004", "seed-004", "PRODUCT §7", "PRODUCT.md": the project's own design documents, which a user does not have
+FOREIGN_REFERENCES = re.compile(r"[Ss]eed[ -]?0\d\d|\bPRODUCT\b|§")
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_user_facing_text_points_at_no_document_the_user_lacks(capsys):
+    from xbot_assets.operator.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    texts = {"xbot --help": parser.format_help()}
+    for name, sub in subparsers.choices.items():
+        texts[f"xbot {name} --help"] = sub.format_help()
+        for action in sub._actions:  # nested commands (xbot accounts add, xbot queue list, ...)
+            if isinstance(action, argparse._SubParsersAction):
+                texts.update({f"xbot {name} {n} --help": p.format_help() for n, p in action.choices.items()})
+    texts["README.md"] = README.read_text(encoding="utf-8")
+    found = {where: FOREIGN_REFERENCES.findall(text) for where, text in texts.items()}
+    assert {where: refs for where, refs in found.items() if refs} == {}
+    assert len(texts) >= len(subparsers.choices) + 2  # every command, the top level and the README
+
+
+def test_the_readme_tables_render():
+    """Every row of a README table has its header's cell count; a pipe inside a cell must be escaped (\\|)."""
+    problems, header = [], None
+    for number, line in enumerate(README.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = len(re.split(r"(?<!\\)\|", line.strip())) - 2
+        if header is None:
+            header = (number, cells)
+        elif cells != header[1]:
+            problems.append(f"line {number}: {cells} cells, the header (line {header[0]}) has {header[1]}")
+    assert problems == []
 
 
 # ---------------------------------------------------------------------------------------------------------------------

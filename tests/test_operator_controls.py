@@ -212,7 +212,7 @@ def test_a_manual_weight_rescales_the_others_keeps_the_floor_and_is_logged(wh):
 
     report = set_generator_weight(wh, ACCOUNT, "coach", 0.5, NOW + timedelta(hours=1), reason="campaign")
     after = weights(wh)
-    assert after["coach"] == (0.5, "active")
+    assert after["coach"] == (0.5, "pinned")
     assert after["storyteller"] == before["storyteller"]  # locked: untouched
     assert abs(sum(w for w, _ in after.values()) - 1) <= 1e-9
     assert min(w for w, _ in after.values()) >= FLOOR - 1e-12
@@ -231,14 +231,50 @@ def test_a_manual_weight_rescales_the_others_keeps_the_floor_and_is_logged(wh):
     assert report.weights_after["coach"] == 0.5
     assert_invariants(wh)
 
-    # Honoured: a re-run on the same evidence does not undo it; new evidence steps from it.
+    # Honoured: a re-run on the same evidence does not undo it, and neither does new evidence (coach is failing in
+    # WEEK_TWO: an active generator would drop); it stays pinned until unlocked, then steps from it.
     assert optimize(wh, ACCOUNT, NOW + timedelta(hours=2)).status == "unchanged_inputs"
-    assert weights(wh)["coach"] == (0.5, "active")
+    assert weights(wh)["coach"] == (0.5, "pinned")
     set_performance(wh, WEEK_TWO, NOW + timedelta(hours=6))
     cycle = optimize(wh, ACCOUNT, NOW + timedelta(hours=6))
-    assert cycle.weights_before["coach"] == 0.5
-    assert cycle.result.details["coach"]["start"] == 0.5
-    assert assert_invariants(wh) is None
+    assert cycle.status == "applied" and cycle.weights_after["coach"] == 0.5
+    assert "coach" not in {c["generator"] for c in cycle.changes}
+    assert weights(wh)["coach"] == (0.5, "pinned")
+    assert_invariants(wh)
+
+    unlock = unlock_generator(wh, ACCOUNT, "coach", NOW + timedelta(hours=7))
+    assert unlock.event_type == "generator_unlocked" and weights(wh)["coach"] == (0.5, "active")
+    set_performance(wh, {**WEEK_TWO, "humanVoice": (8, 8000, 8.0)}, NOW + timedelta(hours=12))
+    moved = optimize(wh, ACCOUNT, NOW + timedelta(hours=12))
+    assert moved.result.details["coach"]["start"] == 0.5 and moved.weights_after["coach"] < 0.5
+    assert_invariants(wh)
+
+
+def test_a_pinned_weight_moved_outside_the_controls_is_a_problem(wh):
+    set_performance(wh, WEEK_ONE)
+    set_generator_weight(wh, ACCOUNT, "coach", 0.3, NOW)
+    assert_invariants(wh)
+    with wh.connect() as conn:
+        conn.execute("update learn.generator_weights set weight = 0.31 where generator_name = 'coach'")
+        conn.execute("update learn.generator_weights set weight = weight - 0.01 where generator_name = 'dataNerd'")
+        assert locked_weight_problems(conn) == ["main/coach is pinned at 0.300000 but now has 0.310000"]
+
+
+def test_locking_a_locked_generator_changes_nothing_and_logs_nothing(wh):
+    set_performance(wh, WEEK_ONE)
+    optimize(wh, ACCOUNT, NOW)
+    lock_generator(wh, ACCOUNT, "dataNerd", NOW)
+    state = tables(wh)
+    again = lock_generator(wh, ACCOUNT, "dataNerd", NOW + timedelta(hours=1))
+    assert again.event_id is None and again.changes == [] and "already locked" in again.detail
+    assert tables(wh) == state
+    # A pinned generator locked keeps its weight, now locked (one event).
+    set_generator_weight(wh, ACCOUNT, "coach", 0.2, NOW)
+    lock_generator(wh, ACCOUNT, "coach", NOW)
+    assert weights(wh)["coach"] == (0.2, "locked")
+    assert [e["event_type"] for e in events(wh)] == ["weight_update", "generator_locked", "manual_override",
+                                                      "generator_locked"]
+    assert_invariants(wh)
 
 
 def test_an_infeasible_manual_weight_is_refused_and_writes_nothing(wh):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xbot_assets.operator.report import ReportData, write_report
+from xbot_assets.operator.report import ReportData, reason_category, write_report
 from xbot_assets.operator.report_figures import FIGURE_TITLES, NO_DATA, prediction_fit
 
 PNG_TAG = '<img src="data:image/png;base64,'
@@ -175,6 +175,38 @@ def test_candidates_counted_by_status_and_reason(tmp_path: Path):
         ("blocked", "policy &lt;x&gt;", "1"),
     ]
     assert "10 candidates" in text
+
+
+def test_an_empty_reason_is_a_dash_never_nan(tmp_path: Path):
+    import duckdb
+
+    # As the demo reads them: a NULL skip_reason comes out of DuckDB as NaN, and str(NaN) would be "nan".
+    frame = duckdb.sql("select * from (values ('posted', null), ('skipped', 'quality gate: hook 0.2'), "
+                       "('skipped', ''), ('failed', '  ')) t(status, skip_reason)").df()
+    assert frame["skip_reason"].isna().any()
+    candidates = frame.rename(columns={"skip_reason": "reason"}).assign(
+        reason=lambda f: f["reason"].map(reason_category))
+    assert [r if isinstance(r, str) else None for r in candidates["reason"]] == [None, "quality gate", None, None]
+    data = synthetic()
+    data.candidates = pd.concat([candidates, pd.DataFrame({"status": ["posted"], "reason": [np.nan]})])
+    text = write_report(data, tmp_path / "r.html").read_text(encoding="utf-8")
+    table = re.search(r'<table class="candidates">.*?</table>', text, re.S).group(0)
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(\d+)</td>", table)
+    assert rows == [("posted", "—", "2"), ("skipped", "quality gate", "1"), ("skipped", "—", "1"),
+                    ("failed", "—", "1")]
+    assert "nan" not in table.lower()
+
+
+def test_timings_are_a_small_table(tmp_path: Path):
+    data = synthetic()
+    data.timings = {"dagster runs (dbt, learn, plan)": 198.04, "act steps (publish, collect, followers)": 48.0}
+    text = write_report(data, tmp_path / "r.html").read_text(encoding="utf-8")
+    table = re.search(r'<h2>Where the time went</h2>\s*<table class="timings">.*?</table>', text, re.S).group(0)
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", table)
+    assert rows == [("dagster runs (dbt, learn, plan)", "198.0", "80%"),
+                    ("act steps (publish, collect, followers)", "48.0", "20%"), ("total", "246.0", "100%")]
+    assert "timings: {" not in text  # no longer a JSON line among the notes
+    assert "Where the time went" not in write_report(synthetic(), tmp_path / "none.html").read_text()
 
 
 def test_writing_twice_gives_identical_bytes(tmp_path: Path):

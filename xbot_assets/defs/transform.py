@@ -29,7 +29,7 @@ from dagster_dbt.asset_utils import extract_runtime_selection_from_args, get_upd
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
-from xbot_assets.project import dbt_project
+from xbot_assets.project import dbt_project, ensure_manifest
 
 
 class XbotDbtTranslator(DagsterDbtTranslator):
@@ -229,6 +229,9 @@ def _prune_target_dirs(newest: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------- the asset
+
+# @dbt_assets reads the manifest right here, at import: a fresh clone has none until it is parsed once.
+ensure_manifest()
 
 
 @dbt_assets(

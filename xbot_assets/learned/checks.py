@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from xbot_assets.learned.weights import EVENT_LOCKED, EVENT_MANUAL
-from xbot_assets.learning.generator_weights import DISABLED, LOCKED, SUM_TOLERANCE
+from xbot_assets.learning.generator_weights import DISABLED, LOCKED, PINNED, SUM_TOLERANCE
 from xbot_assets.warehouse.connection import Connection
 
 
@@ -80,14 +80,14 @@ def floor_problems(conn: Connection, floor: float) -> list[str]:
 
 
 def locked_weight_problems(conn: Connection) -> list[str]:
-    """Each locked generator must still have the weight recorded when it was locked (or last set by hand since)."""
+    """Each locked or pinned generator must still have the weight recorded when it was locked or last set by hand."""
     locked = conn.fetchall(
-        "select account_id, generator_name, weight from learn.generator_weights where status = ? "
+        "select account_id, generator_name, weight, status from learn.generator_weights where status in (?, ?) "
         "order by account_id, generator_name",
-        [LOCKED],
+        [LOCKED, PINNED],
     )
     problems = []
-    for account_id, generator, weight in locked:
+    for account_id, generator, weight, status in locked:
         events = conn.fetchall(
             "select event_type, changes, created_at from learn.optimization_events where account_id = ? "
             "and event_type in (?, ?) order by sequence desc",
@@ -100,14 +100,14 @@ def locked_weight_problems(conn: Connection) -> list[str]:
                 recorded = float(match[0]["new_weight"])
                 break
         if recorded is None:
-            problems.append(f"{account_id}/{generator} is locked but no lock event records its weight")
+            problems.append(f"{account_id}/{generator} is {status} but no lock or manual event records its weight")
         elif abs(float(weight) - recorded) > 1e-12:
-            problems.append(f"{account_id}/{generator} is locked at {recorded:.6f} but now has {float(weight):.6f}")
+            problems.append(f"{account_id}/{generator} is {status} at {recorded:.6f} but now has {float(weight):.6f}")
     cycles = conn.fetchall(
-        "select account_id, event_id, generator_name, weight_before, weight_after from "
-        "learn.generator_performance_history where status = ? and weight_before is not null "
+        "select account_id, event_id, generator_name, status, weight_before, weight_after from "
+        "learn.generator_performance_history where status in (?, ?) and weight_before is not null "
         "and abs(weight_after - weight_before) > 1e-12",
-        [LOCKED],
+        [LOCKED, PINNED],
     )
-    problems += [f"{a}/{g} was locked but cycle {e} moved it {b:.6f} → {w:.6f}" for a, e, g, b, w in cycles]
+    problems += [f"{a}/{g} was {s} but cycle {e} moved it {b:.6f} → {w:.6f}" for a, e, g, s, b, w in cycles]
     return problems

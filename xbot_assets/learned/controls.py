@@ -1,5 +1,9 @@
 """The operator's controls of the generator weights: lock, unlock and set one generator's weight by hand. Each writes
-the new weights and one event; later optimization cycles start from what a control left behind."""
+the new weights and one event; later optimization cycles start from what a control left behind.
+
+A lock keeps a generator at the weight it has; `set` gives it a weight and pins it there (status `pinned`). The
+optimizer moves neither until `unlock` hands the generator back to it. A control that would change nothing (locking a
+locked generator) writes nothing and logs no event."""
 
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ from xbot_assets.learned.weights import (
 from xbot_assets.learning.generator_weights import (
     ACTIVE,
     DISABLED,
+    FIXED,
     LOCKED,
+    PINNED,
     SUM_TOLERANCE,
     OptimizerSettings,
     set_manual_weight,
@@ -36,7 +42,7 @@ class ControlReport:
 
     account_id: str
     event_type: str
-    event_id: str | None
+    event_id: str | None  # None when nothing changed (no event was logged)
     generator: str
     weights_before: dict[str, float]
     weights_after: dict[str, float]
@@ -68,7 +74,10 @@ def _control(
             raise ValueError(
                 f"unknown generator {generator!r} for account {account_id!r}; known: {', '.join(sorted(before))}"
             )
-        after, new_statuses, reason = change(current, dict(before), dict(statuses))
+        outcome = change(current, dict(before), dict(statuses))
+        if isinstance(outcome, str):  # nothing to change: no write, no event
+            return ControlReport(account_id, event_type, None, generator, before, before, statuses, [], outcome)
+        after, new_statuses, reason = outcome
         changes = []
         for name, weight in after.items():
             old = before.get(name, 0.0)
@@ -107,11 +116,14 @@ def lock_generator(
     window_days: int | None = None,
     actor: str = "operator",
 ) -> ControlReport:
-    """Freeze a generator's weight: optimizations keep it exactly until it is unlocked (event generator_locked)."""
+    """Freeze a generator's weight: optimizations keep it exactly until it is unlocked (event generator_locked).
+    Locking a locked generator changes nothing and logs nothing; locking a pinned one keeps its weight, now locked."""
 
     def change(current, weights, statuses):
         if statuses[generator] == DISABLED:
             raise ValueError(f"generator {generator} is disabled; a disabled generator cannot be locked")
+        if statuses[generator] == LOCKED:
+            return f"already locked at weight {weights[generator]:.4f}; nothing changed"
         statuses[generator] = LOCKED
         return weights, statuses, reason or f"locked by {actor} at weight {weights[generator]:.4f}"
 
@@ -129,12 +141,12 @@ def unlock_generator(
     window_days: int | None = None,
     actor: str = "operator",
 ) -> ControlReport:
-    """Hand a locked generator back to the optimizer (event generator_unlocked); its weight moves from the next
-    cycle with new evidence."""
+    """Hand a locked or pinned generator back to the optimizer (event generator_unlocked); its weight moves from the
+    next cycle with new evidence."""
 
     def change(current, weights, statuses):
-        if statuses[generator] != LOCKED:
-            raise ValueError(f"generator {generator} is {statuses[generator]}, not locked")
+        if statuses[generator] not in FIXED:
+            raise ValueError(f"generator {generator} is {statuses[generator]}, not locked or pinned")
         statuses[generator] = ACTIVE
         return weights, statuses, reason or f"unlocked by {actor}"
 
@@ -153,16 +165,19 @@ def set_generator_weight(
     window_days: int | None = None,
     actor: str = "operator",
 ) -> ControlReport:
-    """Set one generator's weight exactly; the other active generators absorb the difference proportionally, none
-    below the floor, locked ones untouched (event manual_override). Later optimizations start from these weights,
-    and a re-run on the evidence the override saw does not undo it; lock the generator to keep it for good.
-    Raises ValueError when the weight is infeasible (outside [floor, 1 − locked − floor × others])."""
+    """Set one generator's weight exactly and pin it there: later optimizations keep it until `unlock_generator`
+    (event manual_override). The other active generators absorb the difference proportionally, none below the floor,
+    locked and pinned ones untouched; a locked generator stays locked at its new weight.
+    Raises ValueError when the weight is infeasible (outside [floor, 1 − locked − pinned − floor × others])."""
 
     def change(current, weights, statuses):
         new = set_manual_weight(current, generator, float(weight), floor=settings.floor)
         total = sum(new.values())
         if abs(total - 1.0) > SUM_TOLERANCE:  # set_manual_weight guarantees it; refuse to store anything else
             raise ValueError(f"manual weights would sum to {total!r}, not 1")
-        return new, statuses, reason or f"manual override by {actor}: {weights[generator]:.4f} → {float(weight):.4f}"
+        if statuses[generator] != LOCKED:
+            statuses[generator] = PINNED
+        return new, statuses, reason or (f"manual override by {actor}: {weights[generator]:.4f} → "
+                                         f"{float(weight):.4f}, {statuses[generator]} until unlocked")
 
     return _control(warehouse, account_id, generator, now, EVENT_MANUAL, change, settings, window_days, actor)

@@ -4,7 +4,7 @@ Seed 004 and PRODUCT §5. The rules are the original's (tiers, 30% steps, 15% ex
 but the invariants it broke hold here and are tested (reference §7.9):
 
 - weights always sum to 1 (the original boosted viral generators after normalising);
-- locked generators keep their weight exactly (the original never read the lock);
+- locked and pinned generators keep their weight exactly (the original never read the lock);
 - every active generator keeps at least the floor (failing ones are penalised, not removed);
 - generators with too few posts are explored at a fair weight instead of decaying to the floor;
 - a change from weight 0 has no percentage instead of a division by zero.
@@ -44,9 +44,12 @@ IMPORTED_GENERATOR = "imported"
 NOT_GENERATORS = (UNATTRIBUTED_GENERATOR, IMPORTED_GENERATOR)
 
 ACTIVE = "active"
-LOCKED = "locked"
+LOCKED = "locked"  # `xbot weights lock`: kept at the weight it had, until unlocked
+PINNED = "pinned"  # `xbot weights set`: kept at the weight the operator gave it, until unlocked
 DISABLED = "disabled"
-STATUSES = (ACTIVE, LOCKED, DISABLED)
+STATUSES = (ACTIVE, LOCKED, PINNED, DISABLED)
+# The optimiser never moves these: locked and pinned differ only in where their weight came from.
+FIXED = (LOCKED, PINNED)
 
 SUM_TOLERANCE = 1e-9
 _CHANGE_EPSILON = 1e-12  # differences below this are float noise, not a change worth logging
@@ -171,8 +174,8 @@ def _read_current(current: pd.DataFrame) -> dict[str, _Generator]:
         stored = None if pd.isna(weight) else float(weight)
         if stored is not None and not 0.0 <= stored <= 1.0:
             raise ValueError(f"generator {name} has weight {stored}, outside [0, 1]")
-        if status == LOCKED and stored is None:
-            raise ValueError(f"locked generator {name} has no weight to keep")
+        if status in FIXED and stored is None:
+            raise ValueError(f"{status} generator {name} has no weight to keep")
         generators[name] = _Generator(name, status, stored)
     return generators
 
@@ -250,16 +253,18 @@ def optimize_weights(
     generators = _read_current(current)
     _merge_performance(generators, performance)
 
-    locked_mass = sum(g.stored_weight for g in generators.values() if g.status == LOCKED)
+    locked_mass = sum(g.stored_weight for g in generators.values() if g.status in FIXED)
     active = [g for g in generators.values() if g.status == ACTIVE]
     free_mass = 1.0 - locked_mass
     if not active and abs(free_mass) > SUM_TOLERANCE:
         raise ValueError(
-            f"no active generator to carry the {free_mass:.4f} of weight the locked ones leave; unlock or enable one"
+            f"no active generator to carry the {free_mass:.4f} of weight the locked and pinned ones leave; unlock or "
+            "enable one"
         )
     if free_mass < settings.floor * len(active) - SUM_TOLERANCE:
         raise ValueError(
-            f"locked generators hold {locked_mass:.4f} of the weight, leaving {free_mass:.4f} for {len(active)} active"
+            f"locked and pinned generators hold {locked_mass:.4f} of the weight, leaving {free_mass:.4f} for "
+            f"{len(active)} active"
             f" generators, less than the {settings.floor} floor each ({settings.floor * len(active):.4f}); "
             "unlock some or lower their weights"
         )
@@ -297,7 +302,7 @@ def optimize_weights(
     reasons: dict[str, str] = {}
 
     for g in generators.values():
-        if g.status == LOCKED:
+        if g.status in FIXED:
             new_weights[g.name] = g.stored_weight  # exactly as stored: never touched by the optimiser
         elif g.status == DISABLED:
             new_weights[g.name] = 0.0
@@ -385,8 +390,8 @@ def optimize_weights(
 def set_manual_weight(current: pd.DataFrame, generator: str, weight: float, floor: float = 0.02) -> dict[str, float]:
     """Set one generator's weight exactly; the other active generators absorb the difference proportionally.
 
-    Locked generators keep their weight, disabled ones stay 0, and no active generator goes under the floor.
-    The generator may be active or locked (an operator may move a locked weight explicitly), not disabled.
+    Locked and pinned generators keep their weight, disabled ones stay 0, and no active generator goes under the
+    floor. The generator may be active, locked or pinned (an operator may move a kept weight explicitly), not disabled.
     Raises ValueError when `weight` is outside [floor, 1 − locked − floor × other active generators].
     """
     generators = _read_current(current)
@@ -396,7 +401,7 @@ def set_manual_weight(current: pd.DataFrame, generator: str, weight: float, floo
     if target.status == DISABLED:
         raise ValueError(f"generator {generator} is disabled; enable it before giving it a weight")
 
-    locked_mass = sum(g.stored_weight for g in generators.values() if g.status == LOCKED and g.name != generator)
+    locked_mass = sum(g.stored_weight for g in generators.values() if g.status in FIXED and g.name != generator)
     others = [g for g in generators.values() if g.status == ACTIVE and g.name != generator]
     upper = 1.0 - locked_mass - floor * len(others)
     if not others:
@@ -408,7 +413,8 @@ def set_manual_weight(current: pd.DataFrame, generator: str, weight: float, floo
     elif not floor - SUM_TOLERANCE <= weight <= upper + SUM_TOLERANCE:
         raise ValueError(
             f"weight {weight} for {generator} is infeasible: it must lie within [{floor}, {upper:.4f}] "
-            f"(locked generators hold {locked_mass:.4f}, {len(others)} other active generators need {floor} each)"
+            f"(locked and pinned generators hold {locked_mass:.4f}, {len(others)} other active generators need {floor} "
+            "each)"
         )
 
     rest = project_to_floor(
@@ -419,7 +425,7 @@ def set_manual_weight(current: pd.DataFrame, generator: str, weight: float, floo
     for g in generators.values():
         if g.name == generator:
             result[g.name] = float(weight)
-        elif g.status == LOCKED:
+        elif g.status in FIXED:
             result[g.name] = g.stored_weight
         elif g.status == DISABLED:
             result[g.name] = 0.0

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
+from xbot_assets.operator.loading import add_load_parser
 from xbot_assets.runtime.instance import prepare_environment, step_failures
 
 
@@ -15,33 +17,6 @@ def _warehouse():
     from xbot_assets.warehouse.connection import Warehouse
 
     return Warehouse(WarehouseTarget.from_env())
-
-
-def cmd_load(args: argparse.Namespace) -> int:
-    from xbot_assets.clock import WallClock
-    from xbot_assets.ingest.load import RAW_TABLE_OF, WRITERS, read_csv_rows
-    from xbot_assets.runtime.instance import report_raw_materialization
-
-    path = Path(args.file)
-    if not path.exists():
-        print(f"xbot load: no such file: {path}", file=sys.stderr)
-        return 2
-    try:
-        rows = read_csv_rows(path)
-    except (ValueError, UnicodeDecodeError) as exc:
-        print(f"xbot load: cannot read {path}: {exc}", file=sys.stderr)
-        return 2
-    wh = _warehouse()
-    wh.migrate()
-    with wh.connect() as conn:
-        report = WRITERS[args.kind](conn, rows, now=WallClock().now(), source_name=path.name)
-    print(f"{path}: {len(rows)} rows read into {wh.target.describe()}")
-    print(report.summary())
-    if report.loaded or report.updated or report.quarantined_total:
-        report_raw_materialization(
-            RAW_TABLE_OF[args.kind], report.as_metadata(), f"xbot load {args.kind} {path.name}"
-        )
-    return 0
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
@@ -112,8 +87,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The operator's commands: status, health, optimize, weights (operator.health holds the rules, operator.status the
-# queries, operator.render the text); the production loop's commands are in operator.production.
+# The operator's commands (status, health, optimize, weights) are in operator.dashboard, the production loop's in
+# operator.production; both read --as-of through this function.
 
 
 def _as_of(args: argparse.Namespace):
@@ -123,123 +98,6 @@ def _as_of(args: argparse.Namespace):
 
     value = getattr(args, "as_of", None)
     return parse_timestamp(value, "--as-of") if value else WallClock().now()
-
-
-def _job_names() -> tuple[list[str], str | None]:
-    """The jobs of the code location (or the known ones, with a note, when the definitions cannot load)."""
-    from xbot_assets.operator.status import KNOWN_JOBS, ordered_job_names
-    from xbot_assets.runtime.instance import definitions
-
-    try:
-        return ordered_job_names(j.name for j in definitions().resolve_all_job_defs()), None
-    except Exception as exc:  # the dashboard still shows what it can
-        return list(KNOWN_JOBS), f"definitions did not load ({type(exc).__name__}: {exc}); showing the known jobs"
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from xbot_assets.operator.render import dumps, render_status
-    from xbot_assets.operator.status import collect_status, job_runs
-    from xbot_assets.runtime.instance import instance
-
-    now = _as_of(args)
-    status = collect_status(_warehouse(), now, args.account)
-    runs, note = None, None
-    if not args.no_jobs:
-        names, note = _job_names()
-        try:
-            runs = job_runs(instance(), names)
-        except Exception as exc:  # an unreachable instance must not hide the warehouse's state
-            runs, note = [], f"the Dagster instance could not be read ({type(exc).__name__}: {exc})"
-        status["jobs"] = runs
-    if note:
-        status["jobs_note"] = note
-    if args.json:
-        print(dumps(status))
-    else:
-        print(render_status(status, runs))
-        if note:
-            print(f"note: {note}")
-    return 0
-
-
-def cmd_health(args: argparse.Namespace) -> int:
-    import json
-
-    from xbot_assets.operator.health import EXIT_CODES, NO_ACCOUNTS_REASON, overall_status
-    from xbot_assets.operator.render import render_health
-    from xbot_assets.operator.status import check_health, jsonable
-
-    now = _as_of(args)
-    verdicts = check_health(_warehouse(), now, args.account)
-    status = overall_status(verdicts)
-    if args.json:
-        print(json.dumps(jsonable({
-            "as_of": now, "status": status, "exit_code": EXIT_CODES[status],
-            "accounts": [v.as_dict() for v in verdicts],
-            **({"reasons": [NO_ACCOUNTS_REASON]} if not verdicts else {}),
-        }), indent=2, ensure_ascii=False))
-    else:
-        print(f"as of {now:%Y-%m-%d %H:%M} UTC")
-        print(render_health(verdicts, status, notes=not args.quiet))
-    return EXIT_CODES[status]
-
-
-def _single_account(args: argparse.Namespace) -> str:
-    from xbot_assets.operator.status import resolve_accounts
-
-    wh = _warehouse()
-    wh.migrate()
-    with wh.connect() as conn:
-        return resolve_accounts(conn, args.account, single=True)[0]
-
-
-def cmd_optimize(args: argparse.Namespace) -> int:
-    from xbot_assets.learned.weights import optimize
-    from xbot_assets.operator.render import render_optimization
-
-    now = _as_of(args)
-    account = _single_account(args)
-    report = optimize(_warehouse(), account, now, dry_run=args.dry_run, force=args.force)
-    print(render_optimization(report))
-    return 1 if report.status == "failed" else 0
-
-
-def _parse_weight(text: str | None) -> float:
-    import math
-
-    if text is None:
-        raise ValueError("set needs a WEIGHT between 0 and 1, e.g. `xbot weights set dataNerd 0.2`")
-    try:
-        weight = float(text)
-    except ValueError:
-        raise ValueError(f"WEIGHT must be a number between 0 and 1, got {text!r}") from None
-    if not math.isfinite(weight) or not 0.0 <= weight <= 1.0:
-        raise ValueError(f"WEIGHT must be between 0 and 1, got {text}")
-    return weight
-
-
-def cmd_weights(args: argparse.Namespace) -> int:
-    from xbot_assets.learned.controls import lock_generator, set_generator_weight, unlock_generator
-    from xbot_assets.operator.render import render_control
-
-    if args.action == "set":
-        weight = _parse_weight(args.weight)
-    elif args.weight is not None:
-        raise ValueError(f"{args.action} takes no WEIGHT (got {args.weight!r}); use `xbot weights set`")
-    now = _as_of(args)
-    account = _single_account(args)
-    wh = _warehouse()
-    if args.action == "lock":
-        report = lock_generator(wh, account, args.generator, now, reason=args.reason)
-    elif args.action == "unlock":
-        report = unlock_generator(wh, account, args.generator, now, reason=args.reason)
-    else:
-        report = set_generator_weight(wh, account, args.generator, weight, now, reason=args.reason)
-    print(render_control(report))
-    return 0
-
-
-HEALTH_EPILOG_HEADER = "Exit code: 0 healthy, 1 degraded, 2 critical (also for an unknown account or bad input).\n"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -267,10 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000)
     serve.set_defaults(func=cmd_serve)
 
-    load = sub.add_parser("load", help="import your own history from a CSV file (bad rows are quarantined)")
-    load.add_argument("kind", choices=["posts", "metrics", "followers", "viral"])
-    load.add_argument("file")
-    load.set_defaults(func=cmd_load)
+    add_load_parser(sub)
 
     refresh = sub.add_parser("refresh", help="materialize everything downstream of the raw tables through Dagster")
     refresh.add_argument("--as-of", default=None, help="the 'now' of the 7-day windows (ISO 8601, UTC); default: now")
@@ -282,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--account", default="demo", help="account_id the simulated posts are written under")
     demo.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     demo.add_argument("--generator-policy", choices=["weights", "posterior"], default="weights",
-                      help="how the learning account picks generators (seed 004 weights, or posterior sampling)")
+                      help="how the learning account picks generators: by the optimized weights, or by sampling "
+                           "each generator's posterior followers per 1000 impressions")
     demo.add_argument("--report", default=None, help="where to write the HTML report (default .xbot/report.html)")
     demo.add_argument("--generator", choices=["offline", "llm"], default="offline",
                       help="who writes the learning account's posts (llm: OPENAI_BASE_URL, OPENAI_API_KEY, "
@@ -291,67 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
                       "a built-in health-habits profile)")
     demo.set_defaults(func=cmd_demo)
 
-    evaluate = sub.add_parser("evaluate", help="learning on vs the static seed defaults on a scenario, as JSON")
+    evaluate = sub.add_parser("evaluate", help="learning on vs the static defaults (uniform content types, fixed "
+                              "hours, default weights, no model gate) on a scenario, as JSON")
     evaluate.add_argument("--scenario", required=True, help="scenario name (scenarios/) or YAML file")
     evaluate.add_argument("--days", type=int, default=60)
     evaluate.add_argument("--seeds", type=int, default=1, help="seeds: the scenario's seed and the next K-1")
     evaluate.add_argument("--json", action="store_true", help="print the JSON object only")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    as_of_help = "the 'now' to judge by (ISO 8601, UTC unless an offset is given); default: the wall clock"
-    status = sub.add_parser("status", help="the operator's dashboard: generators, arms, models, jobs and health",
-                            description="Per account (all of them, or --account): generators (posts and F/1K in the "
-                            "learning window and all time, weight, tier, lock), content and timing arms, the newest "
-                            "models against their baselines, generator posteriors, optimization events, the newest "
-                            "run of every job and the health verdict with its reasons. Always exits 0: monitors use "
-                            "`xbot health`.")
-    status.add_argument("--account", default=None, help="one account (default: every account)")
-    status.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
-    status.add_argument("--as-of", default=None, help=as_of_help)
-    status.add_argument("--no-jobs", action="store_true",
-                        help="skip the jobs' newest runs (they need the definitions, which take seconds to load)")
-    status.set_defaults(func=cmd_status)
+    from xbot_assets.operator.dashboard import add_commands as add_operator_commands
 
-    from xbot_assets.operator.health import health_rules_text
-
-    health = sub.add_parser(
-        "health", help="the health verdict (healthy | degraded | critical) with its reasons, as an exit code",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Judge each account by seed 004's health rules; the worst verdict wins.",
-        epilog=HEALTH_EPILOG_HEADER + "\nRules and severities:\n\n" + health_rules_text(),
-    )
-    health.add_argument("--account", default=None, help="one account (default: every account)")
-    health.add_argument("--as-of", default=None, help=as_of_help)
-    health.add_argument("--json", action="store_true", help="print the verdicts as one JSON object")
-    health.add_argument("--quiet", action="store_true", help="leave out the notes (info findings)")
-    health.set_defaults(func=cmd_health)
-
-    optimize = sub.add_parser(
-        "optimize", help="run (or preview with --dry-run) one optimization cycle of the generator weights",
-        description="One cycle of seed 004's optimizer on the learning window's F/1K; prints every change with its "
-        "reason. Applying logs an optimization event; a cycle on evidence and weights unchanged since the last one "
-        "does nothing unless --force.",
-    )
-    optimize.add_argument("--account", default=None, help="required unless exactly one account exists")
-    optimize.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
-    optimize.add_argument("--force", action="store_true",
-                          help="run even if the evidence and weights are unchanged since the last cycle")
-    optimize.add_argument("--as-of", default=None, help="the cycle's timestamp (ISO 8601); default: the wall clock")
-    optimize.set_defaults(func=cmd_optimize)
-
-    weights = sub.add_parser(
-        "weights", help="lock, unlock or set a generator's weight (logged as an optimization event)",
-        description="lock GENERATOR: optimizations keep its weight until unlocked. unlock GENERATOR: hand it back to "
-        "the optimizer. set GENERATOR WEIGHT: give it exactly WEIGHT (0..1); the other active generators absorb the "
-        "difference, none below the 2% floor, locked ones untouched. Bad input changes nothing (exit code 2).",
-    )
-    weights.add_argument("action", choices=["lock", "unlock", "set"])
-    weights.add_argument("generator", metavar="GENERATOR")
-    weights.add_argument("weight", metavar="WEIGHT", nargs="?", default=None, help="for set: a number in 0..1")
-    weights.add_argument("--account", default=None, help="required unless exactly one account exists")
-    weights.add_argument("--reason", default=None, help="why (stored with the event)")
-    weights.add_argument("--as-of", default=None, help="the event's timestamp (ISO 8601); default: the wall clock")
-    weights.set_defaults(func=cmd_weights)
+    add_operator_commands(sub)
 
     from xbot_assets.operator.production import add_commands
 
@@ -359,14 +165,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The exit code of a program stopped by SIGPIPE (128 + 13), what `git log | head` leaves too.
+BROKEN_PIPE_EXIT = 141
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    prepare_environment()
     try:
-        return args.func(args)
-    except ValueError as exc:  # bad settings or input: say what, not a traceback
-        print(f"xbot {args.command}: {exc}", file=sys.stderr)
-        return 2
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:  # --help, or a usage error: what argparse printed may meet a closed pipe when flushed
+            sys.stdout.flush()
+            raise
+        prepare_environment()
+        try:
+            code = args.func(args)
+        except ValueError as exc:  # bad settings or input: say what, not a traceback
+            print(f"xbot {args.command}: {exc}", file=sys.stderr)
+            code = 2
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`xbot status | head`): the rest of the output has nowhere to go, which is no error.
+        # stdout is pointed at /dev/null so the interpreter's own flush at exit does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE_EXIT
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ content-arm posteriors, the timing arms, predicted vs actual engagement.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -130,7 +129,7 @@ def print_summary(wh: Warehouse, loop: LoopResult, accounts: list[Account]) -> N
 
 
 def write_demo_report(wh: Warehouse, loop: LoopResult, accounts: list[Account], path: Path) -> Path:
-    from xbot_assets.operator.report import ReportData, write_report
+    from xbot_assets.operator.report import ReportData, reason_category, write_report
 
     learned_id, static_id = accounts[0].account_id, accounts[1].account_id
     sc = loop.scenario
@@ -177,7 +176,7 @@ def write_demo_report(wh: Warehouse, loop: LoopResult, accounts: list[Account], 
         title=f"xbot demo — scenario {sc.name}, {loop.days} simulated days",
         summary=[
             ("accounts", f"{learned_id} (learning, generators by {accounts[0].generator_policy}) vs {static_id} "
-                         "(seed defaults), same random numbers"),
+                         "(static defaults: default weights, uniform content types, fixed hours), same random numbers"),
             ("posts published", f"{len(posts)} learning, {len(loop.simulated_posts(static_id))} static"),
             ("F/1K (true follows per 1000 impressions)", f"learning {f_learned or float('nan'):.2f}, static "
                                                          f"{f_static or float('nan'):.2f}, oracle "
@@ -194,8 +193,8 @@ def write_demo_report(wh: Warehouse, loop: LoopResult, accounts: list[Account], 
         predictions=predictions[["decision_id", "predicted_er", "actual_er", "model_source"]].astype(
             {"predicted_er": float, "actual_er": float}),
         candidates=candidates.rename(columns={"skip_reason": "reason"}).assign(
-            reason=lambda f: f["reason"].map(lambda r: None if r is None else str(r).split(":")[0])),
-        notes=[f"timings: {json.dumps({k: round(v, 1) for k, v in loop.seconds.items()})}",
-               f"simulated from {sc.start:%Y-%m-%d} to {(sc.start + timedelta(days=loop.days)):%Y-%m-%d}"],
+            reason=lambda f: f["reason"].map(reason_category)),
+        notes=[f"simulated from {sc.start:%Y-%m-%d} to {(sc.start + timedelta(days=loop.days)):%Y-%m-%d}"],
+        timings=dict(loop.seconds),
     )
     return write_report(data, path)

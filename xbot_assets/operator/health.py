@@ -2,26 +2,36 @@
 
 `evaluate_health` is a pure function over plain data (`HealthInput`, no warehouse, no Dagster): the rules of seed
 004's monitoring (reference/original-xbot.md §8, `getSystemHealth` and `validateSystem`), each giving a reason when
-it fires. `operator.status` reads that data from the warehouse. `now` is always passed in (the CLI takes it from
-`WallClock` or `--as-of`).
+it fires; `evaluate_jobs` judges the newest runs of the Dagster jobs the same way. `operator.status` reads the data
+from the warehouse, `operator.runs` from the Dagster instance. The time the rules judge at is always passed in
+(`choose_clock`: `--as-of`, else the wall clock, else the warehouse's own newest data time).
 
 Health rules and their severities (a rule that does not fire says nothing):
 
+  The time judged at: --as-of when given; else the wall clock, unless nothing was observed in the warehouse (a
+  post published, metrics or a follower count collected) in the 24 h before it — a demo's simulated days or an
+  imported history — then the warehouse's newest data time. The output says which clock it used.
+
   critical (the loop is broken, or planning would act on wrong data: act now)
-    weights_missing       no learn.generator_weights rows: planning falls back to the seed defaults.
-    weights_sum           the weights do not sum to 1 (weight_sum_problems, tolerance 1e-9).
-    locked_weight_moved   a locked generator no longer has the weight it was locked at (locked_weight_problems).
+    job_failed            the newest two finished runs of a learning job (refresh_job, learn_and_plan_job,
+                          optimize_job, retrain_job) or of publish_job both failed (degraded after one failure).
+    weights_missing       no learn.generator_weights rows: planning falls back to the default weights.
+    weights_sum           the weights do not sum to 1 (tolerance 1e-9).
+    locked_weight_moved   a locked or pinned generator no longer has the weight it was locked or set at.
     optimization_failed   the newest optimization cycle up to now is an optimization_failed event.
     no_recent_outcomes    an enabled account (act.accounts) has no outcome posted in the last 24 h.
     coverage              under 50% of the generators in use posted in the learning window (degraded under 80%).
 
   degraded (working, but something is off or stale: look soon)
+    job_failed            the newest finished run of a job failed: the reason names the run and its step's error.
+    data_clock            judged at the warehouse's newest data time, and the account is a real one (enabled, not
+                          on the simulator): its loop writes every 10 to 30 minutes, so it seems not to run.
+                          For a simulated or unregistered account this is only a note.
     coverage              under 80% of the generators in use posted in the learning window. Generators in use are
-                          the active and locked ones with weight > 0; with fewer posts in the window than generators,
-                          the share is of the posts (N posts can cover at most N generators). No post in the window:
-                          not judged (no_recent_outcomes covers enabled accounts).
-    below_floor           a non-disabled generator is below the 2% floor (floor_problems); the next cycle
-                          restores it.
+                          the active, locked and pinned ones with weight > 0; with fewer posts in the window than
+                          generators, the share is of the posts (N posts can cover at most N generators). No post in
+                          the window: not judged (no_recent_outcomes covers enabled accounts).
+    below_floor           a non-disabled generator is below the 2% floor; the next cycle restores it.
     optimization_stale    no successful optimization event (weight_update or optimization_skipped) in the last
                           12 h while outcomes were posted or measured after the newest one. A cycle writes an event
                           only when its evidence changed, so with nothing new to learn from this is only a note.
@@ -30,13 +40,14 @@ Health rules and their severities (a rule that does not fire says nothing):
                           weights. A likelier miss (a low weight, few posts) is only a note.
     model_below_baseline  the newest version of a model does not beat its baseline on the time-ordered holdout
                           (models that have not earned trust never block exploration, so this is not critical).
-    few_generators        fewer than 10 generators are active or locked (the seed expects 12).
+    few_generators        fewer than 10 generators are in use (active, locked or pinned; there are 12).
 
-  notes (severity "info", never change the verdict): a model never trained (planning uses the seed defaults), the
-  likely misses above, staleness without new evidence.
+  notes (severity "info", never change the verdict): a model never trained (planning uses the default weights and
+  predictions), the likely misses above, staleness without new evidence, the data clock of a simulated account.
 
-Verdict: critical if any critical finding, else degraded if any degraded finding, else healthy. Across accounts the
-worst verdict wins; no account at all is critical. `xbot health` exits 0 healthy, 1 degraded, 2 critical.
+Verdict: critical if any critical finding, else degraded if any degraded finding, else healthy. Across accounts and
+the jobs the worst verdict wins; no account at all is critical. `xbot health` exits 0 healthy, 1 degraded, 2
+critical.
 """
 
 from __future__ import annotations
@@ -57,10 +68,18 @@ INFO = "info"
 _RANK = {HEALTHY: 0, DEGRADED: 1, CRITICAL: 2}
 EXIT_CODES = dict(_RANK)
 
+# Which clock the rules judge at (see the module docstring).
+CLOCK_AS_OF, CLOCK_WALL, CLOCK_DATA = "as_of", "wall", "data"
+# The jobs whose repeated failure stops the loop from learning or from posting: critical on the second failure.
+CRITICAL_JOBS = ("refresh_job", "learn_and_plan_job", "optimize_job", "retrain_job", "publish_job")
+FAILURE = "FAILURE"  # Dagster's run status of a failed run
+FINISHED = ("SUCCESS", "FAILURE", "CANCELED")  # a queued or running run has no verdict yet
+JOBS_VERDICT = "dagster jobs"  # the verdict's name in place of an account
+
 
 @dataclass(frozen=True)
 class HealthRules:
-    """The thresholds of the rules (the seed's numbers)."""
+    """The thresholds of the rules (the seed's numbers; the data clock's is ours)."""
 
     coverage_critical: float = 0.50
     coverage_degraded: float = 0.80
@@ -69,6 +88,70 @@ class HealthRules:
     outcomes_max_age: timedelta = timedelta(hours=24)
     unused_max_chance: float = 0.05
     floor: float = OptimizerSettings().floor
+    # A running loop observes something every 10 to 30 minutes (metrics, follower counts): a warehouse silent this
+    # long before the wall clock holds a past (simulated or imported), and is judged at its own newest data time.
+    data_clock_after: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The time the rules judge at, and where it came from."""
+
+    now: datetime
+    source: str  # as_of | wall | data
+    wall: datetime
+    newest_data_at: datetime | None = None
+
+    @property
+    def cutoff(self) -> datetime:
+        """The newest stored row the rules read. Judged at the data's time, the operator's actions since (taken on
+        the wall clock: a lock, an optimization) still count; --as-of replays the past, so nothing after it does."""
+        return max(self.now, self.wall) if self.source == CLOCK_DATA else self.now
+
+    @property
+    def lag(self) -> timedelta | None:
+        """How far the data clock lies from the wall clock (None for the other clocks)."""
+        return self.wall - self.now if self.source == CLOCK_DATA else None
+
+    def describe(self) -> str:
+        at = f"{self.now:%Y-%m-%d %H:%M} UTC"
+        if self.source == CLOCK_AS_OF:
+            return f"as of {at} (--as-of)"
+        if self.source == CLOCK_WALL:
+            return f"as of {at} (the wall clock)"
+        side = "before" if self.now <= self.wall else "after"
+        return (f"as of {at}, the warehouse's newest data ({_span(abs(self.wall - self.now))} {side} the wall clock, "
+                f"{self.wall:%Y-%m-%d %H:%M} UTC: a simulated or imported past; --as-of judges at another time)")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"now": self.now, "source": self.source, "wall_clock": self.wall, "newest_data_at": self.newest_data_at,
+                "description": self.describe()}
+
+
+def choose_clock(wall: datetime, newest_data_at: datetime | None, as_of: datetime | None = None,
+                 rules: HealthRules | None = None) -> Clock:
+    """--as-of, else the wall clock, else (the warehouse silent for a day around it) the newest data time."""
+    rules = rules or HealthRules()
+    if as_of is not None:
+        return Clock(as_of, CLOCK_AS_OF, wall, newest_data_at)
+    if newest_data_at is not None and abs(wall - newest_data_at) > rules.data_clock_after:
+        return Clock(newest_data_at, CLOCK_DATA, wall, newest_data_at)
+    return Clock(wall, CLOCK_WALL, wall, newest_data_at)
+
+
+def as_clock(value: datetime | Clock) -> Clock:
+    """A bare datetime is an explicit time to judge at (as --as-of is)."""
+    return value if isinstance(value, Clock) else Clock(value, CLOCK_AS_OF, value)
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One finished or running Dagster run of a job."""
+
+    job: str
+    run_id: str
+    status: str  # Dagster's run status: SUCCESS, FAILURE, CANCELED, STARTED, QUEUED, ...
+    error: str | None = None  # a failed run's step error (the user code's own message)
 
 
 @dataclass(frozen=True)
@@ -121,6 +204,8 @@ class HealthInput:
     sum_problems: tuple[str, ...] = ()  # weight_sum_problems for this account
     floor_problems: tuple[str, ...] = ()  # floor_problems for this account
     locked_problems: tuple[str, ...] = ()  # locked_weight_problems for this account
+    connector: str | None = None  # act.accounts.connector; None: not registered
+    data_clock_lag: timedelta | None = None  # judged at the warehouse's newest data time: how far from the wall clock
 
     @property
     def window_posts(self) -> int:
@@ -154,9 +239,13 @@ class HealthVerdict:
                 "findings": [asdict(f) for f in self.findings]}
 
 
+def _span(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
 def _ago(now: datetime, then: datetime) -> str:
-    hours = (now - then).total_seconds() / 3600
-    return f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.1f} days ago"
+    return f"{_span(now - then)} ago"
 
 
 def _fmt(value: float | None) -> str:
@@ -173,9 +262,20 @@ def evaluate_health(data: HealthInput, rules: HealthRules = HealthRules()) -> He
     now = data.now
     window = f"{data.window_days}-day learning window"
 
+    # The clock: judged at the warehouse's own time, which is only right for data that lies in the past on purpose.
+    if data.data_clock_lag is not None:
+        lag = _span(abs(data.data_clock_lag))
+        if data.enabled and data.connector not in (None, "simulator"):
+            fire("data_clock", DEGRADED, f"nothing observed for {lag} before the wall clock (newest data "
+                 f"{now:%Y-%m-%d %H:%M}), though this account is live on {data.connector}: is its loop running? "
+                 "Judged at the newest data time; --as-of judges at another")
+        else:
+            fire("data_clock", INFO, f"judged at the warehouse's newest data time {now:%Y-%m-%d %H:%M}, {lag} from the "
+                 "wall clock (simulated or imported data)")
+
     # Weights: present, summing to 1, above the floor, locks honoured.
     if not data.generators:
-        fire("weights_missing", CRITICAL, "no generator weights stored: planning falls back to the seed defaults "
+        fire("weights_missing", CRITICAL, "no generator weights stored: planning falls back to the default weights "
              "(has the learn group run for this account?)")
     for problem in data.sum_problems:
         fire("weights_sum", CRITICAL, f"weights do not sum to 1: {problem}")
@@ -186,8 +286,8 @@ def evaluate_health(data: HealthInput, rules: HealthRules = HealthRules()) -> He
 
     in_use = [g for g in data.generators if g.in_use]
     if data.generators and len(in_use) < rules.min_generators:
-        fire("few_generators", DEGRADED, f"only {len(in_use)} generators are active or locked with a weight "
-             f"(fewer than {rules.min_generators}; the seed expects 12)")
+        fire("few_generators", DEGRADED, f"only {len(in_use)} generators are in use with a weight "
+             f"(fewer than {rules.min_generators} of the 12)")
 
     # Coverage: how many generators in use posted in the window.
     posts = data.window_posts
@@ -249,7 +349,8 @@ def evaluate_health(data: HealthInput, rules: HealthRules = HealthRules()) -> He
             fire("model_below_baseline", INFO, f"{m.model_name} v{m.version} has no baseline comparison")
     for name in data.expected_models:
         if name not in present:
-            fire("model_missing", INFO, f"no {name} trained yet (too few samples?): planning uses the seed defaults")
+            fire("model_missing", INFO, f"no {name} trained yet (too few samples?): planning uses the default "
+                 "predictions")
 
     # Outcomes: an enabled account should be posting.
     if data.enabled:
@@ -266,6 +367,35 @@ def evaluate_health(data: HealthInput, rules: HealthRules = HealthRules()) -> He
         if f.severity in _RANK and _RANK[f.severity] > _RANK[status]:
             status = f.severity
     return HealthVerdict(data.account_id, status, tuple(findings))
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def evaluate_jobs(runs: Iterable[JobRun], critical_jobs: Iterable[str] = CRITICAL_JOBS) -> HealthVerdict:
+    """The jobs' verdict from their runs (newest first): a failed newest finished run is degraded, the newest two
+    failed is critical for the learning and publishing jobs. Runs still queued or running are not judged yet."""
+    critical_jobs = set(critical_jobs)
+    by_job: dict[str, list[JobRun]] = {}
+    for run in runs:
+        if run.status in FINISHED:
+            by_job.setdefault(run.job, []).append(run)
+    findings = []
+    for job, finished in by_job.items():
+        newest = finished[0]
+        if newest.status != FAILURE:
+            continue
+        error = _one_line(newest.error or "no step error recorded (see the run in the Dagster UI)")
+        if len(finished) > 1 and finished[1].status == FAILURE:
+            severity = CRITICAL if job in critical_jobs else DEGRADED
+            text = f"{job} failed twice in a row: runs {newest.run_id} and {finished[1].run_id}; newest error: {error}"
+        else:
+            severity, text = DEGRADED, f"the newest run of {job} failed: run {newest.run_id}: {error}"
+        findings.append(Finding("job_failed", severity, text))
+    status = max((f.severity for f in findings), key=_RANK.__getitem__, default=HEALTHY)
+    return HealthVerdict(JOBS_VERDICT, status, tuple(findings))
 
 
 def worst_status(statuses: Iterable[str]) -> str:

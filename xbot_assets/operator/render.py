@@ -10,7 +10,7 @@ from typing import Any
 from xbot_assets.defs.metadata import markdown_table
 from xbot_assets.learned.controls import ControlReport
 from xbot_assets.learned.weights import OptimizationReport
-from xbot_assets.learning.generator_weights import LOCKED
+from xbot_assets.learning.generator_weights import LOCKED, PINNED
 from xbot_assets.operator.health import NO_ACCOUNTS_REASON, HealthVerdict
 from xbot_assets.operator.status import jsonable
 
@@ -29,11 +29,12 @@ def _when(value: Any) -> str | None:
     return str(value).replace("T", " ")[:16]
 
 
-def render_health(verdicts: Sequence[HealthVerdict], status: str, *, notes: bool = True) -> str:
+def render_health(verdicts: Sequence[HealthVerdict], status: str, *, notes: bool = True,
+                  jobs: HealthVerdict | None = None) -> str:
     lines = [f"health: {status.upper()}"]
     if not verdicts:
         lines.append(f"  {NO_ACCOUNTS_REASON}")
-    for v in verdicts:
+    for v in [*verdicts, *([jobs] if jobs is not None else [])]:
         lines.append(f"  {v.account_id}: {v.status}")
         lines += [f"    - {r}" for r in v.reasons]
         if notes:
@@ -44,7 +45,8 @@ def render_health(verdicts: Sequence[HealthVerdict], status: str, *, notes: bool
 def render_status(status: dict[str, Any], runs: Sequence[dict[str, Any]] | None = None) -> str:
     """The dashboard as text (markdown tables)."""
     table = markdown_table
-    out = [f"xbot status as of {_when(status['as_of'])} UTC — warehouse {status['warehouse']}",
+    clock = status.get("clock", {}).get("description") or f"as of {_when(status['as_of'])} UTC"
+    out = [f"xbot status {clock} — warehouse {status['warehouse']}",
            f"health: {status['health']['status'].upper()}"]
     out += [f"  - {r}" for r in status["health"]["reasons"]]
     for a in status["accounts"]:
@@ -86,7 +88,7 @@ def render_status(status: dict[str, Any], runs: Sequence[dict[str, Any]] | None 
             [(m["model_name"], m["version"], m["primary_metric"], _num(m["primary_value"], 4),
               _num(m["baseline_value"], 4), {True: "yes", False: "NO", None: "—"}[m["beats_baseline"]],
               m["n_samples"], _when(m["created_at"])) for m in a["models"]],
-        ) if a["models"] else "  none trained (planning uses the seed defaults)")
+        ) if a["models"] else "  none trained (planning uses the default predictions)")
         if a["generator_posteriors"]:
             out += ["", "generator posteriors (Gamma–Poisson F/1K; the posterior-sampling policy):"]
             out.append(table(
@@ -139,7 +141,9 @@ def _change_line(change: dict[str, Any]) -> str:
 
 def render_optimization(report: OptimizationReport) -> str:
     mode = "dry run (nothing written)" if report.dry_run else ("written" if report.written else "nothing written")
-    lines = [f"account {report.account_id}: {report.status} — {report.detail} [{mode}]"]
+    # A dry run applies nothing, so it never says it did.
+    outcome = "would apply" if report.dry_run and report.status == "applied" else report.status
+    lines = [f"account {report.account_id}: {outcome} — {report.detail} [{mode}]"]
     if report.error:
         lines.append(f"  error: {report.error}")
     if report.posts_analysed:
@@ -157,6 +161,9 @@ def render_optimization(report: OptimizationReport) -> str:
     locked = sorted(g for g, s in report.statuses.items() if s == LOCKED)
     if locked:
         lines.append(f"  locked (kept as they are): {', '.join(locked)}")
+    pinned = sorted(g for g, s in report.statuses.items() if s == PINNED)
+    if pinned:
+        lines.append(f"  pinned by `xbot weights set` (kept until unlocked): {', '.join(pinned)}")
     if report.event_id:
         lines.append(f"  logged as optimization event {report.event_id}")
     lines.append(weights_table(report.weights_before, report.weights_after, report.statuses))
@@ -174,6 +181,8 @@ def weights_table(before: dict[str, float], after: dict[str, float], statuses: d
 
 
 def render_control(report: ControlReport) -> str:
+    if report.event_id is None:
+        return f"account {report.account_id}: {report.generator} {report.detail} (no event logged)"
     lines = [f"account {report.account_id}: {report.event_type} {report.generator} — {report.detail}",
              f"  logged as optimization event {report.event_id}"]
     lines.append(weights_table(report.weights_before, report.weights_after, report.statuses))

@@ -51,6 +51,7 @@ class ReportData:
     predictions: pd.DataFrame  # decision_id, predicted_er, actual_er, model_source ('learned' | 'seed_default')
     candidates: pd.DataFrame  # status ('posted' | 'skipped' | ...), reason (str|None)
     notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per part of the run, e.g. {"runs": 198.0}
 
 
 def write_report(data: ReportData, path: Path) -> Path:
@@ -103,6 +104,9 @@ def render_report(data: ReportData) -> str:
         parts.append("</section>")
     parts.append("<h2>Planning candidates by status and reason</h2>")
     parts.append(_candidates_table(data.candidates))
+    if data.timings:
+        parts.append("<h2>Where the time went</h2>")
+        parts.append(_timings_table(data.timings))
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
 
@@ -136,6 +140,26 @@ def _table(header: list[str], rows: list[list[str]], row_classes: list[str] | No
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
+
+
+def missing(value) -> bool:
+    """None, NaN, pd.NA or blank text: nothing to show (pandas turns a NULL text into NaN, and str(NaN) is 'nan')."""
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
+
+
+def label(value) -> str:
+    """A table cell: the value, or — when there is none."""
+    return "—" if missing(value) else str(value)
+
+
+def reason_category(reason) -> str | None:
+    """The kind of a skip reason: its text before the first colon ("quality gate: hook 0.2" → "quality gate");
+    None when there is no reason."""
+    return None if missing(reason) else str(reason).split(":")[0].strip()
 
 
 def _summary_table(summary: list[tuple[str, str]]) -> str:
@@ -188,9 +212,6 @@ def _generators_table(df: pd.DataFrame, true_best: str) -> str:
 def _candidates_table(df: pd.DataFrame) -> str:
     if is_empty(df):
         return f'<p class="nodata">{NO_DATA}</p>'
-    def label(value) -> str:
-        return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-
     frame = pd.DataFrame({"status": df["status"].map(label), "reason": df["reason"].map(label)})
     counts = frame.groupby(["status", "reason"], sort=True).size().rename("n").reset_index()
     totals = frame.groupby("status", sort=True).size()
@@ -207,6 +228,14 @@ def _candidates_table(df: pd.DataFrame) -> str:
     return head + _table(["status", "reason", "count", "share of status"], rows, cls="candidates")
 
 
+def _timings_table(timings: dict[str, float]) -> str:
+    total = sum(timings.values())
+    rows = [[name, f"{seconds:.1f}", f"{seconds / total:.0%}" if total > 0 else "—"]
+            for name, seconds in timings.items()]
+    rows.append(["total", f"{total:.1f}", "100%" if total > 0 else "—"])
+    return _table(["part", "seconds", "share"], rows, cls="timings")
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
@@ -216,7 +245,8 @@ table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
 th,td{border:1px solid #ddd;padding:.3em .7em;text-align:left}
 thead th{background:#f3f3f3}
 table.summary th{background:#f7f7f7;font-weight:600}
-table.generators td:nth-child(n+2):nth-child(-n+5),table.candidates td:nth-child(n+3){text-align:right}
+table.generators td:nth-child(n+2):nth-child(-n+5),table.candidates td:nth-child(n+3),
+table.timings td:nth-child(n+2){text-align:right}
 tr.best td{background:#fff5d6;font-weight:600}
 tr.top td:last-child{color:#1f5fa8}
 figure{margin:1.8em 0}

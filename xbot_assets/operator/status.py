@@ -1,13 +1,13 @@
-"""What `xbot status` and `xbot health` read: the accounts, their weights, performance, models and optimization
-events from the warehouse (`collect_status`, `read_health_input`, `check_health`), and the newest run of each job
-from the Dagster instance (`job_runs`, the only part that reads the instance). `now` is always passed in (the CLI
-takes it from `WallClock` or `--as-of`)."""
+"""What `xbot status` and `xbot health` read from the warehouse: the accounts, their weights, performance, models and
+optimization events (`collect_status`, `read_health_input`, `check_health`), and the newest time anything was observed
+(`newest_data_at`, for the data clock). The clock is always passed in (`operator.health.choose_clock`); the Dagster
+runs are read by `operator.runs`."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from xbot_assets.acting.generators.llm import LLMSettings, llm_usage
@@ -19,20 +19,20 @@ from xbot_assets.learned.weights import CYCLE_EVENTS, EVENT_SKIPPED, EVENT_WEIGH
 from xbot_assets.learning.generator_weights import IMPORTED_GENERATOR, LOCKED
 from xbot_assets.operator.health import (
     NO_ACCOUNTS_REASON,
+    Clock,
     CycleEvent,
     GeneratorState,
     HealthInput,
     HealthRules,
     HealthVerdict,
     ModelState,
+    as_clock,
     evaluate_health,
     worst_status,
 )
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
 
-# The jobs of the definitions, in the order the dashboard lists them (others the definitions add come after).
-KNOWN_JOBS = ("refresh_job", "learn_and_plan_job", "publish_job", "collect_metrics_job", "follower_snapshot_job")
 CYCLE_SUCCESS_EVENTS = (EVENT_WEIGHT_UPDATE, EVENT_SKIPPED)
 
 
@@ -72,6 +72,24 @@ def list_accounts(conn: Connection) -> dict[str, bool | None]:
         for (account_id,) in conn.fetchall("select distinct account_id from learn.generator_weights"):
             accounts.setdefault(str(account_id), None)
     return dict(sorted(accounts.items()))
+
+
+def account_connectors(conn: Connection) -> dict[str, str]:
+    if not conn.table_exists("act", "accounts"):
+        return {}
+    return {str(a): str(c) for a, c in conn.fetchall("select account_id, connector from act.accounts")}
+
+
+def newest_data_at(warehouse: Warehouse) -> datetime | None:
+    """The newest time anything was observed: a post published, metrics or a follower count collected. What the
+    operator or the learning wrote is left out: they run on the wall clock even over a past (a demo, an import)."""
+    with warehouse.connect(read_only=True) as conn:
+        times = []
+        for schema, table, column in (("raw", "posts", "posted_at"), ("raw", "metric_snapshots", "collected_at"),
+                                      ("raw", "follower_snapshots", "collected_at")):
+            if conn.table_exists(schema, table):
+                times.append(_py(conn.scalar(f"select max({column}) from {schema}.{table}")))
+    return max((t for t in times if t is not None), default=None)
 
 
 def resolve_accounts(conn: Connection, requested: str | None, *, single: bool = False) -> list[str]:
@@ -131,7 +149,7 @@ def _performance(conn: Connection, account_id: str, window_days: int) -> dict[tu
     return out
 
 
-def _events(conn: Connection, account_id: str, now: datetime, limit: int = 5) -> list[dict[str, Any]]:
+def _events(conn: Connection, account_id: str, cutoff: datetime, limit: int = 5) -> list[dict[str, Any]]:
     if not conn.table_exists("learn", "optimization_events"):
         return []
     columns = ("event_id", "event_type", "created_at", "created_by", "success", "generators_updated",
@@ -139,14 +157,16 @@ def _events(conn: Connection, account_id: str, now: datetime, limit: int = 5) ->
     rows = conn.fetchall(
         f"select {', '.join(columns)} from learn.optimization_events where account_id = ? and created_at <= ? "
         "order by sequence desc limit ?",
-        [account_id, now, limit],
+        [account_id, cutoff, limit],
     )
     return [dict(zip(columns, map(_py, r), strict=True)) for r in rows]
 
 
-def read_health_input(conn: Connection, account_id: str, now: datetime, *, enabled: bool | None = None,
-                      window_days: int | None = None) -> HealthInput:
-    """One account's `HealthInput` from the warehouse (events and outcomes after `now` are ignored)."""
+def read_health_input(conn: Connection, account_id: str, clock: Clock | datetime, *, enabled: bool | None = None,
+                      window_days: int | None = None, connector: str | None = None) -> HealthInput:
+    """One account's `HealthInput` from the warehouse (events and outcomes after the clock's cutoff are ignored)."""
+    clock = as_clock(clock)
+    now, cutoff = clock.now, clock.cutoff
     window_days = _window_days(window_days)
     weights = _weights(conn, account_id)
     perf = _performance(conn, account_id, window_days)
@@ -168,12 +188,12 @@ def read_health_input(conn: Connection, account_id: str, now: datetime, *, enabl
         last_ok = _py(conn.scalar(
             "select max(created_at) from learn.optimization_events where account_id = ? and success "
             "and event_type in (?, ?) and created_at <= ?",
-            [account_id, *CYCLE_SUCCESS_EVENTS, now],
+            [account_id, *CYCLE_SUCCESS_EVENTS, cutoff],
         ))
         row = conn.fetchone(
             "select event_type, success, created_at, error_message from learn.optimization_events "
             "where account_id = ? and event_type in (?, ?, ?) and created_at <= ? order by sequence desc limit 1",
-            [account_id, *CYCLE_EVENTS, now],
+            [account_id, *CYCLE_EVENTS, cutoff],
         )
         if row is not None:
             newest_cycle = CycleEvent(str(row[0]), bool(row[1]), _py(row[2]), row[3])
@@ -189,27 +209,29 @@ def read_health_input(conn: Connection, account_id: str, now: datetime, *, enabl
     last_outcome = last_measured = None
     if conn.table_exists("analytics", "outcomes"):
         last_outcome = _py(conn.scalar(
-            "select max(posted_at) from analytics.outcomes where account_id = ? and posted_at <= ?", [account_id, now]
+            "select max(posted_at) from analytics.outcomes where account_id = ? and posted_at <= ?",
+            [account_id, cutoff],
         ))
         last_measured = _py(conn.scalar(
             "select max(last_collected_at) from analytics.outcomes where account_id = ? and last_collected_at <= ?",
-            [account_id, now],
+            [account_id, cutoff],
         ))
     return HealthInput(
         account_id=account_id, now=now, enabled=enabled, window_days=window_days, generators=generators,
         last_optimization_at=last_ok, newest_cycle=newest_cycle, models=models, last_outcome_at=last_outcome,
         last_measured_at=last_measured, sum_problems=sum_problems, floor_problems=below_floor,
-        locked_problems=locked_problems,
+        locked_problems=locked_problems, connector=connector, data_clock_lag=clock.lag,
     )
 
 
-def check_health(warehouse: Warehouse, now: datetime, account: str | None = None,
+def check_health(warehouse: Warehouse, clock: Clock | datetime, account: str | None = None,
                  window_days: int | None = None) -> list[HealthVerdict]:
     """The verdict of each account (all of them, or `account`)."""
     with warehouse.connect(read_only=True) as conn:
-        known = list_accounts(conn)
+        known, connectors = list_accounts(conn), account_connectors(conn)
         return [
-            evaluate_health(read_health_input(conn, a, now, enabled=known[a], window_days=window_days))
+            evaluate_health(read_health_input(conn, a, clock, enabled=known[a], window_days=window_days,
+                                              connector=connectors.get(a)))
             for a in resolve_accounts(conn, account)
         ]
 
@@ -227,8 +249,9 @@ def _learned_from(conn: Connection, account_id: str) -> dict[str, int]:
     return dict(zip(("posted", "posts", "imported", "reported_followers"), (int(v or 0) for v in row), strict=True))
 
 
-def _account_status(conn: Connection, account_id: str, enabled: bool | None, now: datetime,
+def _account_status(conn: Connection, account_id: str, enabled: bool | None, clock: Clock, connector: str | None,
                     window_days: int, api: dict[str, Any] | None, llm: dict[str, Any] | None) -> dict[str, Any]:
+    now = clock.now
     weights = _weights(conn, account_id)
     perf = _performance(conn, account_id, window_days)
     generators = []
@@ -291,7 +314,8 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, now
             f"select {', '.join(columns)} from learn.generator_posteriors where account_id = ? "
             "order by posterior_mean desc, generator_name", [account_id])]
 
-    verdict = evaluate_health(read_health_input(conn, account_id, now, enabled=enabled, window_days=window_days))
+    verdict = evaluate_health(read_health_input(conn, account_id, clock, enabled=enabled, window_days=window_days,
+                                                connector=connector))
     return {
         "account_id": account_id,
         "registered": enabled is not None,
@@ -303,7 +327,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, now
         "timing_arms": timing_arms,
         "models": models,
         "generator_posteriors": posteriors,
-        "optimization_events": _events(conn, account_id, now),
+        "optimization_events": _events(conn, account_id, clock.cutoff),
         "api": api or {"month": now.strftime("%Y-%m"), "calls": 0, "failed_calls": 0, "spend_usd": 0.0,
                        "budget_usd": budget_from_env()},
         "llm": llm or {"daily_budget_usd": LLMSettings.from_env().daily_budget_usd, "today": None, "month": None},
@@ -311,15 +335,18 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, now
     }
 
 
-def collect_status(warehouse: Warehouse, now: datetime, account: str | None = None,
+def collect_status(warehouse: Warehouse, clock: Clock | datetime, account: str | None = None,
                    window_days: int | None = None) -> dict[str, Any]:
-    """The dashboard's data for each account (without the Dagster runs: see `job_runs`), JSON-ready."""
+    """The dashboard's data for each account (without the Dagster runs: see `operator.runs`), JSON-ready."""
+    clock = as_clock(clock)
+    now = clock.now
     window_days = _window_days(window_days)
     with warehouse.connect(read_only=True) as conn:
-        known = list_accounts(conn)
+        known, connectors = list_accounts(conn), account_connectors(conn)
         usage = month_usage(conn, now)  # one query for every account's API spend
         llm = llm_usage(conn, now)
-        accounts = [_account_status(conn, a, known[a], now, window_days, usage.get(a), llm.get(a))
+        accounts = [_account_status(conn, a, known[a], clock, connectors.get(a), window_days, usage.get(a),
+                                    llm.get(a))
                     for a in resolve_accounts(conn, account)]
     statuses = [a["health"]["status"] for a in accounts]
     status = worst_status(statuses)
@@ -328,42 +355,8 @@ def collect_status(warehouse: Warehouse, now: datetime, account: str | None = No
         reasons = [NO_ACCOUNTS_REASON]
     return jsonable({
         "as_of": now,
+        "clock": clock.as_dict(),
         "warehouse": warehouse.target.describe(),
         "health": {"status": status, "reasons": reasons},
         "accounts": accounts,
     })
-
-
-def ordered_job_names(names: Iterable[str]) -> list[str]:
-    names = {n for n in names if not n.startswith("__")}
-    return [n for n in KNOWN_JOBS if n in names] + sorted(names - set(KNOWN_JOBS))
-
-
-def job_runs(instance, job_names: Sequence[str]) -> list[dict[str, Any]]:
-    """The newest run of each job: status, start and end (naive UTC ISO), run id."""
-    import dagster as dg
-
-    def stamp(seconds: float | None) -> str | None:
-        if seconds is None:
-            return None
-        return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None).isoformat(timespec="seconds")
-
-    rows = []
-    for name in job_names:
-        records = instance.get_run_records(filters=dg.RunsFilter(job_name=name), limit=1)
-        if not records:
-            rows.append({"job": name, "status": "never run", "run_id": None, "start_time": None, "end_time": None,
-                         "duration_s": None})
-            continue
-        record = records[0]
-        start, end = record.start_time, record.end_time
-        rows.append({
-            "job": name,
-            "status": record.dagster_run.status.value,
-            "run_id": record.dagster_run.run_id,
-            "start_time": stamp(start),
-            "end_time": stamp(end),
-            "duration_s": round(end - start, 1) if start is not None and end is not None else None,
-        })
-    return rows
-

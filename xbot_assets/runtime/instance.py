@@ -31,10 +31,9 @@ def prepare_environment() -> Path:
 
 
 def ensure_manifest() -> None:
-    from xbot_assets.project import dbt_project, prepare_manifest
+    from xbot_assets.project import ensure_manifest
 
-    if not dbt_project.manifest_path.exists():
-        prepare_manifest()
+    ensure_manifest()
 
 
 @cache
