@@ -24,10 +24,11 @@ import numpy as np
 HEADER = ["Post id", "Date", "Post text", "Post Link", "Impressions", "Likes", "Engagements", "Bookmarks", "Shares",
           "New follows", "Replies", "Reposts", "Profile visits", "Detail Expands", "URL Clicks", "Hashtag Clicks",
           "Permalink Clicks"]
-EPOCH_MS = 1288834974657
 
 
 def write_export(path: Path, rows: int, seed: int = 0) -> None:
+    from xbot_assets.ingest.parse import snowflake_id
+
     rng = np.random.default_rng(seed)
     start = datetime(2020, 1, 1)
     with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -35,7 +36,7 @@ def write_export(path: Path, rows: int, seed: int = 0) -> None:
         out.writerow(HEADER)
         for i in range(rows):
             at = start + timedelta(minutes=int(i * 50 + rng.integers(0, 40)))
-            tweet_id = ((int((at - datetime(1970, 1, 1)).total_seconds() * 1000) - EPOCH_MS) << 22) | (i % 4096)
+            tweet_id = snowflake_id(at, i % 4096)
             impressions = int(rng.integers(200, 20000))
             likes, reposts, replies = (int(rng.integers(0, impressions // 20)) for _ in range(3))
             out.writerow([tweet_id, at.strftime("%a, %b %-d, %Y"), f"Post {i}: {likes} readers liked this &amp; more",

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from xbot_assets.ingest.x_exports import TWITTER_EPOCH_MS, infer_content_type, posted_at_from_id
+from xbot_assets.ingest.parse import snowflake_id, snowflake_time
+from xbot_assets.ingest.x_exports import infer_content_type
 from xbot_assets.operator.cli import main
 from xbot_assets.runtime.instance import definitions
 from xbot_assets.warehouse.connection import Warehouse
@@ -24,8 +25,7 @@ CLASSIC_HEADER = ["Tweet id", "Tweet permalink", "Tweet text", "time", "impressi
 
 
 def snowflake(at: datetime, sequence: int = 0) -> int:
-    ms = int((at - datetime(1970, 1, 1)).total_seconds() * 1000) - TWITTER_EPOCH_MS
-    return (ms << 22) | sequence
+    return int(snowflake_id(at, sequence))
 
 
 def write_csv(path, header, rows, quote_all=False) -> str:
@@ -203,8 +203,8 @@ def test_the_generic_loader_quarantines_rows_without_a_date_and_ambiguous_dates(
 
 def test_ids_carry_their_time_and_texts_their_type():
     at = datetime(2026, 7, 14, 9, 30, 5, 123000)
-    assert posted_at_from_id(snowflake(at, 7)) == at
-    assert posted_at_from_id(1487761305826205706) - datetime(2022, 1, 30, 12, 15) < timedelta(minutes=1)
+    assert snowflake_time(snowflake(at, 7)) == at
+    assert snowflake_time(1487761305826205706) - datetime(2022, 1, 30, 12, 15) < timedelta(minutes=1)
     assert infer_content_type("Sleep 7 hours: 5 minutes of light.") == "factual_single"
     assert infer_content_type("Tip: walk after lunch") == "wellness_tip"
     assert infer_content_type("Myth: you need 8 glasses.") == "myth_busting"

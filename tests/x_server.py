@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from oauthlib.oauth1.rfc5849 import signature
 
-from xbot_assets.connectors.x_api.wire import snowflake_id
+from xbot_assets.ingest.parse import snowflake_id
 
 CONSUMER_KEY, CONSUMER_SECRET = "test-consumer-key", "test-consumer-secret"
 ACCESS_TOKEN, ACCESS_SECRET = "test-access-token", "test-access-secret"

@@ -199,14 +199,6 @@ def _topic(profile: AccountProfile, rng: np.random.Generator) -> str:
     return names[int(rng.choice(len(names), p=np.array(weights)))]
 
 
-def _thread_rule(profile: AccountProfile, draft: Draft, writer: str) -> Draft:
-    limits = profile.thread
-    if draft.thread_parts and not limits.min_parts <= len(draft.thread_parts) <= limits.max_parts:
-        raise GenerationFailed(f"{writer}: a thread of {len(draft.thread_parts)} parts, outside the profile's "
-                               f"{limits.min_parts}-{limits.max_parts}")
-    return draft
-
-
 def offline_writer(profile: AccountProfile | None):
     """The planner's `generate` for the templates: the simulator's health niche without a profile, the profile's
     topics (drawn by weight) and audience with one; the templates are English, so another language is a skip."""
@@ -217,10 +209,9 @@ def offline_writer(profile: AccountProfile | None):
         if profile.language.lower().split("-")[0] != "en":
             raise GenerationFailed(f"offline: the templates are English and the profile's language is "
                                    f"{profile.language!r} (XBOT_GENERATOR=llm writes in it)")
-        limits = profile.thread
-        draft = generate_offline_on(_topic(profile, rng), profile.audience, generator_name, content_type, rng,
-                                    thread=thread, thread_parts=min(max(4, limits.min_parts), limits.max_parts))
-        return _thread_rule(profile, draft, "offline")
+        limits = profile.thread  # the templates write a thread of exactly this many parts: no rule to check
+        return generate_offline_on(_topic(profile, rng), profile.audience, generator_name, content_type, rng,
+                                   thread=thread, thread_parts=min(max(4, limits.min_parts), limits.max_parts))
 
     return write
 
@@ -247,9 +238,11 @@ def llm_writer(warehouse: Warehouse, account: Account, profile: AccountProfile |
             rules.append(f"A thread has {limits.min_parts} to {limits.max_parts} posts.")
         draft = generator.generate(generator_name, content_type, topic, thread=thread, audience=profile.audience,
                                    examples=shown, rules=rules)
-        return _thread_rule(profile, Draft(draft.text, draft.output.topic, generator_name, content_type,
-                                           draft.thread_parts, prompt_version=draft.prompt_version,
-                                           model=draft.model, examples=tuple(shown)), "llm")
+        if thread and not limits.min_parts <= len(draft.thread_parts) <= limits.max_parts:
+            raise GenerationFailed(f"llm: a thread of {len(draft.thread_parts)} parts, outside the profile's "
+                                   f"{limits.min_parts}-{limits.max_parts}")
+        return Draft(draft.text, draft.output.topic, generator_name, content_type, draft.thread_parts,
+                     prompt_version=draft.prompt_version, model=draft.model, examples=tuple(shown))
 
     return write
 

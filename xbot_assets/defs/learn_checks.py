@@ -11,7 +11,7 @@ from xbot_assets.defs.metadata import markdown_table
 from xbot_assets.defs.resources import WarehouseResource
 from xbot_assets.learned.checks import arm_count_mismatches, floor_problems, locked_weight_problems, weight_sum_problems
 from xbot_assets.learned.models import PRIMARY_METRIC, latest_models
-from xbot_assets.learning.generator_weights import OptimizerSettings
+from xbot_assets.learning.generator_weights import FIXED, OptimizerSettings
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL
 
 
@@ -141,8 +141,9 @@ def weights_above_floor(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 def locked_weights_unchanged(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.get().connect() as conn:
         problems = locked_weight_problems(conn)
-        locked = int(conn.scalar("select count(*) from learn.generator_weights where status = 'locked'"))
-    return _problems_result(problems, f"{locked} locked generators, all unchanged", locked_generators=locked)
+        locked = int(conn.scalar("select count(*) from learn.generator_weights where status in (?, ?)", list(FIXED)))
+    return _problems_result(problems, f"{locked} locked or pinned generators, all unchanged",
+                            locked_generators=locked)
 
 
 LEARN_CHECKS = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from xbot_assets.ingest.metrics import write_metric_snapshots
 from xbot_assets.ingest.parse import (
     BadValue,
+    header_name,
     is_blank,
     parse_choice,
     parse_count,
@@ -54,12 +54,8 @@ def read_csv_rows(path: str | Path) -> list[dict[str, str]]:
             raise ValueError(f"{path}: the file is empty (no header row)")
         rows = []
         for raw in reader:
-            rows.append({_header(k): v for k, v in raw.items() if k is not None})
+            rows.append({header_name(k): v for k, v in raw.items() if k is not None})
         return rows
-
-
-def _header(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "_", name.strip().lower()).strip("_")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import functools
 import math
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 _SUFFIX = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 _COUNT = re.compile(r"^(?P<num>\d+(?:\.\d+)?)(?P<suffix>[kmb])?$", re.IGNORECASE)
@@ -17,6 +18,12 @@ _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%a %b %d %H
                  "%a, %b %d, %Y", "%b %d, %Y")
 # 03/11/2025 is 3 November in most of the world and 11 March in the US: read only when one reading is impossible.
 _SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})((?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?)$")
+
+
+# X's ids carry their creation time: milliseconds since the Twitter epoch in the bits above 22.
+TWITTER_EPOCH_MS = 1288834974657
+# Ids below this were issued before X's ids carried their time (November 2010).
+FIRST_TIMED_ID = 1 << 42
 
 
 class BadValue(ValueError):
@@ -146,3 +153,23 @@ def parse_choice(value: object, column: str, allowed: tuple[str, ...], default: 
     if text not in allowed:
         raise BadValue(f"bad {column}: {value!r} is not one of {', '.join(allowed)}")
     return text
+
+
+def snowflake_time(tweet_id: Any) -> datetime | None:
+    """When X created the post with this id (naive UTC), or None for what is not an id."""
+    try:
+        ms = (int(tweet_id) >> 22) + TWITTER_EPOCH_MS
+    except (TypeError, ValueError):
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+
+
+def snowflake_id(at: datetime, sequence: int = 0) -> str:
+    """The smallest id created at `at` (naive UTC) plus `sequence`: what a platform assigns (used by test servers)."""
+    ms = int(at.replace(tzinfo=UTC).timestamp() * 1000) - TWITTER_EPOCH_MS
+    return str((ms << 22) + sequence)
+
+
+def header_name(name: str) -> str:
+    """A CSV header as a column name: lower case, one underscore between words (`Post  id` → `post_id`)."""
+    return re.sub(r"[\s_\-]+", "_", name.strip().lower()).strip("_")

@@ -28,14 +28,20 @@ from typing import Any
 
 from xbot_assets.ingest.load import write_follower_snapshots, write_posts
 from xbot_assets.ingest.metrics import write_metric_snapshots
-from xbot_assets.ingest.parse import BadValue, is_blank, parse_count, parse_text, parse_timestamp
+from xbot_assets.ingest.parse import (
+    FIRST_TIMED_ID,
+    BadValue,
+    header_name,
+    is_blank,
+    parse_count,
+    parse_text,
+    parse_timestamp,
+    snowflake_time,
+)
 from xbot_assets.ingest.records import LOOKUP_CHUNK, LoadReport, Quarantine, chunks
 from xbot_assets.warehouse.connection import Connection
 
-IMPORTED_GENERATOR = "imported"
-TWITTER_EPOCH_MS = 1288834974657
-# Ids below this were issued before X's ids carried their creation time (November 2010).
-FIRST_TIMED_ID = 1 << 42
+IMPORTED_GENERATOR = "imported"  # learning.generator_weights has the same name: the layers keep them apart
 
 # canonical name → the header names (normalised: lower case, one underscore between words) X has used for it.
 CONTENT_COLUMNS = {
@@ -76,13 +82,9 @@ class ExportRows:
     rejected: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)  # (row, reason): quarantined
 
 
-def normalise(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "_", name.strip().lower()).strip("_")
-
-
 def detect(headers: Sequence[str]) -> tuple[str, dict[str, str]]:
     """The export's kind and, for each canonical column present, the file's header for it."""
-    present = {normalise(h): h for h in headers}
+    present = {header_name(h): h for h in headers}
     for kind, columns in KINDS.items():
         found = {canon: present[alias] for canon, aliases in columns.items() for alias in aliases if alias in present}
         if all(c in found for c in REQUIRED[kind]):
@@ -91,10 +93,6 @@ def detect(headers: Sequence[str]) -> tuple[str, dict[str, str]]:
                          for kind, columns in KINDS.items())
     raise ExportError(f"not an X analytics export: the header ({', '.join(headers) or 'empty'}) has none of the "
                       f"column sets of X's exports — {expected}")
-
-
-def posted_at_from_id(tweet_id: int) -> datetime:
-    return datetime(1970, 1, 1) + timedelta(milliseconds=(tweet_id >> 22) + TWITTER_EPOCH_MS)
 
 
 def collected_at_from_name(file_name: str) -> datetime | None:
@@ -106,10 +104,10 @@ def collected_at_from_name(file_name: str) -> datetime | None:
     return datetime.strptime(end, "%Y%m%d") + timedelta(days=1)
 
 
-def infer_content_type(text: str, is_thread: bool = False) -> str:
+def infer_content_type(text: str) -> str:
     """The planner's content types, guessed from an imported post's words (stored as inferred)."""
     lowered = text.lower()
-    if is_thread or text.lstrip().startswith("🧵") or re.search(r"(^|\s)1/\s|\bthread\b", lowered):
+    if text.lstrip().startswith("🧵") or re.search(r"(^|\s)1/\s|\bthread\b", lowered):
         return "educational_thread"
     if re.search(r"\bmyths?\b|\bdebunk|\bnot true\b|\bactually\b", lowered):
         return "myth_busting"
@@ -153,7 +151,7 @@ def _post_row(row: Mapping[str, Any], kind: str, columns: Mapping[str, str], acc
         if int(tweet_id) < FIRST_TIMED_ID:
             raise BadValue(f"no posting time: the file gives only the date and id {tweet_id} predates X's ids "
                            "that carry their time")
-        posted_at = posted_at_from_id(int(tweet_id))
+        posted_at = snowflake_time(tweet_id)
         if abs((posted_at.date() - day.date()).days) > 1:  # the Date is the account's local day: ±1 is a time zone
             raise BadValue(f"date mismatch: Date {day.date()} but id {tweet_id} was created {posted_at:%Y-%m-%d %H:%M}")
     if posted_at > collected_at:
@@ -248,7 +246,6 @@ def import_export(conn: Connection, export: ExportRows, *, account_id: str, now:
                   source_name: str) -> list[LoadReport]:
     """Write one read export: new posts as `imported` decisions, a post xbot published itself (its tweet id is
     known) keeps its decision and only gains the snapshot; then the snapshots of the posts the warehouse holds."""
-    reports: list[LoadReport] = []
     if export.kind == "overview":
         report = write_follower_snapshots(conn, export.followers, now=now, source_name=source_name)
         _quarantine(conn, "raw.follower_snapshots", export.rejected, account_id, now, source_name, report)
@@ -257,10 +254,9 @@ def import_export(conn: Connection, export: ExportRows, *, account_id: str, now:
     new = [p for p in export.posts if known.get(p["tweet_id"], p["decision_id"]) == p["decision_id"]]
     posts = write_posts(conn, new, now=now, source_name=source_name)
     _quarantine(conn, "raw.posts", export.rejected, account_id, now, source_name, posts)
-    known = known_tweet_ids(conn, account_id, [m["tweet_id"] for m in export.metrics])
+    known.update(known_tweet_ids(conn, account_id, [p["tweet_id"] for p in new if p["tweet_id"] not in known]))
     metrics = [{**m, "decision_id": known[m["tweet_id"]]} for m in export.metrics if m["tweet_id"] in known]
-    reports += [posts, write_metric_snapshots(conn, metrics, now=now, source_name=source_name)]
-    return reports
+    return [posts, write_metric_snapshots(conn, metrics, now=now, source_name=source_name)]
 
 
 def _quarantine(conn: Connection, table: str, rejected: list[tuple[Mapping[str, Any], str]], account_id: str,

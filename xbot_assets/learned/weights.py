@@ -30,9 +30,6 @@ from xbot_assets.learning.generator_weights import (
     optimize_weights,
     tier,
 )
-from xbot_assets.learning.generator_weights import (
-    UNATTRIBUTED_GENERATOR as UNATTRIBUTED_GENERATOR,  # re-exported for the operator's status
-)
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
 

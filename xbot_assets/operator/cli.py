@@ -105,7 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import os
     import shutil
 
-    from xbot_assets.runtime.instance import ensure_manifest
+    from xbot_assets.project import ensure_manifest
     from xbot_assets.settings import PROJECT_ROOT
 
     ensure_manifest()

@@ -17,14 +17,13 @@ def _warehouse():
 def _clock(args: argparse.Namespace, warehouse):
     """--as-of, else the wall clock, else (a warehouse whose data lies in the past) its newest data time."""
     from xbot_assets.clock import WallClock
-    from xbot_assets.ingest.parse import parse_timestamp
+    from xbot_assets.operator.cli import _as_of
     from xbot_assets.operator.health import choose_clock
     from xbot_assets.operator.status import newest_data_at
 
-    wall = WallClock().now()
     if args.as_of:
-        return choose_clock(wall, None, parse_timestamp(args.as_of, "--as-of"))
-    return choose_clock(wall, newest_data_at(warehouse))
+        return choose_clock(WallClock().now(), None, _as_of(args))
+    return choose_clock(WallClock().now(), newest_data_at(warehouse))
 
 
 def _job_names() -> tuple[list[str], str | None]:

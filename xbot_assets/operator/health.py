@@ -139,11 +139,6 @@ def choose_clock(wall: datetime, newest_data_at: datetime | None, as_of: datetim
     return Clock(wall, CLOCK_WALL, wall, newest_data_at)
 
 
-def as_clock(value: datetime | Clock) -> Clock:
-    """A bare datetime is an explicit time to judge at (as --as-of is)."""
-    return value if isinstance(value, Clock) else Clock(value, CLOCK_AS_OF, value)
-
-
 @dataclass(frozen=True)
 class JobRun:
     """One finished or running Dagster run of a job."""
@@ -158,7 +153,7 @@ class JobRun:
 class GeneratorState:
     name: str
     weight: float
-    status: str  # active | locked | disabled
+    status: str  # active | locked | pinned | disabled
     posts_in_window: int  # posted decisions in the learning window (gated or not)
 
     @property

@@ -108,7 +108,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def _load_x_analytics(args: argparse.Namespace, path: Path, wh, now: datetime, report_raw_materialization) -> int:
-    from xbot_assets.ingest.parse import normalise_dates, parse_count, parse_timestamp
+    from xbot_assets.ingest.parse import header_name, normalise_dates, parse_count, parse_timestamp
     from xbot_assets.ingest.x_exports import ExportError, collected_at_from_name, import_export, read_export
 
     account = args.account or DEFAULT_ACCOUNT
@@ -129,10 +129,7 @@ def _load_x_analytics(args: argparse.Namespace, path: Path, wh, now: datetime, r
         said = "the file's modification time (the name carries no dates; --collected-at sets it)"
     collected_at = min(collected_at, now)
     if args.date_format:
-        for row in rows:
-            for key in row:
-                if key and key.strip().lower() in ("date", "time"):
-                    normalise_dates([row], (key,), args.date_format)
+        normalise_dates(rows, tuple(h for h in headers if header_name(h) in ("date", "time")), args.date_format)
     wh.migrate()
     with wh.connect() as conn:
         known = None

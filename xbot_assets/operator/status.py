@@ -15,8 +15,8 @@ from xbot_assets.connectors.ledger import budget_from_env, month_usage
 from xbot_assets.learned.checks import floor_problems, locked_weight_problems, weight_sum_problems
 from xbot_assets.learned.models import latest_models
 from xbot_assets.learned.store import LearningSettings
-from xbot_assets.learned.weights import CYCLE_EVENTS, EVENT_SKIPPED, EVENT_WEIGHT_UPDATE, UNATTRIBUTED_GENERATOR
-from xbot_assets.learning.generator_weights import IMPORTED_GENERATOR, LOCKED
+from xbot_assets.learned.weights import CYCLE_EVENTS, EVENT_SKIPPED, EVENT_WEIGHT_UPDATE
+from xbot_assets.learning.generator_weights import IMPORTED_GENERATOR, LOCKED, UNATTRIBUTED_GENERATOR
 from xbot_assets.operator.health import (
     NO_ACCOUNTS_REASON,
     Clock,
@@ -26,7 +26,6 @@ from xbot_assets.operator.health import (
     HealthRules,
     HealthVerdict,
     ModelState,
-    as_clock,
     evaluate_health,
     worst_status,
 )
@@ -162,10 +161,9 @@ def _events(conn: Connection, account_id: str, cutoff: datetime, limit: int = 5)
     return [dict(zip(columns, map(_py, r), strict=True)) for r in rows]
 
 
-def read_health_input(conn: Connection, account_id: str, clock: Clock | datetime, *, enabled: bool | None = None,
+def read_health_input(conn: Connection, account_id: str, clock: Clock, *, enabled: bool | None = None,
                       window_days: int | None = None, connector: str | None = None) -> HealthInput:
     """One account's `HealthInput` from the warehouse (events and outcomes after the clock's cutoff are ignored)."""
-    clock = as_clock(clock)
     now, cutoff = clock.now, clock.cutoff
     window_days = _window_days(window_days)
     weights = _weights(conn, account_id)
@@ -224,7 +222,7 @@ def read_health_input(conn: Connection, account_id: str, clock: Clock | datetime
     )
 
 
-def check_health(warehouse: Warehouse, clock: Clock | datetime, account: str | None = None,
+def check_health(warehouse: Warehouse, clock: Clock, account: str | None = None,
                  window_days: int | None = None) -> list[HealthVerdict]:
     """The verdict of each account (all of them, or `account`)."""
     with warehouse.connect(read_only=True) as conn:
@@ -335,10 +333,9 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, clo
     }
 
 
-def collect_status(warehouse: Warehouse, clock: Clock | datetime, account: str | None = None,
+def collect_status(warehouse: Warehouse, clock: Clock, account: str | None = None,
                    window_days: int | None = None) -> dict[str, Any]:
     """The dashboard's data for each account (without the Dagster runs: see `operator.runs`), JSON-ready."""
-    clock = as_clock(clock)
     now = clock.now
     window_days = _window_days(window_days)
     with warehouse.connect(read_only=True) as conn:

@@ -30,15 +30,8 @@ def prepare_environment() -> Path:
     return home
 
 
-def ensure_manifest() -> None:
-    from xbot_assets.project import ensure_manifest
-
-    ensure_manifest()
-
-
 @cache
 def definitions() -> dg.Definitions:
-    ensure_manifest()
     from xbot_assets.definitions import defs
 
     return defs()

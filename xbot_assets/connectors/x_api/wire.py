@@ -13,9 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from xbot_assets.connectors.base import ConnectorError
-
-# Snowflake ids carry their creation time: milliseconds since the Twitter epoch in the bits above 22.
-TWITTER_EPOCH_MS = 1288834974657
+from xbot_assets.ingest.parse import snowflake_time
 
 # Our counter name ← the names X uses for it, in order of preference (public_metrics, then the private blocks).
 PUBLIC_COUNTERS = {
@@ -107,20 +105,6 @@ def created_at(post: dict[str, Any]) -> datetime | None:
         parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
     return snowflake_time(post.get("id"))
-
-
-def snowflake_time(tweet_id: Any) -> datetime | None:
-    try:
-        ms = (int(tweet_id) >> 22) + TWITTER_EPOCH_MS
-    except (TypeError, ValueError):
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
-
-
-def snowflake_id(at: datetime, sequence: int = 0) -> str:
-    """The smallest id created at `at` (naive UTC) plus `sequence`: what a platform assigns (used by test servers)."""
-    ms = int(at.replace(tzinfo=UTC).timestamp() * 1000) - TWITTER_EPOCH_MS
-    return str((ms << 22) + sequence)
 
 
 def problem_text(body: Any) -> str:
