@@ -1,0 +1,93 @@
+"""The fault-injection suite: each test injects one fault and records what xbot should do and what it did.
+
+Run it alone to read it: `.venv/bin/pytest tests/faults -p no:cacheprovider -q`. The summary prints one line per
+injected fault (its kind, the expected outcome, the measured one, rows lost, double posts) and writes the same table
+to test-artifacts/faults.md. A test asserts its expectation as well, so the table can only say what passed or failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults.md"
+CATEGORIES = ("platform", "input", "crash", "infrastructure")
+
+
+@dataclass
+class FaultRecord:
+    test: str
+    category: str = ""
+    fault: str = ""
+    expected: str = ""
+    measured: str = ""
+    rows_lost: int = 0
+    double_posts: int = 0
+    passed: bool | None = None
+
+    def expect(self, category: str, fault: str, expected: str) -> FaultRecord:
+        """Name the fault about to be injected and the outcome xbot promises for it."""
+        if category not in CATEGORIES:
+            raise ValueError(f"category must be one of {CATEGORIES}, not {category!r}")
+        self.category, self.fault, self.expected = category, fault, expected
+        return self
+
+    def measure(self, measured: str, *, rows_lost: int = 0, double_posts: int = 0) -> None:
+        """What the test observed (computed from the warehouse, the servers' logs or the output — never assumed)."""
+        self.measured, self.rows_lost, self.double_posts = measured, rows_lost, double_posts
+
+
+RECORDS: list[FaultRecord] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    record = getattr(item, "_fault_record", None)
+    if record is not None and report.when == "call":
+        record.passed = report.passed
+
+
+@pytest.fixture
+def fault(request) -> FaultRecord:
+    """One injected fault of this test (parametrized tests get one per parameter set)."""
+    record = FaultRecord(test=request.node.nodeid.split("::", 1)[-1])
+    request.node._fault_record = record
+    RECORDS.append(record)
+    return record
+
+
+def _table(records: list[FaultRecord]) -> list[str]:
+    lines = [
+        "| category | fault | expected | measured | rows lost | double posts | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        result = {True: "ok", False: "FAILED", None: "not run"}[r.passed]
+        lines.append(
+            f"| {r.category} | {r.fault} | {r.expected} | {r.measured or '—'} | {r.rows_lost} | {r.double_posts} "
+            f"| {result} |"
+        )
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter):
+    records = [r for r in RECORDS if r.fault]
+    if not records:
+        return
+    kinds = {(r.category, r.fault) for r in records}
+    survived = {(r.category, r.fault) for r in records if r.passed}
+    totals = (
+        f"{len(kinds)} fault kinds injected ({len(records)} runs incl. both warehouses), {len(survived)} survived; "
+        f"{len({r.fault for r in records if r.category == 'input'})} bad-input kinds; "
+        f"rows lost {sum(r.rows_lost for r in records)}, double posts {sum(r.double_posts for r in records)}"
+    )
+    terminalreporter.section("injected faults")
+    for line in _table(records):
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(totals)
+    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+    ARTIFACT.write_text("# Injected faults\n\n" + "\n".join(_table(records)) + f"\n\n{totals}\n")
