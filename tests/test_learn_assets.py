@@ -331,7 +331,7 @@ def test_loader_prefers_redis_then_the_warehouse_then_the_seed_defaults(built):
 
     # Nothing under this prefix, then an unreachable Redis, then no Redis at all: the warehouse registry answers.
     for url, prefix, note in (
-        (REDIS_URL, "nothing-here:", "redis has no nothing-here:predictor:v2:latest"),
+        (REDIS_URL, f"{built.prefix}nothing-here:", f"redis has no {built.prefix}nothing-here:predictor:v2:latest"),
         ("redis://127.0.0.1:1/0", "", "redis unavailable"),
         (None, "", "redis not configured"),
     ):

@@ -149,9 +149,11 @@ def _publish(context, wh, redis: RedisResource, now) -> str:
     if not redis.configured:
         return f"not published: {REDIS_ENV} is not set (planning reads the warehouse registry)"
     report = publish_models(wh, redis.url, now, redis.key_prefix)
-    context.log.info(f"published {len(report.keys_written)} Redis keys")
-    versioned = len(report.keys_written) - 1
-    return f"published {report.latest_key} and {versioned} versioned keys ({len(report.accounts)} accounts)"
+    if report.error:
+        context.log.warning(report.describe())
+    else:
+        context.log.info(f"published {len(report.keys_written)} Redis keys")
+    return report.describe()
 
 
 def _model_asset(model_name: str, key: dg.AssetKey, description: str):

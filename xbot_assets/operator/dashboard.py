@@ -5,6 +5,7 @@ health and optimize act on every account; weights acts on the one account the ge
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 
@@ -49,6 +50,19 @@ def _read_runs(names: list[str] | None) -> tuple[list[dict[str, Any]], str | Non
         return [], f"the Dagster instance could not be read ({type(exc).__name__}: {exc})"
 
 
+def infrastructure_verdict(wh):
+    """The verdict of the planning/publishing locks and of the Redis model cache (when XBOT_REDIS_URL is set)."""
+    import dagster as dg
+
+    from xbot_assets.acting.lock import LOCK_STUCK_AFTER, lock_states, wall_now
+    from xbot_assets.defs.resources import REDIS_ENV
+    from xbot_assets.learned.serving import cache_state
+    from xbot_assets.operator.health import evaluate_infrastructure
+
+    redis_url = dg.EnvVar(REDIS_ENV).get_value() if os.environ.get(REDIS_ENV) else None
+    return evaluate_infrastructure(lock_states(wh), wall_now(), cache_state(wh, redis_url), LOCK_STUCK_AFTER)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from xbot_assets.operator.health import worst_status
     from xbot_assets.operator.render import dumps, render_status
@@ -57,6 +71,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     wh = _warehouse()
     status = collect_status(wh, _clock(args, wh), args.account)
+    infrastructure = infrastructure_verdict(wh)
+    health = status["health"]
+    health["locks_and_cache"] = jsonable(infrastructure.as_dict())
+    health["status"] = worst_status([health["status"], infrastructure.status])
+    health["reasons"] += [f"{infrastructure.account_id}: {r}" for r in infrastructure.reasons]
     runs, note = None, None
     if not args.no_jobs:
         names, note = _job_names()
@@ -88,7 +107,8 @@ def cmd_health(args: argparse.Namespace) -> int:
     wh = _warehouse()
     clock = _clock(args, wh)
     verdicts = check_health(wh, clock, args.account)
-    status = overall_status(verdicts)
+    infrastructure = infrastructure_verdict(wh)
+    status = worst_status([overall_status(verdicts), infrastructure.status])
     jobs, note = None, None
     if not args.no_jobs:
         runs, note = _read_runs(None)
@@ -99,13 +119,15 @@ def cmd_health(args: argparse.Namespace) -> int:
         print(dumps({
             "as_of": clock.now, "clock": clock.as_dict(), "status": status, "exit_code": EXIT_CODES[status],
             "accounts": [v.as_dict() for v in verdicts],
+            "locks_and_cache": infrastructure.as_dict(),
             **({"jobs": jobs.as_dict()} if jobs is not None else {}),
             **({"jobs_note": note} if note else {}),
             **({"reasons": [NO_ACCOUNTS_REASON]} if not verdicts else {}),
         }))
     else:
         print(clock.describe())
-        print(render_health(verdicts, status, notes=not args.quiet, jobs=jobs))
+        others = [infrastructure, *([jobs] if jobs is not None else [])]
+        print(render_health(verdicts, status, notes=not args.quiet, others=others))
         if note:
             print(f"note: {note}")
     return EXIT_CODES[status]

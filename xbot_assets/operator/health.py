@@ -42,6 +42,15 @@ Health rules and their severities (a rule that does not fire says nothing):
                           (models that have not earned trust never block exploration, so this is not critical).
     few_generators        fewer than 10 generators are in use (active, locked or pinned; there are 12).
 
+  The locks and the model cache (one verdict named "locks and cache"):
+    lock_held    (degraded) a planning or publishing lock has been held longer than 20 minutes: its holder (host,
+                 pid, since when) hangs or waits; no other run of that account can plan or publish meanwhile.
+                 A lock held for less is a note, and so is a record whose holder died without releasing (the
+                 lock itself ended with its holder; the next run replaces the record).
+    redis        (degraded) XBOT_REDIS_URL is set but Redis does not answer within its timeouts (planning reads
+                 the warehouse registry meanwhile), or Redis holds older model versions than the registry (the
+                 next planning run or learn step republishes them).
+
   notes (severity "info", never change the verdict): a model never trained (planning uses the default weights and
   predictions), the likely misses above, staleness without new evidence, the data clock of a simulated account.
 
@@ -75,6 +84,7 @@ CRITICAL_JOBS = ("refresh_job", "learn_and_plan_job", "optimize_job", "retrain_j
 FAILURE = "FAILURE"  # Dagster's run status of a failed run
 FINISHED = ("SUCCESS", "FAILURE", "CANCELED")  # a queued or running run has no verdict yet
 JOBS_VERDICT = "dagster jobs"  # the verdict's name in place of an account
+INFRA_VERDICT = "locks and cache"  # the verdict of the locks and the model cache
 
 
 @dataclass(frozen=True)
@@ -239,6 +249,13 @@ def _span(delta: timedelta) -> str:
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
+def _age(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else _span(delta)
+
+
 def _ago(now: datetime, then: datetime) -> str:
     return f"{_span(now - then)} ago"
 
@@ -391,6 +408,33 @@ def evaluate_jobs(runs: Iterable[JobRun], critical_jobs: Iterable[str] = CRITICA
         findings.append(Finding("job_failed", severity, text))
     status = max((f.severity for f in findings), key=_RANK.__getitem__, default=HEALTHY)
     return HealthVerdict(JOBS_VERDICT, status, tuple(findings))
+
+
+def evaluate_infrastructure(locks: Iterable[Any], wall_now: datetime, cache: Any | None,
+                            stuck_after: timedelta) -> HealthVerdict:
+    """The locks' and the model cache's verdict. `locks` are `acting.lock.LockState`s (judged by the wall clock:
+    locks belong to processes), `cache` an `learned.serving.CacheState` or None when nobody asked."""
+    findings = []
+    for lock in locks:
+        age = lock.age(wall_now)
+        if not lock.held:
+            findings.append(Finding("lock_held", INFO, f"lock {lock.name}: its holder ({lock.holder()}, since "
+                                    f"{_age(age)} ago) ended without releasing; the lock ended with it"))
+        elif age > stuck_after:
+            findings.append(Finding("lock_held", DEGRADED, f"lock {lock.name} held for {_age(age)} by "
+                                    f"{lock.holder()}: that account cannot plan or publish until it ends"))
+        else:
+            findings.append(Finding("lock_held", INFO, f"lock {lock.name} held for {_age(age)} by {lock.holder()}"))
+    if cache is not None and cache.configured:
+        if cache.error:
+            findings.append(Finding("redis", DEGRADED, f"Redis at {cache.where} is unavailable ({cache.error}): "
+                                    "planning reads the models from the warehouse registry"))
+        elif cache.behind:
+            findings.append(Finding("redis", DEGRADED, f"Redis at {cache.where} is behind the registry "
+                                    f"({'; '.join(cache.behind)}): the next planning run or learn step "
+                                    "republishes"))
+    status = max((f.severity for f in findings if f.severity in _RANK), key=_RANK.__getitem__, default=HEALTHY)
+    return HealthVerdict(INFRA_VERDICT, status, tuple(findings))
 
 
 def worst_status(statuses: Iterable[str]) -> str:

@@ -30,11 +30,12 @@ def _when(value: Any) -> str | None:
 
 
 def render_health(verdicts: Sequence[HealthVerdict], status: str, *, notes: bool = True,
-                  jobs: HealthVerdict | None = None) -> str:
+                  others: Sequence[HealthVerdict] = ()) -> str:
+    """The accounts' verdicts, then the others' (the Dagster jobs, the locks and the cache)."""
     lines = [f"health: {status.upper()}"]
     if not verdicts:
         lines.append(f"  {NO_ACCOUNTS_REASON}")
-    for v in [*verdicts, *([jobs] if jobs is not None else [])]:
+    for v in [*verdicts, *others]:
         lines.append(f"  {v.account_id}: {v.status}")
         lines += [f"    - {r}" for r in v.reasons]
         if notes:
