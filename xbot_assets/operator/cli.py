@@ -165,6 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A command that cannot open the warehouse exits as `xbot health` does for a critical verdict.
+WAREHOUSE_UNAVAILABLE_EXIT = 2
+
+
+def _warehouse_unavailable(exc: BaseException):
+    """The WarehouseUnavailable that `exc` is or was raised from (a Dagster step wraps it), else None."""
+    from xbot_assets.warehouse.connection import WarehouseUnavailable
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, WarehouseUnavailable):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 # The exit code of a program stopped by SIGPIPE (128 + 13), what `git log | head` leaves too.
 BROKEN_PIPE_EXIT = 141
 
@@ -182,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:  # bad settings or input: say what, not a traceback
             print(f"xbot {args.command}: {exc}", file=sys.stderr)
             code = 2
+        except Exception as exc:
+            unavailable = _warehouse_unavailable(exc)
+            if unavailable is None:
+                raise
+            # Which warehouse and the driver's reason, on one line; for health this is the critical verdict.
+            print(f"xbot {args.command}: {unavailable}", file=sys.stderr)
+            code = WAREHOUSE_UNAVAILABLE_EXIT
         sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
         return code
     except BrokenPipeError:

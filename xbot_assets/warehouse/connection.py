@@ -7,10 +7,20 @@ process per file, so a process that keeps the file open locks every other proces
 A process that owns the file for a while (the simulated closed loop) opens a `session()`: one connection held open for
 the session keeps DuckDB's database instance alive, so each transaction's connect costs ~0.7 ms instead of ~19 ms
 (measured: a new instance re-reads the catalog every time).
+
+Frames (`fetch_df`) follow one missing-value convention on both engines, fixed by each column's SQL type: numbers
+are numpy int64/float64 (NaN for NULL), text and other types object with None, booleans bool (object with None when
+a NULL is present), timestamps datetime64[us] naive UTC with NaT; see `xbot_assets.warehouse.values`.
+
+Failures keep their cause: a warehouse that cannot be opened (PostgreSQL unreachable, a DuckDB file another process
+holds) raises `WarehouseUnavailable` naming the warehouse (never its password) and the driver's reason; an error
+inside a transaction is raised as it is, even when the rollback fails too (a dead connection), with that second
+failure added as a note.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,8 +30,52 @@ import pandas as pd
 
 from xbot_assets.settings import WarehouseTarget
 from xbot_assets.warehouse.migrations import MIGRATIONS
+from xbot_assets.warehouse.values import BOOLEAN, FLOAT, INTEGER, TEXT, TIMESTAMP, normalize_frame
 
 _PLACEHOLDER = re.compile(r"\?")
+log = logging.getLogger(__name__)
+
+# Seconds a PostgreSQL connect may take: an address that drops packets must fail, not hang a command or a run.
+CONNECT_TIMEOUT_SECONDS = 10
+
+# PostgreSQL type OIDs → the column kinds of warehouse.values (anything else is TEXT: object with None).
+_PG_KINDS = {16: BOOLEAN, 20: INTEGER, 21: INTEGER, 23: INTEGER, 26: INTEGER, 700: FLOAT, 701: FLOAT, 1700: FLOAT,
+             1114: TIMESTAMP, 1184: TIMESTAMP}
+# DuckDB type names (their prefix) → the same kinds. HUGEINT (DuckDB's sum of integers) is FLOAT like PostgreSQL's
+# numeric sum, so one query gives the same dtypes on both engines.
+_DUCKDB_KINDS = (("BOOLEAN", BOOLEAN), ("TINYINT", INTEGER), ("SMALLINT", INTEGER), ("INTEGER", INTEGER),
+                 ("BIGINT", INTEGER), ("UTINYINT", INTEGER), ("USMALLINT", INTEGER), ("UINTEGER", INTEGER),
+                 ("UBIGINT", FLOAT), ("HUGEINT", FLOAT), ("UHUGEINT", FLOAT), ("FLOAT", FLOAT), ("DOUBLE", FLOAT),
+                 ("DECIMAL", FLOAT), ("TIMESTAMP", TIMESTAMP))
+
+
+def _duckdb_kind(type_name: str) -> str:
+    # TIMESTAMP WITH TIME ZONE, TIMESTAMP_NS, ... are timestamps; INTERVAL, DATE, VARCHAR, JSON, lists are TEXT.
+    return next((kind for prefix, kind in _DUCKDB_KINDS if type_name.upper().startswith(prefix)), TEXT)
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse could not be opened. `warehouse` names it without the password; `reason` is the driver's."""
+
+    def __init__(self, target: WarehouseTarget, reason: BaseException):
+        text = " ".join(str(reason).split()) or type(reason).__name__
+        if target.password:
+            text = text.replace(target.password, "***")
+        self.warehouse, self.reason = target.describe(), text
+        super().__init__(f"warehouse {self.warehouse} is unavailable: {text}")
+
+
+def _rollback_keeping_the_cause(raw: Any, cause: BaseException, statement: str | None = None) -> None:
+    """Roll back after `cause`; when the rollback fails too (the connection died), the cause is what is raised:
+    the rollback's error is only logged and noted on it, never raised in its place ("connection already closed")."""
+    try:
+        if statement is None:
+            raw.rollback()
+        else:
+            raw.execute(statement)
+    except Exception as cleanup:
+        log.debug("rollback after %r failed: %r", cause, cleanup)
+        cause.add_note(f"(the rollback failed as well: {type(cleanup).__name__}: {' '.join(str(cleanup).split())})")
 
 
 class Connection:
@@ -65,12 +119,17 @@ class Connection:
         ))
 
     def fetch_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """The result as a frame in the one convention of warehouse.values, the same on both engines."""
         if self.kind == "duckdb":
-            return self.raw.execute(sql, list(params) if params is not None else None).df()
+            result = self.raw.execute(sql, list(params) if params is not None else None)
+            kinds = [_duckdb_kind(str(d[1])) for d in result.description]
+            return normalize_frame(result.df(), kinds)
         with self.raw.cursor() as cur:
             cur.execute(self._sql(sql), tuple(params) if params is not None else None)
             columns = [d[0] for d in cur.description]
-            return pd.DataFrame(cur.fetchall(), columns=columns)
+            kinds = [_PG_KINDS.get(d[1], TEXT) for d in cur.description]
+            frame = pd.DataFrame(cur.fetchall(), columns=columns, dtype=object)
+            return normalize_frame(frame, kinds)
 
     def insert_rows(
         self,
@@ -155,17 +214,17 @@ class Warehouse:
             path.parent.mkdir(parents=True, exist_ok=True)
             # Inside a session the file is open read-write already; DuckDB refuses a second, read-only configuration.
             read_only = read_only and path.exists() and str(path) not in _SESSIONS
-            raw = duckdb.connect(str(path), read_only=read_only)
+            try:
+                raw = duckdb.connect(str(path), read_only=read_only)
+            except duckdb.IOException as exc:  # another process holds the file, or it is no DuckDB database
+                raise WarehouseUnavailable(self.target, exc) from exc
             try:
                 raw.execute("begin transaction")
                 conn = Connection(raw, "duckdb")
                 yield conn
                 raw.execute("commit")
-            except BaseException:
-                try:
-                    raw.execute("rollback")
-                except Exception:
-                    pass
+            except BaseException as exc:
+                _rollback_keeping_the_cause(raw, exc, "rollback")
                 raise
             finally:
                 raw.close()
@@ -173,15 +232,18 @@ class Warehouse:
             import psycopg2
 
             t = self.target
-            raw = psycopg2.connect(
-                host=t.host, port=t.port, user=t.user, password=t.password, dbname=t.dbname,
-                options="-c timezone=UTC",
-            )
+            try:
+                raw = psycopg2.connect(
+                    host=t.host, port=t.port, user=t.user, password=t.password, dbname=t.dbname,
+                    options="-c timezone=UTC", connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                )
+            except psycopg2.OperationalError as exc:  # refused, timed out, unknown host or database, bad password
+                raise WarehouseUnavailable(self.target, exc) from exc
             try:
                 yield Connection(raw, "postgres")
                 raw.commit()
-            except BaseException:
-                raw.rollback()
+            except BaseException as exc:
+                _rollback_keeping_the_cause(raw, exc)
                 raise
             finally:
                 raw.close()

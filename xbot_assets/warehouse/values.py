@@ -1,4 +1,20 @@
-"""pandas/numpy values as the plain Python that database drivers and `json` accept."""
+"""Values between the warehouse, pandas and plain Python: the one place pandas' missing-value semantics are settled.
+
+Frames read from the warehouse (`Connection.fetch_df`) follow one convention on both engines, whatever the data,
+fixed by each column's SQL type (`normalize_frame`):
+
+- numbers (integer, float, decimal, hugeint) are numpy: int64 when the column holds no NULL, else float64 with NaN
+  (never the nullable Int64/Float64 DuckDB returns, never PostgreSQL's Decimal objects);
+- text, JSON and every other non-numeric, non-time type is an object column with None for NULL (never pandas 3's
+  `str` dtype, which turns a NULL into NaN: `json.loads(NaN)`, `NaN or default` and `str(NaN) == 'nan'` all mislead);
+- booleans are bool when the column holds no NULL, else object with True/False/None (never pd.NA, whose truth
+  value raises);
+- timestamps are datetime64[us], naive UTC (a zone-aware column is converted to UTC), NaT for NULL;
+- an empty result has the same dtypes (so `.map`, `.max()` and arithmetic behave as on a full one).
+
+So `value is None` is the test for missing text or booleans, `pd.isna` for numbers and times; no pd.NA reaches
+callers. `to_python` turns any of these values into what database drivers and `json` accept.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +26,9 @@ import numpy as np
 import pandas as pd
 
 from xbot_assets.clock import utc_naive
+
+# The kinds of column normalize_frame knows; the connection maps each engine's SQL types onto them.
+INTEGER, FLOAT, BOOLEAN, TIMESTAMP, TEXT = "integer", "float", "boolean", "timestamp", "text"
 
 
 def to_python(value: Any) -> Any:
@@ -27,3 +46,28 @@ def to_python(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def normalize_column(series: pd.Series, kind: str) -> pd.Series:
+    """One column in the convention of the module docstring (`kind`: INTEGER, FLOAT, BOOLEAN, TIMESTAMP or TEXT)."""
+    missing = series.isna()
+    if kind in (INTEGER, FLOAT):
+        numbers = pd.Series(series.to_numpy(dtype="float64", na_value=np.nan), index=series.index, name=series.name)
+        return numbers.astype("int64") if kind == INTEGER and not missing.any() else numbers
+    if kind == TIMESTAMP:
+        if not isinstance(series.dtype, (np.dtype, pd.DatetimeTZDtype)) or series.dtype.kind != "M":
+            series = pd.to_datetime(series.astype(object).where(~missing, None), utc=True)
+        if getattr(series.dtype, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return series.astype("datetime64[us]")
+    if kind == BOOLEAN and not missing.any():
+        return series.astype(bool)
+    return series.astype(object).where(~missing, None)
+
+
+def normalize_frame(frame: pd.DataFrame, kinds: list[str]) -> pd.DataFrame:
+    """Every column of `frame` (by position: one kind each; names may repeat) in the module's convention."""
+    columns = [normalize_column(frame.iloc[:, i], kind).reset_index(drop=True) for i, kind in enumerate(kinds)]
+    out = pd.concat(columns, axis=1, ignore_index=True) if columns else pd.DataFrame(index=range(len(frame)))
+    out.columns = frame.columns
+    return out
