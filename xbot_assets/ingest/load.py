@@ -7,16 +7,17 @@ lost, and writing the same rows twice changes nothing.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from xbot_assets.ingest.csv_files import CsvFile, read_csv_file
 from xbot_assets.ingest.metrics import write_metric_snapshots
 from xbot_assets.ingest.parse import (
     BadValue,
+    check_fields,
     header_name,
     is_blank,
     parse_choice,
@@ -46,16 +47,15 @@ from xbot_assets.warehouse.connection import Connection
 from xbot_assets.warehouse.values import to_python
 
 
-def read_csv_rows(path: str | Path) -> list[dict[str, str]]:
-    """Rows as strings, exactly as written; header names are normalised to snake_case."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None:
-            raise ValueError(f"{path}: the file is empty (no header row)")
-        rows = []
-        for raw in reader:
-            rows.append({header_name(k): v for k, v in raw.items() if k is not None})
-        return rows
+def read_csv_rows(path: str | Path, encoding: str | None = None) -> list[dict[str, str]]:
+    """Rows as strings, exactly as written; header names are normalised to snake_case (see `read_csv_file`)."""
+    return normalised_rows(read_csv_file(path, encoding))
+
+
+def normalised_rows(file: CsvFile) -> list[dict[str, str]]:
+    """The file's rows keyed by snake_case column names; fields beyond the header are kept under None, so a NUL or a
+    huge value there is seen (the writers ignore them otherwise)."""
+    return [{(None if k is None else header_name(k)): v for k, v in raw.items()} for raw in file.rows]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -120,51 +120,58 @@ def _string_list(value: Any, column: str) -> str | None:
 
 
 def write_posts(
-    conn: Connection, rows: Iterable[Mapping[str, Any]], *, now: datetime, source_name: str = "input"
+    conn: Connection, rows: Iterable[Mapping[str, Any]], *, now: datetime, source_name: str = "input",
+    source_id: str | None = None,
 ) -> LoadReport:
-    report = LoadReport("raw.posts")
-    quarantine = Quarantine("raw.posts", source_name, now, report)
+    rows = list(rows)
+    report = LoadReport("raw.posts").expect(len(rows))
+    quarantine = Quarantine("raw.posts", source_name, now, report, source_id)
     records: dict[str, dict[str, Any]] = {}
-    payloads: dict[str, Mapping[str, Any]] = {}
-    for row in rows:
+    origins: dict[str, int] = {}  # decision_id → the input row it came from
+    for index, row in enumerate(rows):
         try:
+            check_fields(row)
             record = _post_record(row)
         except BadValue as exc:
-            quarantine.add(row, str(exc), parse_text(row.get("account_id")))
+            quarantine.add(row, str(exc), parse_text(row.get("account_id")), index=index)
             continue
         key = record["decision_id"]
         if key in records:
             if records[key] != record:
-                quarantine.add(row, f"duplicate: decision_id {key} appears twice in the input with different values")
+                quarantine.add(row, f"duplicate: decision_id {key} appears twice in the input with different values",
+                               record["account_id"], index=index)
             else:
-                report.unchanged += 1
+                report.mark(index, "unchanged")
             continue
         records[key] = record
-        payloads[key] = row
+        origins[key] = index
 
     existing = _existing_posts(conn, list(records))
     inserts, updates = [], []
     for key, record in records.items():
-        old = existing.get(key)
+        old, index = existing.get(key), origins[key]
         if record["created_at"] is None:
             record["created_at"] = old["created_at"] if old else now
         if old is None:
             inserts.append(record)
+            report.mark(index, "loaded")
         elif all(same_value(old[c], record[c]) for c in POST_COLUMNS):
-            report.unchanged += 1
+            report.mark(index, "unchanged")
         elif old["account_id"] != record["account_id"]:
-            quarantine.add(payloads[key], f"conflict: decision_id {key} belongs to account {old['account_id']}")
+            quarantine.add(rows[index], f"conflict: decision_id {key} belongs to account {old['account_id']}",
+                           record["account_id"], index=index)
         elif STATUS_RANK[record["status"]] < STATUS_RANK[old["status"]]:
-            quarantine.add(payloads[key], f"status went backwards: {key} is {old['status']}, input says {record['status']}")
+            quarantine.add(rows[index], f"status went backwards: {key} is {old['status']}, input says "
+                           f"{record['status']}", record["account_id"], index=index)
         else:
             updates.append(record)
+            report.mark(index, "updated")
     columns = (*POST_COLUMNS, "loaded_at")
     conn.insert_rows("raw.posts", columns, [[r[c] for c in POST_COLUMNS] + [now] for r in inserts])
     conn.insert_rows(
         "raw.posts", columns, [[r[c] for c in POST_COLUMNS] + [now] for r in updates],
         conflict_columns=("decision_id",), update_columns=tuple(c for c in POST_COLUMNS if c != "decision_id"),
     )
-    report.loaded, report.updated = len(inserts), len(updates)
     quarantine.flush(conn)
     return report
 
@@ -182,13 +189,16 @@ def _existing_posts(conn: Connection, decision_ids: list[str]) -> dict[str, dict
 # ---------------------------------------------------------------------------------------------------------------
 
 def write_follower_snapshots(
-    conn: Connection, rows: Iterable[Mapping[str, Any]], *, now: datetime, source_name: str = "input"
+    conn: Connection, rows: Iterable[Mapping[str, Any]], *, now: datetime, source_name: str = "input",
+    source_id: str | None = None,
 ) -> LoadReport:
-    report = LoadReport("raw.follower_snapshots")
-    quarantine = Quarantine("raw.follower_snapshots", source_name, now, report)
-    records: dict[tuple[str, datetime], tuple[dict[str, Any], Mapping[str, Any]]] = {}
-    for row in rows:
+    rows = list(rows)
+    report = LoadReport("raw.follower_snapshots").expect(len(rows))
+    quarantine = Quarantine("raw.follower_snapshots", source_name, now, report, source_id)
+    records: dict[tuple[str, datetime], tuple[dict[str, Any], int]] = {}
+    for index, row in enumerate(rows):
         try:
+            check_fields(row)
             record = {
                 "account_id": parse_text(row.get("account_id")) or DEFAULT_ACCOUNT,
                 "collected_at": parse_timestamp(row.get("collected_at"), "collected_at"),
@@ -200,16 +210,16 @@ def write_follower_snapshots(
             if record["followers"] is None:
                 raise BadValue("missing count: followers is required")
         except BadValue as exc:
-            quarantine.add(row, str(exc), parse_text(row.get("account_id")))
+            quarantine.add(row, str(exc), parse_text(row.get("account_id")), index=index)
             continue
         key = (record["account_id"], record["collected_at"])
         if key in records and records[key][0]["followers"] != record["followers"]:
-            quarantine.add(row, f"duplicate: two different follower counts for {key[0]} at {key[1]}")
-            continue
-        if key in records:
-            report.unchanged += 1
-            continue
-        records[key] = (record, row)
+            quarantine.add(row, f"duplicate: two different follower counts for {key[0]} at {key[1]}", key[0],
+                           index=index)
+        elif key in records:
+            report.mark(index, "unchanged")
+        else:
+            records[key] = (record, index)
 
     existing: dict[tuple[str, datetime], int] = {}
     for account in sorted({k[0] for k in records}):
@@ -219,33 +229,37 @@ def write_follower_snapshots(
         for rec in frame.to_dict("records"):
             existing[(account, to_python(rec["collected_at"]))] = int(rec["followers"])
     inserts = []
-    for key, (record, row) in records.items():
-        if key in existing:
-            if existing[key] == record["followers"]:
-                report.unchanged += 1
-            else:
-                quarantine.add(row, f"duplicate: {key[0]} already has {existing[key]} followers at {key[1]}")
-            continue
-        inserts.append(record)
+    for key, (record, index) in records.items():
+        if key not in existing:
+            inserts.append(record)
+            report.mark(index, "loaded")
+        elif existing[key] == record["followers"]:
+            report.mark(index, "unchanged")
+        else:
+            quarantine.add(rows[index], f"duplicate: {key[0]} already has {existing[key]} followers at {key[1]}",
+                           key[0], index=index)
     conn.insert_rows(
         "raw.follower_snapshots", (*FOLLOWER_COLUMNS, "loaded_at"),
         [[r[c] for c in FOLLOWER_COLUMNS] + [now] for r in inserts],
         conflict_columns=("account_id", "collected_at"),
     )
-    report.loaded = len(inserts)
     quarantine.flush(conn)
     return report
 
 
 def write_viral_examples(
-    conn: Connection, rows: Iterable[Mapping[str, Any]], *, now: datetime, source_name: str = "input"
+    conn: Connection, rows: Iterable[Mapping[str, Any]], *, now: datetime, source_name: str = "input",
+    source_id: str | None = None,
 ) -> LoadReport:
-    """Other accounts' posts: prompt inspiration only, never training data (seed 003)."""
-    report = LoadReport("raw.viral_examples")
-    quarantine = Quarantine("raw.viral_examples", source_name, now, report)
-    records: dict[str, dict[str, Any]] = {}
-    for row in rows:
+    """Other accounts' posts: prompt inspiration only, never training data (seed 003). An example already stored is
+    kept as it is (unchanged): its first copy is the one prompts have used."""
+    rows = list(rows)
+    report = LoadReport("raw.viral_examples").expect(len(rows))
+    quarantine = Quarantine("raw.viral_examples", source_name, now, report, source_id)
+    records: dict[str, tuple[dict[str, Any], int]] = {}
+    for index, row in enumerate(rows):
         try:
+            check_fields(row)
             record = {
                 "example_id": parse_text(row.get("example_id")) or parse_text(row.get("tweet_id")),
                 "account_id": parse_text(row.get("account_id")) or DEFAULT_ACCOUNT,
@@ -262,19 +276,38 @@ def write_viral_examples(
             if record["content"] is None:
                 raise BadValue("missing text: content is required")
         except BadValue as exc:
-            quarantine.add(row, str(exc), parse_text(row.get("account_id")))
+            quarantine.add(row, str(exc), parse_text(row.get("account_id")), index=index)
             continue
-        records[record["example_id"]] = record
-    before = _count(conn, "raw.viral_examples")
+        key = record["example_id"]
+        if key in records and records[key][0] != record:
+            quarantine.add(row, f"duplicate: example_id {key} appears twice in the input with different values",
+                           record["account_id"], index=index)
+        elif key in records:
+            report.mark(index, "unchanged")
+        else:
+            records[key] = (record, index)
+    stored = _stored_example_ids(conn, list(records))
+    inserts = []
+    for key, (record, index) in records.items():
+        report.mark(index, "unchanged" if key in stored else "loaded")
+        if key not in stored:
+            inserts.append(record)
     conn.insert_rows(
         "raw.viral_examples", (*VIRAL_COLUMNS, "loaded_at"),
-        [[r[c] for c in VIRAL_COLUMNS] + [now] for r in records.values()],
+        [[r[c] for c in VIRAL_COLUMNS] + [now] for r in inserts],
         conflict_columns=("example_id",),
     )
-    report.loaded = _count(conn, "raw.viral_examples") - before
-    report.unchanged = len(records) - report.loaded
     quarantine.flush(conn)
     return report
+
+
+def _stored_example_ids(conn: Connection, example_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in chunks(example_ids, LOOKUP_CHUNK):
+        marks = ", ".join("?" for _ in chunk)
+        found.update(str(e) for (e,) in conn.fetchall(
+            f"select example_id from raw.viral_examples where example_id in ({marks})", chunk))
+    return found
 
 
 WRITERS = {
@@ -286,8 +319,4 @@ WRITERS = {
 
 # The raw table each kind of input lands in (the Dagster asset key is ["raw", <table>]).
 RAW_TABLE_OF = {"posts": "posts", "metrics": "metric_snapshots", "followers": "follower_snapshots", "viral": "viral_examples"}
-
-
-def _count(conn: Connection, table: str) -> int:
-    return int(conn.scalar(f"select count(*) from {table}"))
 

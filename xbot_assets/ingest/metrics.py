@@ -10,6 +10,7 @@ from typing import Any
 
 from xbot_assets.ingest.parse import (
     BadValue,
+    check_fields,
     parse_choice,
     parse_count,
     parse_text,
@@ -58,65 +59,75 @@ def _metric_record(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_metric_snapshots(
-    conn: Connection, rows: Iterable[Mapping[str, Any]], *, now: datetime, source_name: str = "input"
+    conn: Connection, rows: Iterable[Mapping[str, Any]], *, now: datetime, source_name: str = "input",
+    source_id: str | None = None,
 ) -> LoadReport:
-    report = LoadReport("raw.metric_snapshots")
-    quarantine = Quarantine("raw.metric_snapshots", source_name, now, report)
-    parsed: list[tuple[dict[str, Any], Mapping[str, Any]]] = []
-    for row in rows:
+    rows = list(rows)
+    report = LoadReport("raw.metric_snapshots").expect(len(rows))
+    quarantine = Quarantine("raw.metric_snapshots", source_name, now, report, source_id)
+    parsed: list[tuple[dict[str, Any], int]] = []
+    for index, row in enumerate(rows):
         try:
-            parsed.append((_metric_record(row), row))
+            check_fields(row)
+            parsed.append((_metric_record(row), index))
         except BadValue as exc:
-            quarantine.add(row, str(exc), parse_text(row.get("account_id")))
+            quarantine.add(row, str(exc), parse_text(row.get("account_id")), index=index)
 
     posts = _posts_for(conn, [r for r, _ in parsed])
-    by_post: dict[str, list[tuple[dict[str, Any], Mapping[str, Any]]]] = defaultdict(list)
-    for record, row in parsed:
+    by_post: dict[str, list[tuple[dict[str, Any], int]]] = defaultdict(list)
+    for record, index in parsed:
+        row = rows[index]
         post = posts["by_decision"].get(record["decision_id"]) if record["decision_id"] else None
         if post is None and record["tweet_id"]:
             post = posts["by_tweet"].get(record["tweet_id"])
-        if post is None:
-            quarantine.add(row, f"unknown post: decision_id={record['decision_id']} tweet_id={record['tweet_id']}")
-            continue
-        if record["account_id"] and record["account_id"] != post["account_id"]:
-            quarantine.add(row, f"conflict: post {post['decision_id']} belongs to account {post['account_id']}")
-            continue
-        if post["status"] != "posted" or post["posted_at"] is None:
-            quarantine.add(row, f"not posted: {post['decision_id']} has status {post['status']}")
-            continue
-        if record["collected_at"] < post["posted_at"]:
-            quarantine.add(row, f"before posting: collected {record['collected_at']} < posted {post['posted_at']}")
+        problem = _unmatched(record, post)
+        if problem:
+            quarantine.add(row, problem, record["account_id"] or (post or {}).get("account_id"), index=index)
             continue
         record["decision_id"], record["account_id"] = post["decision_id"], post["account_id"]
         record["tweet_id"] = record["tweet_id"] or post["tweet_id"]
-        by_post[post["decision_id"]].append((record, row))
+        by_post[post["decision_id"]].append((record, index))
 
     history = _existing_snapshots(conn, list(by_post))
     inserts = []
     for decision_id, items in by_post.items():
         known = {snap["collected_at"]: snap for snap in history.get(decision_id, [])}
-        for record, row in sorted(items, key=lambda item: item[0]["collected_at"]):
+        for record, index in sorted(items, key=lambda item: item[0]["collected_at"]):
             same_time = known.get(record["collected_at"])
             if same_time is not None:
                 if all(same_value(same_time[c], record[c]) for c in COUNTER_COLUMNS):
-                    report.unchanged += 1
+                    report.mark(index, "unchanged")
                 else:
-                    quarantine.add(row, f"duplicate: another snapshot of {decision_id} at {record['collected_at']} differs")
+                    quarantine.add(rows[index], f"duplicate: another snapshot of {decision_id} at "
+                                   f"{record['collected_at']} differs", record["account_id"], index=index)
                 continue
             problem = _backwards(record, known.values())
             if problem:
-                quarantine.add(row, problem)
+                quarantine.add(rows[index], problem, record["account_id"], index=index)
                 continue
             known[record["collected_at"]] = record
             inserts.append(record)
+            report.mark(index, "loaded")
     conn.insert_rows(
         "raw.metric_snapshots", (*METRIC_COLUMNS, "loaded_at"),
         [[r[c] for c in METRIC_COLUMNS] + [now] for r in inserts],
         conflict_columns=("decision_id", "collected_at"),
     )
-    report.loaded = len(inserts)
     quarantine.flush(conn)
     return report
+
+
+def _unmatched(record: dict[str, Any], post: dict[str, Any] | None) -> str | None:
+    """Why a snapshot cannot belong to the post it names, or None."""
+    if post is None:
+        return f"unknown post: decision_id={record['decision_id']} tweet_id={record['tweet_id']}"
+    if record["account_id"] and record["account_id"] != post["account_id"]:
+        return f"conflict: post {post['decision_id']} belongs to account {post['account_id']}"
+    if post["status"] != "posted" or post["posted_at"] is None:
+        return f"not posted: {post['decision_id']} has status {post['status']}"
+    if record["collected_at"] < post["posted_at"]:
+        return f"before posting: collected {record['collected_at']} < posted {post['posted_at']}"
+    return None
 
 
 def _backwards(record: dict[str, Any], others: Iterable[dict[str, Any]]) -> str | None:

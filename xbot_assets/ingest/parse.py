@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,11 @@ _SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})((?:[ T]\d{1,2}:\d{2}(?::
 TWITTER_EPOCH_MS = 1288834974657
 # Ids below this were issued before X's ids carried their time (November 2010).
 FIRST_TIMED_ID = 1 << 42
+# The counters are bigint on both warehouses.
+MAX_COUNT = 2**63 - 1
+# Python's csv reads fields up to this by default; no post, thread or export field comes near it, so a longer one is
+# a broken row (or an unclosed quote), quarantined alone.
+MAX_FIELD_CHARS = 131_072
 
 
 class BadValue(ValueError):
@@ -39,7 +45,8 @@ def is_blank(value: object) -> bool:
 
 
 def parse_count(value: object, column: str) -> int | None:
-    """`1,234` → 1234, `1.2K` → 1200, `3M` → 3000000; blank → None; negative or non-numeric → BadValue."""
+    """`1,234` → 1234, `1.2K` → 1200, `3M` → 3000000; blank → None; negative, non-numeric or beyond the warehouse's
+    64-bit counts → BadValue."""
     if is_blank(value):
         return None
     if isinstance(value, bool):
@@ -55,17 +62,39 @@ def parse_count(value: object, column: str) -> int | None:
         match = _COUNT.match(text)
         if not match:
             raise BadValue(f"{column} is not a count: {value!r}")
-        if match["suffix"] is None and "." in match["num"] and float(match["num"]) != int(float(match["num"])):
+        if match["suffix"] is None and "." not in match["num"]:
+            number = int(match["num"])  # exact: a float would round every count above 2^53
+        elif match["suffix"] is None and float(match["num"]) != int(float(match["num"])):
             raise BadValue(f"{column} is not a whole count: {value!r}")
-        # "1.2K" is a rounded display value: its fraction is expected and rounds away.
-        number = float(match["num"]) * _SUFFIX.get((match["suffix"] or "").lower(), 1)
+        else:
+            # "1.2K" is a rounded display value: its fraction is expected and rounds away.
+            number = float(match["num"]) * _SUFFIX.get((match["suffix"] or "").lower(), 1)
     if number < 0:
         raise BadValue(f"negative count: {column} = {value}")
-    if not math.isfinite(number):
+    if isinstance(number, float) and not math.isfinite(number):
         raise BadValue(f"{column} is not a count: {value!r}")
     if isinstance(value, float) and not value.is_integer():
         raise BadValue(f"{column} is not a whole count: {value!r}")
-    return int(round(number))
+    count = int(round(number))
+    if count > MAX_COUNT:
+        raise BadValue(f"out of range: {column} {value} is beyond a 64-bit count")
+    return count
+
+
+def check_fields(row: Mapping[Any, Any]) -> None:
+    """A row's text as both warehouses can hold it, else BadValue naming the column: no NUL byte (PostgreSQL refuses
+    it in text) and no field over MAX_FIELD_CHARS."""
+    for column, value in row.items():
+        for text in value if isinstance(value, (list, tuple)) else (value,):
+            if not isinstance(text, str):
+                continue
+            name = "the fields beyond the header" if column is None else column
+            if "\x00" in text:
+                raise BadValue(f"NUL byte in {name}")
+            if len(text) > MAX_FIELD_CHARS:
+                # An unclosed quote reads the rest of the file as one field: its line breaks give it away.
+                hint = f"; it spans {text.count(chr(10)) + 1:,} lines: an unclosed quote?" if "\n" in text else ""
+                raise BadValue(f"field too long: {name} has {len(text):,} characters (limit {MAX_FIELD_CHARS:,}){hint}")
 
 
 def parse_timestamp(value: object, column: str) -> datetime | None:

@@ -30,7 +30,9 @@ from xbot_assets.ingest.load import write_follower_snapshots, write_posts
 from xbot_assets.ingest.metrics import write_metric_snapshots
 from xbot_assets.ingest.parse import (
     FIRST_TIMED_ID,
+    MAX_COUNT,
     BadValue,
+    check_fields,
     header_name,
     is_blank,
     parse_count,
@@ -75,11 +77,26 @@ class ExportError(ValueError):
 
 @dataclass
 class ExportRows:
+    """One export's raw-table rows; `origins[i]` is the file row (0-based, after the header) `posts[i]` and
+    `metrics[i]` (or, for the overview, `followers[i]`) came from."""
+
     kind: str
+    input_rows: int = 0
     posts: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     followers: list[dict[str, Any]] = field(default_factory=list)
-    rejected: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)  # (row, reason): quarantined
+    origins: list[int] = field(default_factory=list)
+    rejected: list[tuple[int, Mapping[str, Any], str]] = field(default_factory=list)  # (file row, row, reason)
+
+
+@dataclass
+class ExportReport:
+    """`rows`: one outcome per file row — quarantined when the row, its post or its snapshot was refused; else loaded
+    when it wrote a new post or a new snapshot, updated when it changed a post only, unchanged when it changed
+    nothing; `tables`: what each raw table's writer did with the rows it was given."""
+
+    rows: LoadReport
+    tables: list[LoadReport]
 
 
 def detect(headers: Sequence[str]) -> tuple[str, dict[str, str]]:
@@ -118,6 +135,8 @@ def infer_content_type(text: str) -> str:
 
 def _tweet_id(row: Mapping[str, Any], columns: Mapping[str, str]) -> str:
     raw = str(row.get(columns["tweet_id"]) or "").strip().strip("'\"")
+    if raw.isdigit() and int(raw) > MAX_COUNT:
+        raise BadValue(f"mangled id: {raw} is beyond X's 64-bit ids")
     if raw.isdigit():
         return raw
     link = str(row.get(columns.get("permalink", ""), "") or "")
@@ -172,18 +191,21 @@ def read_export(rows: Sequence[Mapping[str, Any]], headers: Sequence[str], *, ac
                 collected_at: datetime, known_followers: tuple[datetime | None, int] | None = None) -> ExportRows:
     """The raw-table rows of one export (`rows` as the csv module reads them, keyed by the file's headers)."""
     kind, columns = detect(headers)
-    out = ExportRows(kind)
+    out = ExportRows(kind, input_rows=len(rows))
     if kind == "overview":
         _follower_history(rows, columns, account_id, known_followers, out)
         return out
-    for row in rows:
+    out.input_rows = len(rows)
+    for index, row in enumerate(rows):
         try:
+            check_fields(row)
             post, metric = _post_row(row, kind, columns, account_id, collected_at)
         except BadValue as exc:
-            out.rejected.append((row, str(exc)))
+            out.rejected.append((index, row, str(exc)))
             continue
         out.posts.append(post)
         out.metrics.append(metric)
+        out.origins.append(index)
     return out
 
 
@@ -192,21 +214,24 @@ def _follower_history(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, s
     """Followers at the end of each day of the file, counted back and forward from one known count (the count at
     the end of its day; at the end of the file's last day when its time is None)."""
     net: dict[datetime, int] = {}
-    for row in rows:
+    origin: dict[datetime, int] = {}
+    for index, row in enumerate(rows):
         try:
+            check_fields(row)
             day = parse_timestamp(row.get(columns["date"]), "Date")
             if day is None:
                 raise BadValue("no date: Date is empty")
             gained = _counter(row.get(columns["new_follows"]), "New follows") or 0
             lost = _counter(row.get(columns["unfollows"]), "Unfollows") or 0
         except BadValue as exc:
-            out.rejected.append((row, str(exc)))
+            out.rejected.append((index, row, str(exc)))
             continue
         day = day.replace(hour=0, minute=0, second=0, microsecond=0)
         if day in net:
-            out.rejected.append((row, f"duplicate: {day:%Y-%m-%d} appears twice in the file"))
+            out.rejected.append((index, row, f"duplicate: {day:%Y-%m-%d} appears twice in the file"))
             continue
         net[day] = gained - lost
+        origin[day] = index
     if not net:
         return
     if known is None:
@@ -228,6 +253,7 @@ def _follower_history(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, s
         count = base + running[day]
         out.followers.append({"account_id": account_id, "collected_at": day + timedelta(days=1),
                               "followers": max(count, 0), "source": "real"})
+        out.origins.append(origin[day])
 
 
 def known_tweet_ids(conn: Connection, account_id: str, tweet_ids: Sequence[str]) -> dict[str, str]:
@@ -242,26 +268,57 @@ def known_tweet_ids(conn: Connection, account_id: str, tweet_ids: Sequence[str])
     return found
 
 
-def import_export(conn: Connection, export: ExportRows, *, account_id: str, now: datetime,
-                  source_name: str) -> list[LoadReport]:
+def import_export(conn: Connection, export: ExportRows, *, account_id: str, now: datetime, source_name: str,
+                  source_id: str | None = None) -> ExportReport:
     """Write one read export: new posts as `imported` decisions, a post xbot published itself (its tweet id is
-    known) keeps its decision and only gains the snapshot; then the snapshots of the posts the warehouse holds."""
+    known) keeps its decision and only gains the snapshot; then the snapshots of the posts the warehouse holds
+    (not of a row whose post was quarantined: one file row, one quarantine row)."""
+    rows = LoadReport(f"X {export.kind} export").expect(export.input_rows)
+    table = "raw.follower_snapshots" if export.kind == "overview" else "raw.posts"
+    rejected = Quarantine(table, source_name, now, rows, source_id)
+    for index, row, reason in export.rejected:
+        rejected.add(row, reason, account_id, index=index)
+    rejected.flush(conn)
     if export.kind == "overview":
-        report = write_follower_snapshots(conn, export.followers, now=now, source_name=source_name)
-        _quarantine(conn, "raw.follower_snapshots", export.rejected, account_id, now, source_name, report)
-        return [report]
+        followers = write_follower_snapshots(conn, export.followers, now=now, source_name=source_name,
+                                             source_id=source_id)
+        _combine(rows, export.origins, [followers])
+        return ExportReport(rows, [followers])
     known = known_tweet_ids(conn, account_id, [p["tweet_id"] for p in export.posts])
-    new = [p for p in export.posts if known.get(p["tweet_id"], p["decision_id"]) == p["decision_id"]]
-    posts = write_posts(conn, new, now=now, source_name=source_name)
-    _quarantine(conn, "raw.posts", export.rejected, account_id, now, source_name, posts)
-    known.update(known_tweet_ids(conn, account_id, [p["tweet_id"] for p in new if p["tweet_id"] not in known]))
-    metrics = [{**m, "decision_id": known[m["tweet_id"]]} for m in export.metrics if m["tweet_id"] in known]
-    return [posts, write_metric_snapshots(conn, metrics, now=now, source_name=source_name)]
+    new = [i for i, p in enumerate(export.posts) if known.get(p["tweet_id"], p["decision_id"]) == p["decision_id"]]
+    posts = write_posts(conn, [export.posts[i] for i in new], now=now, source_name=source_name, source_id=source_id)
+    post_outcomes: list[tuple[str, str | None] | None] = [None] * len(export.posts)
+    for j, i in enumerate(new):
+        post_outcomes[i] = (posts.outcomes[j], posts.reasons.get(j))
+    known.update(known_tweet_ids(conn, account_id, [export.posts[i]["tweet_id"] for i in new
+                                                    if export.posts[i]["tweet_id"] not in known]))
+    snapped = [i for i, m in enumerate(export.metrics) if m["tweet_id"] in known
+               and (post_outcomes[i] is None or post_outcomes[i][0] != "quarantined")]
+    metrics = write_metric_snapshots(conn, [{**export.metrics[i], "decision_id": known[export.metrics[i]["tweet_id"]]}
+                                            for i in snapped], now=now, source_name=source_name, source_id=source_id)
+    metric_outcomes: list[tuple[str, str | None] | None] = [None] * len(export.metrics)
+    for j, i in enumerate(snapped):
+        metric_outcomes[i] = (metrics.outcomes[j], metrics.reasons.get(j))
+    for i, origin in enumerate(export.origins):
+        rows.mark(origin, *_row_outcome([o for o in (post_outcomes[i], metric_outcomes[i]) if o is not None]))
+    return ExportReport(rows, [posts, metrics])
 
 
-def _quarantine(conn: Connection, table: str, rejected: list[tuple[Mapping[str, Any], str]], account_id: str,
-                now: datetime, source_name: str, report: LoadReport) -> None:
-    quarantine = Quarantine(table, source_name, now, report)
-    for row, reason in rejected:
-        quarantine.add(row, reason, account_id)
-    quarantine.flush(conn)
+def _combine(rows: LoadReport, origins: list[int], reports: list[LoadReport]) -> None:
+    """A file row written through one writer has that writer's outcome."""
+    (report,) = reports
+    for j, origin in enumerate(origins):
+        rows.mark(origin, report.outcomes[j], report.reasons.get(j))
+
+
+def _row_outcome(parts: list[tuple[str, str | None]]) -> tuple[str, str | None]:
+    """One file row's outcome from its post's and its snapshot's."""
+    for outcome, reason in parts:
+        if outcome == "quarantined":
+            return outcome, reason
+    for outcome in ("loaded", "updated"):
+        if any(o == outcome for o, _ in parts):
+            return outcome, None
+    if not parts:  # cannot happen: a row that is not rejected always reaches a writer
+        raise ValueError("an export row reached no writer")
+    return "unchanged", None

@@ -4,7 +4,6 @@ or X's analytics exports (x-analytics) — through the validated writers; bad ro
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import textwrap
 from datetime import UTC, datetime
@@ -47,6 +46,8 @@ def add_load_parser(sub) -> None:
     load.add_argument("file")
     load.add_argument("--account", default=None, help=f"the account the rows belong to (default: the rows' "
                       f"account_id, else {DEFAULT_ACCOUNT!r})")
+    load.add_argument("--encoding", default=None, help="the file's text encoding when it is not UTF-8 (e.g. cp1252, "
+                      "what Excel saves as CSV; latin-1; utf-16); a file that is not in it is refused whole")
     load.add_argument("--date-format", default=None, help="how to read dates like 03/11/2025 (e.g. %%d/%%m/%%Y); "
                       "without it an ambiguous date is quarantined")
     load.add_argument("--collected-at", default=None, help="x-analytics: when the export was taken (ISO 8601, "
@@ -65,8 +66,9 @@ def _where(report_tables: list[str], source_name: str) -> str:
 
 def cmd_load(args: argparse.Namespace) -> int:
     from xbot_assets.clock import WallClock
-    from xbot_assets.ingest.load import RAW_TABLE_OF, WRITERS, read_csv_rows
-    from xbot_assets.ingest.parse import normalise_dates
+    from xbot_assets.ingest.csv_files import read_csv_file
+    from xbot_assets.ingest.load import RAW_TABLE_OF, WRITERS, normalised_rows
+    from xbot_assets.ingest.parse import header_name, normalise_dates
     from xbot_assets.operator.cli import _warehouse
     from xbot_assets.runtime.instance import report_raw_materialization
 
@@ -74,16 +76,17 @@ def cmd_load(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"xbot load: no such file: {path}", file=sys.stderr)
         return 2
+    try:  # read whole before anything is written: a refused file leaves the warehouse as it was
+        file = read_csv_file(path, args.encoding)
+    except (OSError, ValueError) as exc:
+        print(f"xbot load {args.kind}: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
     now = WallClock().now()
     wh = _warehouse()
     if args.kind == "x-analytics":
-        return _load_x_analytics(args, path, wh, now, report_raw_materialization)
-    try:
-        rows = read_csv_rows(path)
-    except (ValueError, UnicodeDecodeError) as exc:
-        print(f"xbot load: cannot read {path}: {exc}", file=sys.stderr)
-        return 2
-    headers = set(rows[0]) if rows else set()
+        return _load_x_analytics(args, path, file, wh, now, report_raw_materialization)
+    rows = normalised_rows(file)
+    headers = {header_name(h) for h in file.headers}
     if rows and not headers & set(_KNOWN[args.kind]):
         required, optional = KIND_COLUMNS[args.kind]
         print(f"xbot load {args.kind}: {path} has none of the columns of {args.kind} (it has: "
@@ -97,8 +100,8 @@ def cmd_load(args: argparse.Namespace) -> int:
             row["account_id"] = args.account
     wh.migrate()
     with wh.connect() as conn:
-        report = WRITERS[args.kind](conn, rows, now=now, source_name=path.name)
-    print(f"{path}: {len(rows)} rows read into {wh.target.describe()}")
+        report = WRITERS[args.kind](conn, rows, now=now, source_name=path.name, source_id=file.digest)
+    print(f"{path}: {len(rows)} rows read ({file.encoding}) into {wh.target.describe()}")
     print(report.summary())
     if report.quarantined_total:
         print(_where([report.table], path.name))
@@ -107,34 +110,38 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_x_analytics(args: argparse.Namespace, path: Path, wh, now: datetime, report_raw_materialization) -> int:
-    from xbot_assets.ingest.parse import header_name, normalise_dates, parse_count, parse_timestamp
+def _load_x_analytics(args: argparse.Namespace, path: Path, file, wh, now: datetime,
+                      report_raw_materialization) -> int:
+    from xbot_assets.ingest.parse import BadValue, header_name, normalise_dates, parse_count, parse_timestamp
     from xbot_assets.ingest.x_exports import ExportError, collected_at_from_name, import_export, read_export
 
     account = args.account or DEFAULT_ACCOUNT
+    headers, rows = file.headers, file.rows
+    # The file's modification time bounds the collection time (an export cannot count past its download), so
+    # loading the same file again gives its snapshots the same time — not the wall clock's.
+    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            headers = reader.fieldnames or []
-            rows = [dict(r) for r in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        print(f"xbot load x-analytics: cannot read {path}: {exc}", file=sys.stderr)
+        followers_now = None if args.followers_now is None else parse_count(args.followers_now, "--followers-now")
+        if args.collected_at:
+            collected_at, said = parse_timestamp(args.collected_at, "--collected-at"), "--collected-at"
+        elif (from_name := collected_at_from_name(path.name)) is not None:
+            collected_at, said = min(from_name, modified), "the end of the file name's last day"
+            if modified < from_name:
+                said = "the file's modification time (before the end of the file name's last day)"
+        else:
+            collected_at = modified
+            said = "the file's modification time (the name carries no dates; --collected-at sets it)"
+    except BadValue as exc:
+        print(f"xbot load x-analytics: {exc}; nothing loaded", file=sys.stderr)
         return 2
-    if args.collected_at:
-        collected_at, said = parse_timestamp(args.collected_at, "--collected-at"), "--collected-at"
-    elif (from_name := collected_at_from_name(path.name)) is not None:
-        collected_at, said = from_name, "the end of the file name's last day"
-    else:
-        collected_at = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
-        said = "the file's modification time (the name carries no dates; --collected-at sets it)"
     collected_at = min(collected_at, now)
     if args.date_format:
         normalise_dates(rows, tuple(h for h in headers if header_name(h) in ("date", "time")), args.date_format)
     wh.migrate()
     with wh.connect() as conn:
         known = None
-        if args.followers_now is not None:
-            known = (None, parse_count(args.followers_now, "--followers-now"))
+        if followers_now is not None:
+            known = (None, followers_now)
         else:
             newest = conn.fetchone("select collected_at, followers from raw.follower_snapshots where account_id = ? "
                                    "order by collected_at desc limit 1", [account])
@@ -145,15 +152,25 @@ def _load_x_analytics(args: argparse.Namespace, path: Path, wh, now: datetime, r
         except ExportError as exc:
             print(f"xbot load x-analytics: {path}: {exc}; nothing loaded", file=sys.stderr)
             return 2
-        reports = import_export(conn, export, account_id=account, now=now, source_name=path.name)
-    print(f"{path}: X's {export.kind} export, {len(rows)} rows for account {account!r} into {wh.target.describe()}"
+        report = import_export(conn, export, account_id=account, now=now, source_name=path.name,
+                               source_id=file.digest)
+    print(f"{path}: X's {export.kind} export, {len(rows)} rows ({file.encoding}) for account {account!r} into "
+          f"{wh.target.describe()}"
           + ("" if export.kind == "overview" else f"; collected at {collected_at:%Y-%m-%d %H:%M} UTC ({said})"))
-    for report in reports:
-        print(report.summary())
-    if any(r.quarantined_total for r in reports):
-        print(_where([r.table for r in reports], path.name))
-    for report in reports:
-        if report.loaded or report.updated or report.quarantined_total:
-            report_raw_materialization(report.table.split(".", 1)[1], report.as_metadata(),
+    print(report.rows.identity() + ("" if export.kind == "overview" else
+                                    " (file rows: one writes a post and its snapshot)"))
+    for reason, n in sorted(report.rows.quarantined.items()):
+        print(f"  quarantined {n:>5}  {reason}")
+    for table in report.tables:
+        print(table.summary().splitlines()[0])
+    if report.rows.quarantined_total:
+        quarantine_tables = ["raw.follower_snapshots"] if export.kind == "overview" else ["raw.posts",
+                                                                                          "raw.metric_snapshots"]
+        print(_where(quarantine_tables, path.name))
+    for i, table in enumerate(report.tables):
+        # Rows refused before reaching a writer are quarantined under the first table (posts, or followers).
+        if table.loaded or table.updated or table.quarantined_total or (i == 0 and export.rejected):
+            report_raw_materialization(table.table.split(".", 1)[1],
+                                       {**table.as_metadata(), "file rows": report.rows.identity()},
                                        f"xbot load x-analytics {path.name}")
     return 0

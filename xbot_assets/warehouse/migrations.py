@@ -393,6 +393,12 @@ HISTORY_IMPORT_TABLES = (
     "alter table raw.posts add column if not exists content_type_source varchar",
 )
 
+# Bad input (issue 13): a quarantined row's source identity (a file's sha256, else the source's name), part of its
+# key, so the same file under another name adds nothing and two files' identical rows are each kept.
+QUARANTINE_SOURCE_TABLES = (
+    "alter table raw.quarantine add column if not exists source_id varchar",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
@@ -402,4 +408,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "llm_generator", LLM_TABLES),
     Migration(7, "account_profiles", PROFILE_TABLES),
     Migration(8, "history_import", HISTORY_IMPORT_TABLES),
+    Migration(9, "quarantine_source", QUARANTINE_SOURCE_TABLES),
 )
