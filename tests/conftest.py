@@ -11,8 +11,7 @@ import pytest
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
 
-PG_ADMIN_URL = os.environ.get("XBOT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("XBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+from services import PG_ADMIN_URL, REDIS_URL, _admin_connection  # noqa: F401 (tests import them from here)
 
 
 def pytest_sessionstart(session):
@@ -20,17 +19,6 @@ def pytest_sessionstart(session):
     from xbot_assets.project import prepare_manifest
 
     prepare_manifest()
-
-
-def _admin_connection():
-    import psycopg2
-
-    from xbot_assets.settings import WarehouseTarget
-
-    t = WarehouseTarget.parse(PG_ADMIN_URL)
-    conn = psycopg2.connect(host=t.host, port=t.port, user=t.user, password=t.password, dbname=t.dbname)
-    conn.autocommit = True
-    return conn, t
 
 
 @pytest.fixture

@@ -27,6 +27,14 @@ class FaultRecord:
     double_posts: int = 0
     passed: bool | None = None
 
+    @property
+    def warehouse(self) -> str:
+        """The warehouse the test ran on, from its parameters (`warehouse_url` gives duckdb or postgres)."""
+        for name in ("duckdb", "postgres"):
+            if f"[{name}" in self.test or f"-{name}]" in self.test or f"-{name}-" in self.test:
+                return name
+        return "—"
+
     def expect(self, category: str, fault: str, expected: str) -> FaultRecord:
         """Name the fault about to be injected and the outcome xbot promises for it."""
         if category not in CATEGORIES:
@@ -62,13 +70,13 @@ def fault(request) -> FaultRecord:
 
 def _table(records: list[FaultRecord]) -> list[str]:
     lines = [
-        "| category | fault | expected | measured | rows lost | double posts | result |",
-        "|---|---|---|---|---|---|---|",
+        "| category | fault | warehouse | expected | measured | rows lost | double posts | result |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         result = {True: "ok", False: "FAILED", None: "not run"}[r.passed]
         lines.append(
-            f"| {r.category} | {r.fault} | {r.expected} | {r.measured or '—'} | {r.rows_lost} | {r.double_posts} "
+            f"| {r.category} | {r.fault} | {r.warehouse} | {r.expected} | {r.measured or '—'} | {r.rows_lost} | {r.double_posts} "
             f"| {result} |"
         )
     return lines
