@@ -5,22 +5,16 @@ conditional claim, unknown outcomes settled from the platform, stops on spent cr
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from x_server import ACCESS_SECRET, ACCESS_TOKEN, CONSUMER_KEY, CONSUMER_SECRET, FakeXServer
+from x_publishing import AT, account, connector, queue_posts, states
+from x_server import FakeXServer
 
-from xbot_assets.acting.accounts import Account, register_account
+from xbot_assets.acting.accounts import register_account
 from xbot_assets.acting.approvals import ApprovalError, approve, queue, reject
 from xbot_assets.acting.publishing import SETTLE_AFTER, publish_due
-from xbot_assets.connectors.ledger import ApiLedger
-from xbot_assets.connectors.x_api.auth import OAuth1Credentials
-from xbot_assets.connectors.x_api.client import XApiClient
-from xbot_assets.connectors.x_api.connector import XApiConnector
-from xbot_assets.ingest.load import write_posts
 from xbot_assets.warehouse.connection import Warehouse
-
-AT = datetime(2026, 11, 30, 9, 0)
 
 
 @pytest.fixture
@@ -35,35 +29,6 @@ def wh(warehouse_url) -> Warehouse:
     warehouse = Warehouse.from_url(warehouse_url)
     warehouse.migrate()
     return warehouse
-
-
-def connector(server, wh, account="main") -> XApiConnector:
-    client = XApiClient(OAuth1Credentials(CONSUMER_KEY, CONSUMER_SECRET, ACCESS_TOKEN, ACCESS_SECRET).auth(),
-                        ApiLedger(wh, account, "x-api", monthly_budget=None), base_url=server.url, read_timeout=2,
-                        sleep=lambda s: None)
-    return XApiConnector(client, account, analytics=False, reconcile_delay_seconds=0, sleep=lambda s: None)
-
-
-def account(**kw) -> Account:
-    return Account("main", connector="x-api", scenario=None, **{"publish_enabled": True, **kw})
-
-
-def queue_posts(wh, *posts: dict) -> None:
-    rows = []
-    for i, post in enumerate(posts):
-        rows.append({"decision_id": post.get("id", f"d{i}"), "account_id": "main", "status": "queued",
-                     "decision_type": "thread" if post.get("parts") else "single", "content": post["text"],
-                     "thread_parts": json.dumps(post["parts"]) if post.get("parts") else None,
-                     "content_type": "wellness_tip", "generator_name": "coach", "quality_score": 0.8,
-                     "scheduled_at": post.get("at", AT), "source": "real", "created_at": AT - timedelta(hours=3)})
-    with wh.connect() as conn:
-        write_posts(conn, rows, now=AT - timedelta(hours=3))
-
-
-def states(wh) -> dict[str, tuple]:
-    with wh.connect() as conn:
-        return {d: (s, r, t) for d, s, r, t in conn.fetchall(
-            "select decision_id, status, coalesce(skip_reason, publish_note), tweet_id from raw.posts")}
 
 
 def test_dry_run_sends_nothing_and_says_so(server, wh):

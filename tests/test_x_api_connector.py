@@ -12,7 +12,13 @@ from x_server import ACCESS_SECRET, ACCESS_TOKEN, CONSUMER_KEY, CONSUMER_SECRET,
 from xbot_assets.connectors.base import NotSent, OutcomeUnknown, Publication
 from xbot_assets.connectors.ledger import ApiLedger, BudgetExceeded
 from xbot_assets.connectors.x_api.auth import OAuth1Credentials
-from xbot_assets.connectors.x_api.client import CreditsExhausted, RateLimited, XApiClient, XApiError
+from xbot_assets.connectors.x_api.client import (
+    CreditsExhausted,
+    RateLimited,
+    TokenRejected,
+    XApiClient,
+    XApiError,
+)
 from xbot_assets.connectors.x_api.connector import XApiConnector
 from xbot_assets.warehouse.connection import Warehouse
 
@@ -168,11 +174,23 @@ def test_a_5xx_after_sending_never_becomes_a_double_post(server, warehouse):
     assert not server.state.posts  # the server created nothing and we did not invent a post
 
 
-def test_a_slow_answer_times_out_and_is_reconciled(server, warehouse):
+def test_a_slow_answer_is_not_sent_again_and_is_found_later(server, warehouse):
     connector = make(server, warehouse, read_timeout=0.3)
     server.state.fault("POST", "/2/tweets", "slow", seconds=1.0)  # answers (and creates) after the client gave up
-    published = connector.publish(post(), NOW)
-    assert len(server.state.posts) == 1 and published.tweet_id in server.state.posts
+    with pytest.raises(OutcomeUnknown, match="timed out while X was answering"):
+        connector.publish(post(), NOW)
+    server.wait_idle()  # the slow answer has created its post by now: sending again would have made two
+    assert len(server.state.posts) == 1 and [r.method for r in server.state.requests].count("POST") == 1
+    found = connector.find_published(post(), NOW - timedelta(minutes=1))
+    assert found is not None and list(server.state.posts) == [found.tweet_id]
+
+
+def test_a_rejected_token_is_not_sent_and_stops_the_account(server, warehouse):
+    server.state.revoke_after(posts=0)
+    with pytest.raises(TokenRejected, match="401") as caught:
+        make(server, warehouse).publish(post(), NOW)
+    assert isinstance(caught.value, NotSent) and caught.value.stop and not server.state.posts
+    assert len(server.state.requests) == 1  # never retried
 
 
 def test_429_waits_for_the_window_then_goes_through(server, warehouse):

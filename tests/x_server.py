@@ -5,7 +5,10 @@ HMAC-SHA1 over method, URL and query, with the consumer and token secrets) or an
 either field-name dialect ('classic': tweet.fields / retweet_count / tweet_count; 'new': post.fields /
 repost_count / post_count) and sends the x-rate-limit-* headers on every response. Faults are queued per route and
 consumed by the next matching request: 429 with a 15-minute reset, 429 with a spent 24-hour cap, 402, 503, 401,
-403, a connection dropped after the post was created, a connection dropped before anything happened, a slow answer.
+403, a connection dropped after the post was created, a connection dropped before anything happened, a slow answer
+(which still creates the post, after the client gave up). `revoke_after(posts=n)` rejects the token (401 on every
+request) once n more posts were created: a token revoked mid-run. `wait_idle()` waits until no request is being
+answered, so a test counts the posts a slow answer creates late.
 """
 
 from __future__ import annotations
@@ -67,6 +70,9 @@ class XState:
         self.refresh_tokens: set[str] = set()
         self.dead_refresh_tokens: set[str] = set()
         self.token_requests: list[dict] = []
+        self.token_revoked = False  # every request answers 401 while set (the user revoked the app's access)
+        self._revoke_after: int | None = None
+        self.in_flight = 0  # requests being answered now
         # None: either field-parameter name is accepted; "post.fields" or "tweet.fields": only that one.
         self.fields_param: str | None = None
         self._sequence = 0
@@ -80,6 +86,18 @@ class XState:
         queue = self.faults.get((method, path))
         return queue.popleft() if queue else None
 
+    def revoke_after(self, posts: int) -> None:
+        """The token is rejected (401 on every request) once `posts` more posts were created."""
+        self._revoke_after = posts
+        self.token_revoked = posts <= 0
+
+    def texts(self) -> dict[str, int]:
+        """How many posts the account has of each text (a text twice is a double post)."""
+        counts: dict[str, int] = {}
+        for post in self.posts.values():
+            counts[post.text] = counts.get(post.text, 0) + 1
+        return counts
+
     def new_id(self) -> str:
         self._sequence += 1
         return snowflake_id(self.clock(), self._sequence)
@@ -87,6 +105,9 @@ class XState:
     def create(self, text: str, in_reply_to: str | None = None) -> FakePost:
         post = FakePost(self.new_id(), text, self.me["id"], self.clock(), in_reply_to)
         self.posts[post.id] = post
+        if self._revoke_after is not None:
+            self._revoke_after -= 1
+            self.token_revoked = self._revoke_after <= 0
         return post
 
     # -- wire shapes -----------------------------------------------------------------------------------------
@@ -157,10 +178,21 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.state  # type: ignore[attr-defined]
 
     def do_GET(self) -> None:
-        self._handle("GET")
+        self._counted("GET")
 
     def do_POST(self) -> None:
-        self._handle("POST")
+        self._counted("POST")
+
+    def _counted(self, method: str) -> None:
+        with self.state.lock:
+            self.state.in_flight += 1
+        try:
+            self._handle(method)
+        except (BrokenPipeError, ConnectionResetError):  # a slow answer to a client that gave up
+            self.close_connection = True
+        finally:
+            with self.state.lock:
+                self.state.in_flight -= 1
 
     def _send(self, status: int, body: dict | None, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode() if body is not None else b""
@@ -195,8 +227,8 @@ class _Handler(BaseHTTPRequestHandler):
         authorization = self.headers.get("authorization", "")
         host = self.headers.get("host", "127.0.0.1")
         url = f"http://{host}{self.path}"
-        authorized = _verify_oauth1(method, url, authorization) or (
-            authorization.startswith("Bearer ") and authorization[7:] in state.bearer_tokens)
+        authorized = not state.token_revoked and (_verify_oauth1(method, url, authorization) or (
+            authorization.startswith("Bearer ") and authorization[7:] in state.bearer_tokens))
         route = path
         if path.startswith("/2/users/") and path.endswith("/tweets"):
             route = "/2/users/:id/tweets"
@@ -353,6 +385,12 @@ class FakeXServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Until no request is being answered (a slow answer has created its post), at most `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.state.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def __enter__(self) -> FakeXServer:
         self.thread.start()

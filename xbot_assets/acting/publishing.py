@@ -9,8 +9,11 @@ limits. Publishing is irreversible, so every post moves through one state machin
 - Nothing created (`NotSent`: rate limit, credits, budget): the claim is released back to queued and the post waits;
   when the account can send nothing more now, the rest of the run waits too and an alert is recorded.
 - Outcome unknown even after the connector read the account's timeline (`OutcomeUnknown`): the post stays
-  'publishing'. Every run first settles such posts from the platform (`find_published`): found → posted; not found
-  `SETTLE_AFTER` after it was sent → failed, never sent again.
+  'publishing' (a thread with the ids of the parts that went out). Every run first settles such posts from the
+  platform (`find_published`): found → posted; not found `SETTLE_AFTER` after it was sent → failed, never sent
+  again; the platform still unreadable `SETTLE_AFTER` after it was sent → an alert (it stays 'publishing').
+- A thread cut half-way is posted with the parts that went out and a note; cut by a stop (credits, a cap, a
+  rejected token), the rest of the run waits too and an alert is recorded, as for a single post.
 - Dry run (the account's publishing switch off): a due post is marked skipped with the reason, nothing leaves.
 - Approval required: a post waits for `xbot queue approve`; a rejected one was skipped when it was rejected.
 """
@@ -64,8 +67,18 @@ def _text_list(value: Any) -> tuple[str, ...]:
 
 
 def _publication(row: Any) -> Publication:
+    known = _text_list(getattr(row, "thread_tweet_ids", None)) or tuple(
+        str(t) for t in [to_python(getattr(row, "tweet_id", None))] if t)
     return Publication(row.decision_id, row.content, _text_list(row.thread_parts), row.content_type,
-                       row.generator_name, float(row.quality_score) if pd.notna(row.quality_score) else 0.0)
+                       row.generator_name, float(row.quality_score) if pd.notna(row.quality_score) else 0.0,
+                       known_tweet_ids=known)
+
+
+def _stop(warehouse: Warehouse, report: PublishReport, now: datetime, reason: str) -> None:
+    """The account can send nothing more now: the rest of the run waits, and the operator is told."""
+    report.stopped = reason
+    record_alert(warehouse, f"publish_stopped:{report.account_id}:{now:%Y-%m-%dT%H}", now,
+                 f"publishing for {report.account_id} stopped: {reason}")
 
 
 def _claim(conn: Connection, decision_id: str, now: datetime) -> bool:
@@ -101,7 +114,8 @@ def settle_unfinished(warehouse: Warehouse, connector: Connector, account: Accou
     with warehouse.connect() as conn:
         rows = conn.fetch_df(
             "select decision_id, content, thread_parts, content_type, generator_name, quality_score, "
-            "publishing_started_at from raw.posts where account_id = ? and status = 'publishing' "
+            "tweet_id, thread_tweet_ids, publishing_started_at from raw.posts where account_id = ? "
+            "and status = 'publishing' "
             "order by publishing_started_at, decision_id", [account.account_id])
     for row in rows.itertuples(index=False):
         started = utc_naive(pd.Timestamp(row.publishing_started_at).to_pydatetime()) \
@@ -110,6 +124,10 @@ def settle_unfinished(warehouse: Warehouse, connector: Connector, account: Accou
             found = connector.find_published(_publication(row), started - timedelta(minutes=1))
         except ConnectorError as exc:
             report.notes.append(f"{row.decision_id}: still publishing, cannot read the platform now ({exc})")
+            if now - started >= SETTLE_AFTER:  # never 'publishing' in silence: someone must look
+                record_alert(warehouse, f"publish_unsettled:{row.decision_id}", now,
+                             f"{row.decision_id} of {account.account_id} has been publishing since {started} "
+                             f"and the platform cannot be read to settle it: {exc}")
             continue
         if found is not None:
             _write(warehouse, report, row.decision_id, _posted(found, "settled from the platform after an "
@@ -191,11 +209,12 @@ def publish_due(warehouse: Warehouse, connector: Connector, account: Account, no
                 report.deferred.append(row.decision_id)
                 report.notes.append(f"{row.decision_id}: not sent, waits: {exc}")
                 if exc.stop:
-                    report.stopped = str(exc)
-                    record_alert(warehouse, f"publish_stopped:{aid}:{now:%Y-%m-%dT%H}", now,
-                                 f"publishing for {aid} stopped: {exc}")
+                    _stop(warehouse, report, now, str(exc))
             except OutcomeUnknown as exc:
-                _write(warehouse, report, row.decision_id, {"status": "publishing", "publish_note": str(exc)}, now)
+                sent = {"tweet_id": exc.tweet_ids[0], "thread_tweet_ids": list(exc.tweet_ids)} if exc.tweet_ids \
+                    else {}
+                _write(warehouse, report, row.decision_id, {"status": "publishing", "publish_note": str(exc), **sent},
+                       now)
                 report.notes.append(f"{row.decision_id}: {exc}; kept as publishing, settled on a later run")
             except ConnectorError as exc:
                 _write(warehouse, report, row.decision_id, {"status": "failed",
@@ -204,4 +223,6 @@ def publish_due(warehouse: Warehouse, connector: Connector, account: Account, no
                 _write(warehouse, report, row.decision_id, _posted(published), now)
                 posted_times.append(published.posted_at)
                 report.published.append(row.decision_id)
+                if published.stopped:
+                    _stop(warehouse, report, now, published.stopped)
     return report

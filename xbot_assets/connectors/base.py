@@ -19,6 +19,8 @@ class Publication:
     content_type: str
     generator_name: str
     quality_score: float
+    # The ids a publish already got from the platform (a thread cut by an unknown outcome): settled, never re-read.
+    known_tweet_ids: tuple[str, ...] = ()
 
     @property
     def is_thread(self) -> bool:
@@ -31,6 +33,7 @@ class Published:
     posted_at: datetime  # naive UTC, as the platform reports it
     thread_tweet_ids: tuple[str, ...] = ()  # every part's id, in order, for a thread
     incomplete: str | None = None  # a thread that stopped half-way: what happened (its first parts are live)
+    stopped: str | None = None  # it stopped because the account can send nothing more now (credits, a cap, a token)
 
 
 # What the platform turns into a link (and X prices as a post with a URL): a scheme, www., or a bare domain.
@@ -60,7 +63,11 @@ class NotSent(ConnectorError):
 class OutcomeUnknown(ConnectorError):
     """A post was sent and no answer settled whether it exists (timeout, dropped connection, 5xx) even after
     reading the account's recent posts. It is never sent again blindly: the publisher keeps it 'publishing' and
-    settles it from the platform's timeline on a later run."""
+    settles it from the platform's timeline on a later run. `tweet_ids`: the parts of a thread that did go out."""
+
+    def __init__(self, message: str, tweet_ids: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.tweet_ids = tweet_ids
 
 
 @runtime_checkable

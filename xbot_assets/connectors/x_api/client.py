@@ -11,9 +11,12 @@ What each answer means:
 - 429 with a 24-hour cap spent (`x-user-limit-24hour-remaining` or `x-app-limit-24hour-remaining` = 0): no waiting
   for hours inside a run; `RateLimited(daily=True)` says until when.
 - 402: the account's credits are spent: `CreditsExhausted`, never retried.
+- 401: X rejects the credentials (a revoked or expired token, an OAuth 2.0 refresh X refused): `TokenRejected`,
+  never retried; nothing was created, and the account can send nothing until the operator authorizes it again.
 - 5xx, timeouts and dropped connections: a read is retried with jittered exponential back-off (at most
   `max_attempts` tries); a write is not, because the post may exist: `SendUnknown`, and the connector reconciles
-  (a 429 on a write is retried after the wait: X refused it, so nothing was created).
+  (a 429 on a write is retried after the wait: X refused it, so nothing was created). A write that timed out while
+  X was answering is `in_flight`: X may still create the post after we gave up.
 - any other 4xx: `XApiError` with X's problem text.
 """
 
@@ -30,6 +33,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from xbot_assets.clock import WallClock
 from xbot_assets.connectors.base import ConnectorError, NotSent
 from xbot_assets.connectors.ledger import WRITES, ApiLedger, CallRecord
+from xbot_assets.connectors.x_api.oauth2 import TokenError
 from xbot_assets.connectors.x_api.wire import problem_text
 
 DEFAULT_BASE_URL = "https://api.x.com"
@@ -61,8 +65,21 @@ class CreditsExhausted(NotSent):
         self.status = 402
 
 
+class TokenRejected(NotSent, XApiError):
+    """401 Unauthorized: X rejected the credentials; nothing was created, nothing more is sent until they work."""
+
+    def __init__(self, message: str):
+        NotSent.__init__(self, message, stop=True)
+        self.status = 401
+
+
 class SendUnknown(XApiError):
-    """A write was sent and no answer came back (timeout, dropped connection, 5xx): it may or may not exist."""
+    """A write was sent and no answer came back (timeout, dropped connection, 5xx): it may or may not exist.
+    `in_flight`: the answer timed out, so X may still be creating the post."""
+
+    def __init__(self, message: str, status: int | None = None, in_flight: bool = False):
+        super().__init__(message, status)
+        self.in_flight = in_flight
 
 
 class _Transient(XApiError):
@@ -134,8 +151,16 @@ class XApiClient:
             record.error = f"{type(exc).__name__}: {exc}"[:500]
             self.ledger.record(record)
             if write:
-                raise SendUnknown(f"{method} {path}: no answer ({type(exc).__name__})") from exc
+                raise SendUnknown(f"{method} {path}: no answer ({type(exc).__name__})",
+                                  in_flight=isinstance(exc, requests.ReadTimeout)) from exc
             raise _Transient(f"no answer ({type(exc).__name__})") from exc
+        except TokenError as exc:  # no usable OAuth 2.0 token, or X answered 401 and refused to refresh it
+            if getattr(exc, "status", None):  # the request reached X: it is a call
+                record.duration_ms = (time.perf_counter() - clock) * 1000
+                record.status_code = exc.status
+                record.error = str(exc)[:500]
+                self.ledger.record(record)
+            raise TokenRejected(f"{method} {path}: {exc}") from exc
         record.duration_ms = (time.perf_counter() - clock) * 1000
         record.status_code = response.status_code
         record.rate_limit = {h: response.headers[h] for h in RATE_HEADERS if h in response.headers}
@@ -156,6 +181,8 @@ class XApiClient:
         message = f"{method} {path} → {status}: {record.error}"
         if status == 402:
             raise CreditsExhausted(message)
+        if status == 401:
+            raise TokenRejected(f"{message} (X rejects the account's token: authorize the app again)")
         if status == 429:
             raise self._rate_limited(message, response.headers)
         if status >= 500:

@@ -4,9 +4,11 @@ Behind the same interface as the simulator connector. What it returns goes throu
 any import; what X answered is in the cost ledger (`act.api_calls`) with its raw JSON.
 
 - Publish: `POST /2/tweets`; a thread is a reply chain (`reply.in_reply_to_tweet_id`). When a send's outcome is
-  unknown (timeout, dropped connection, 5xx) the account's recent posts are read (`GET /2/users/:id/tweets`, owned
-  reads at $0.001) and matched by text before the post is sent again, so an unknown outcome never becomes a double
-  post. A thread that fails half-way returns the ids it got, marked incomplete.
+  unknown (dropped connection, 5xx) the account's recent posts are read (`GET /2/users/:id/tweets`, owned reads at
+  $0.001) and matched by text before the post is sent again, so an unknown outcome never becomes a double post. A
+  send that timed out is not sent again in the run (X may still be creating it): it is settled from the timeline
+  later. A thread refused half-way returns the ids it got, marked incomplete (and `stopped` when the account can
+  send nothing more); a part whose outcome stays unknown raises `OutcomeUnknown` with the ids of the parts before.
 - Metrics: `GET /2/tweets?ids=` (≤ 100): public metrics always; non-public metrics (impressions, profile clicks, URL
   clicks) for posts younger than 30 days (X keeps them no longer); per-post follows from `GET /2/tweets/analytics`
   while the account's access allows it (a 401/403 turns that read off for the connector, with a note).
@@ -126,7 +128,9 @@ class XApiConnector:
 
     def publish(self, post: Publication, now: datetime) -> Published:
         parts = post.thread_parts if post.is_thread else (post.text,)
-        started = WallClock().now()
+        # The timeline is searched from the earlier of the run's clock and the wall clock: a platform on either
+        # (X on the wall clock, a simulated run's server on the run's) shows a post it created after that.
+        started = min(utc_naive(now), WallClock().now())
         ids: list[str] = []
         first_at: datetime | None = None
         for index, part in enumerate(parts):
@@ -138,8 +142,11 @@ class XApiConnector:
             except ConnectorError as exc:
                 if not ids:
                     raise
+                if isinstance(exc, OutcomeUnknown):  # part index+1 may exist: settled from the timeline later
+                    raise OutcomeUnknown(f"thread part {index + 1} of {len(parts)}: {exc}", tuple(ids)) from exc
                 return Published(ids[0], first_at or utc_naive(now), thread_tweet_ids=tuple(ids),
-                                 incomplete=f"thread stopped after part {index} of {len(parts)}: {exc}")
+                                 incomplete=f"thread stopped after part {index} of {len(parts)}: {exc}",
+                                 stopped=str(exc) if isinstance(exc, NotSent) and exc.stop else None)
             ids.append(tweet_id)
             first_at = first_at or at
         return Published(ids[0], first_at or utc_naive(now), thread_tweet_ids=tuple(ids) if len(ids) > 1 else ())
@@ -155,6 +162,9 @@ class XApiConnector:
                 found = self._reconcile(body, since, kind, exc)
                 if found is not None:
                     return found
+                if exc.in_flight:  # X had the request when we gave up: it may still create the post
+                    raise OutcomeUnknown(f"the send timed out while X was answering ({exc}) and the post is not on "
+                                         "the timeline yet; not sent again, settled from the timeline later") from exc
                 continue
             except XApiError as exc:
                 if last is not None and exc.status == 403 and "duplicate" in str(exc).lower():
@@ -193,11 +203,12 @@ class XApiConnector:
 
     def find_published(self, post: Publication, since: datetime) -> Published | None:
         """The post, if the account's timeline shows it since `since` (naive UTC): used for a crashed publish. A
-        thread is followed part by part down its reply chain; parts not found are named, never sent."""
+        thread is followed part by part down its reply chain; parts not found are named, never sent. Parts the
+        publish already got ids for (`known_tweet_ids`) are taken as they are: read and charged once."""
         parts = post.thread_parts if post.is_thread else (post.text,)
-        ids: list[str] = []
-        first_at: datetime | None = None
-        for part in parts:
+        ids: list[str] = list(post.known_tweet_ids[:len(parts)])
+        first_at: datetime | None = created_at({"id": ids[0]}) if ids else None
+        for part in parts[len(ids):]:
             found = self._find_text(part, since, ids[-1] if ids else None)
             if found is None:
                 break
@@ -263,9 +274,7 @@ class XApiConnector:
                             "end_time": wall.strftime("%Y-%m-%dT%H:%M:%SZ"), "granularity": "total",
                             "analytics.fields": ANALYTICS_FIELDS},
                     resource_ids=_ids)
-            except NotSent:
-                raise
-            except XApiError as exc:
+            except XApiError as exc:  # a spent cap or credits (NotSent) stop the read; a 401 here is this endpoint's
                 if exc.status in (401, 403):
                     self.analytics = False
                     self.notes.append(f"per-post analytics not available to this account ({exc}); follows are "

@@ -138,7 +138,11 @@ class OAuth2UserAuth(AuthBase):
         with self.store.locked():
             token = self.store.read()
             if token.get("access_token") == used:
-                token = self._refresh(token)
+                try:
+                    token = self._refresh(token)
+                except TokenError as exc:
+                    exc.status = 401  # X answered this request 401, then refused the refresh: it was a call
+                    raise
                 self.store.write(token)
                 self.refreshes += 1
         response.content  # noqa: B018 - read the body so the connection can be reused
