@@ -5,7 +5,9 @@ case), read into the warehouse; and the generic loader's refusals and quarantine
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta
+import os
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -209,3 +211,53 @@ def test_ids_carry_their_time_and_texts_their_type():
     assert infer_content_type("Tip: walk after lunch") == "wellness_tip"
     assert infer_content_type("Myth: you need 8 glasses.") == "myth_busting"
     assert infer_content_type("Here is a thread on sleep") == "educational_thread"
+
+
+IDENTITY = re.compile(r"(\d+) input rows = (\d+) loaded \+ (\d+) updated \+ (\d+) unchanged \+ (\d+) quarantined")
+
+
+def all_rows(wh) -> dict[str, list[tuple]]:
+    with wh.connect() as conn:
+        return {t: sorted(tuple(map(str, r)) for r in conn.fetchall(f"select * from raw.{t}"))
+                for t in ("posts", "metric_snapshots", "follower_snapshots", "quarantine")}
+
+
+def test_every_export_row_is_accounted_for_and_a_reload_changes_nothing(env, capsys):
+    wh, tmp = env
+    a, b, c = datetime(2026, 7, 14, 9), datetime(2026, 7, 15, 9), datetime(2026, 7, 16, 9)
+    ids = [snowflake(a), snowflake(b, 1), snowflake(c, 2)]
+    rows = [content_row(ids[0], a, "Light before coffee."),
+            content_row(ids[1], b, "Walk after lunch."),
+            content_row(ids[2], c, "Lost id.", shown_id="2.07692E+18", link=""),  # mangled id
+            content_row(ids[2], c, "Too many likes.", likes="9223372036854775808"),  # beyond 64 bits
+            content_row(ids[2], c, "A NUL\x00 byte."),
+            content_row(ids[0], a, "Light before coffee.", likes=95),  # the same post, other counters
+            content_row(ids[2], c, "More likes than views.", impressions=10, likes=900),  # post ok, snapshot not
+            content_row(ids[1], b, "Walk after lunch.")]  # an exact repeat
+    # An export through a day still in the future: its counters are as of the download (the file's time).
+    name = write_csv(tmp / "account_analytics_content_2026-07-01_2099-12-31.csv", CONTENT_HEADER, rows)
+    downloaded = datetime(2026, 7, 25, 12, 0)
+    os.utime(name, (downloaded.replace(tzinfo=UTC).timestamp(),) * 2)
+    assert main(["load", "x-analytics", name, "--account", "me"]) == 0
+    out = capsys.readouterr().out
+    assert "collected at 2026-07-25 12:00 UTC" in out
+    # A row is quarantined when it, its post or its snapshot is: the post of "More likes than views." is written,
+    # its snapshot is not (engagement above impressions).
+    assert [m.groups() for m in IDENTITY.finditer(out)][0] == ("8", "2", "0", "1", "5")
+    held = quarantined(wh)
+    assert len(held) == 5 and {r.split(":")[0] for r in held} == {
+        "mangled id", "out of range", "NUL byte in Post text", "duplicate", "engagement exceeds impressions"}
+    before = all_rows(wh)
+    assert main(["load", "x-analytics", name, "--account", "me"]) == 0
+    out = capsys.readouterr().out
+    assert [m.groups() for m in IDENTITY.finditer(out)][0] == ("8", "0", "0", "3", "5")
+    assert all_rows(wh) == before
+
+    header = ["Date", "New follows", "Unfollows"]
+    days = [["Fri, Apr 26, 2024", 10, 2], ["Sat, Apr 27, 2024", 5, 1], ["Sat, Apr 27, 2024", 6, 1],
+            ["someday", 1, 1], ["Sun, Apr 28, 2024", 0, 3]]
+    overview = write_csv(tmp / "account_overview_analytics.csv", header, days)
+    for expected in (("5", "3", "0", "0", "2"), ("5", "0", "0", "3", "2")):
+        assert main(["load", "x-analytics", overview, "--account", "me", "--followers-now", "1000"]) == 0
+        assert [m.groups() for m in IDENTITY.finditer(capsys.readouterr().out)][0] == expected
+    assert len(quarantined(wh)) == 5 + 2

@@ -282,7 +282,8 @@ def import_export(conn: Connection, export: ExportRows, *, account_id: str, now:
     if export.kind == "overview":
         followers = write_follower_snapshots(conn, export.followers, now=now, source_name=source_name,
                                              source_id=source_id)
-        _combine(rows, export.origins, [followers])
+        for j, origin in enumerate(export.origins):  # one file row, one day, one follower snapshot
+            rows.mark(origin, followers.outcomes[j], followers.reasons.get(j))
         return ExportReport(rows, [followers])
     known = known_tweet_ids(conn, account_id, [p["tweet_id"] for p in export.posts])
     new = [i for i, p in enumerate(export.posts) if known.get(p["tweet_id"], p["decision_id"]) == p["decision_id"]]
@@ -302,13 +303,6 @@ def import_export(conn: Connection, export: ExportRows, *, account_id: str, now:
     for i, origin in enumerate(export.origins):
         rows.mark(origin, *_row_outcome([o for o in (post_outcomes[i], metric_outcomes[i]) if o is not None]))
     return ExportReport(rows, [posts, metrics])
-
-
-def _combine(rows: LoadReport, origins: list[int], reports: list[LoadReport]) -> None:
-    """A file row written through one writer has that writer's outcome."""
-    (report,) = reports
-    for j, origin in enumerate(origins):
-        rows.mark(origin, report.outcomes[j], report.reasons.get(j))
 
 
 def _row_outcome(parts: list[tuple[str, str | None]]) -> tuple[str, str | None]:
