@@ -1,7 +1,8 @@
 """A local OpenAI-compatible server for the tests (127.0.0.1 only): `POST /v1/chat/completions` as the SDK expects
 it, with usage numbers, JSON-schema and JSON-object modes (either can be refused as a server without them would),
-and scripted answers: a content string, malformed output, 429 or 500 with retry headers, a slow answer; or a
-`writer(request body) -> content` that answers each unscripted request from its prompt."""
+and scripted answers: a content string, malformed output, a refusal (structured outputs' `message.refusal`, content
+null), any error status (429 and 5xx with retry headers), a slow answer; or a `writer(request body) -> content` that
+answers each unscripted request from its prompt."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class OpenAIState:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.script: deque = deque()  # items: {"content": str} | {"status": int} | {"slow": seconds, "content": str}
+        # items: {"content": str} | {"refusal": str} | {"status": int} | {"slow": seconds, "content": str}
+        self.script: deque = deque()
         self.requests: list[dict] = []
         self.writer = None  # Callable[[dict], str] | None: answers unscripted requests when set
         self.supports_json_schema = True
@@ -73,19 +75,27 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, {"error": {"message": f"response_format type {kind} is not supported by this "
                                               "server", "type": "invalid_request_error", "param": "response_format"}})
         if "status" in item:
-            return self._send(item["status"], {"error": {"message": "Rate limit reached" if item["status"] == 429
-                                                         else "The server had an error", "type": "server_error"}},
-                              {"retry-after": "0", "x-should-retry": "true"})
+            status = item["status"]
+            message = {429: "Rate limit reached", 400: "Invalid prompt: flagged as potentially violating our usage "
+                       "policy", 403: "Project does not have access to model test-model"}.get(status,
+                                                                                         "The server had an error")
+            kind = "invalid_request_error" if status < 500 and status != 429 else "server_error"
+            return self._send(status, {"error": {"message": message, "type": kind}},
+                              {"retry-after": "0", "x-should-retry": "true"} if status == 429 or status >= 500 else {})
         if "slow" in item:
             time.sleep(item["slow"])
         prompt = " ".join(m.get("content") or "" for m in body.get("messages", []))
-        content = item["content"]
-        usage = {"prompt_tokens": max(1, len(prompt) // 4), "completion_tokens": max(1, len(content) // 4)}
+        content = item.get("content")
+        message = {"role": "assistant", "content": content, "refusal": item.get("refusal")}
+        said = content if content is not None else item.get("refusal") or ""
+        usage = {"prompt_tokens": max(1, len(prompt) // 4), "completion_tokens": max(1, len(said) // 4)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        self._send(200, {"id": f"chatcmpl-{len(state.requests)}", "object": "chat.completion", "created": 0,
-                         "model": body.get("model", "test-model"), "usage": usage,
-                         "choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": content}}]})
+        try:
+            self._send(200, {"id": f"chatcmpl-{len(state.requests)}", "object": "chat.completion", "created": 0,
+                             "model": body.get("model", "test-model"), "usage": usage,
+                             "choices": [{"index": 0, "finish_reason": "stop", "message": message}]})
+        except (BrokenPipeError, ConnectionResetError):  # a slow answer to a client that gave up
+            self.close_connection = True
 
 
 class FakeOpenAIServer:

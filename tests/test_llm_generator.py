@@ -135,3 +135,33 @@ def test_the_key_is_sent_only_as_the_bearer_header(server, wh):
     assert "test-key" not in json.dumps(server.state.requests)
     with wh.connect() as conn:
         assert "test-key" not in str(conn.fetchall("select * from act.llm_calls"))
+
+
+def test_a_refusal_skips_the_attempt_without_asking_again(server, wh):
+    server.state.answer({"refusal": "I can't help with that."})
+    with pytest.raises(GenerationFailed, match="the model refused: I can't help with that"):
+        generator(server, wh).generate("coach", "wellness_tip", "sleep")
+    assert len(server.state.requests) == 1
+    [(mode, outcome, prompt_tokens, _, cost, _)] = calls(wh)
+    assert outcome == "refused" and prompt_tokens > 0 and cost > 0  # an answer: its tokens are billed
+
+
+def test_a_server_refusing_the_key_is_not_asked_again_and_alerts(server, wh):
+    gen = generator(server, wh, max_retries=0)
+    server.state.answer({"status": 403})
+    with pytest.raises(GenerationFailed, match="PermissionDeniedError"):
+        gen.generate("coach", "wellness_tip", "sleep")
+    with pytest.raises(GenerationFailed, match="not asked, the model's server failed earlier"):
+        gen.generate("coach", "wellness_tip", "sleep")
+    assert len(server.state.requests) == 1
+    with wh.connect() as conn:
+        [(alert_id, error)] = conn.fetchall("select alert_id, error from act.alerts")
+    assert alert_id == "llm_unavailable:main:2026-12-01T08" and "403" in error
+
+
+def test_a_bad_request_skips_only_that_attempt(server, wh):
+    gen = generator(server, wh, max_retries=0)
+    server.state.answer({"status": 400})
+    with pytest.raises(GenerationFailed, match="the server refused the request"):
+        gen.generate("coach", "wellness_tip", "sleep")
+    assert gen.generate("coach", "wellness_tip", "sleep").text and gen.unavailable is None

@@ -6,6 +6,10 @@ OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp).
   and one that refuses that for plain JSON — the same pydantic validation every time. Invalid output is asked again
   at most `invalid_retries` times, then the slot is skipped with the reason (`GenerationFailed`).
 - Timeouts and retries of the transport are the SDK's own (`timeout`, `max_retries`).
+- Faults: a refusal (structured outputs' `message.refusal`) or a 400 skips that attempt with the reason, never asked
+  again; a server that times out, cannot be reached, answers 5xx or 429 after the SDK's retries, or refuses the key
+  or the model (401/403/404) is not asked again by this generator (one planning run): the rest of the run's
+  attempts are skipped with the first failure as the reason, at once, and an alert is recorded in `act.alerts`.
 - Every call's tokens and estimated cost go to `act.llm_calls`; `XBOT_LLM_DAILY_BUDGET_USD` refuses a call that
   could take the day's spend past it (the slot is skipped with the reason; the offline generator does not stand in).
 
@@ -26,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from xbot_assets.acting.alerts import record_alert
 from xbot_assets.acting.generators.base import GenerationFailed
 from xbot_assets.acting.generators.personas import HOOKS, PERSONAS, Persona
 from xbot_assets.clock import WallClock
@@ -151,6 +156,7 @@ class LLMGenerator:
         self.account_id = account_id
         self.clock = clock or WallClock().now
         self.mode = "json_schema"  # the best the server accepts; lowered once when it refuses one
+        self.unavailable: str | None = None  # why the server is not asked again in this run
 
     @classmethod
     def from_env(cls, warehouse: Warehouse | None, account_id: str) -> LLMGenerator:
@@ -179,6 +185,9 @@ class LLMGenerator:
         persona = PERSONAS.get(generator_name)
         if persona is None:
             raise GenerationFailed(f"llm: no persona {generator_name!r}")
+        if self.unavailable:
+            raise GenerationFailed(f"llm: not asked, the model's server failed earlier in this run "
+                                   f"({self.unavailable})")
         chat = messages(persona, content_type, topic, audience, examples, thread, rules)
         draft = LLMDraft(output=None, generator_name=generator_name, prompt_version=persona.version,  # type: ignore
                          model=self.settings.model)
@@ -234,7 +243,10 @@ class LLMGenerator:
                 record.update(duration_ms=(time.perf_counter() - started) * 1000, prompt_tokens=0,
                               completion_tokens=0, cost_usd=0.0, outcome="error", error=_short(exc))
                 self._record(record)
-                raise GenerationFailed(f"llm: {type(exc).__name__}: {_short(exc)}") from None
+                reason = f"llm: {type(exc).__name__}: {_short(exc)}"
+                if _server_unusable(exc):
+                    self._stop_asking(reason, now)
+                raise GenerationFailed(reason) from None
             usage = response.usage
             prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
             completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
@@ -242,11 +254,23 @@ class LLMGenerator:
             draft.prompt_tokens += prompt_tokens
             draft.completion_tokens += completion_tokens
             draft.cost_usd += cost
-            content = response.choices[0].message.content or ""
+            message = response.choices[0].message
+            refusal = getattr(message, "refusal", None)
             record.update(duration_ms=(time.perf_counter() - started) * 1000, prompt_tokens=prompt_tokens,
-                          completion_tokens=completion_tokens, cost_usd=cost, outcome="answered")
+                          completion_tokens=completion_tokens, cost_usd=cost,
+                          outcome="refused" if refusal else "answered", error=_short(refusal) if refusal else None)
             self._record(record)
-            return content
+            if refusal:  # an answer, not malformed output: asking the same again would be refused again
+                raise GenerationFailed(f"llm: the model refused: {_short(refusal)}")
+            return message.content or ""
+
+    def _stop_asking(self, reason: str, now: datetime) -> None:
+        """Every further attempt of this run would wait for the same failure (and hold the planning lock)."""
+        self.unavailable = reason
+        if self.warehouse is not None:
+            record_alert(self.warehouse, f"llm_unavailable:{self.account_id}:{now:%Y-%m-%dT%H}", now,
+                         f"planning for {self.account_id} stopped asking the language model for this run: {reason}",
+                         job_name="plan_job")
 
     def _format(self) -> dict[str, Any]:
         if self.mode == "json_schema":
@@ -277,6 +301,16 @@ def llm_usage(conn: Connection, at: datetime) -> dict[str, dict[str, Any]]:
         entry.setdefault("today", {"calls": 0, "failed_calls": 0, "prompt_tokens": 0, "completion_tokens": 0,
                                    "spend_usd": 0.0})
     return usage
+
+
+def _server_unusable(exc: Exception) -> bool:
+    """A failure every later call would meet too: no answer, a 5xx or 429 after the SDK's retries, the key or the
+    model refused. A 400 (or 422) refuses this request only."""
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError):
+        return True  # timeout, connection refused or cut
+    return exc.status_code in (401, 403, 404, 429) or exc.status_code >= 500
 
 
 def _format_refused(exc: Exception) -> bool:
