@@ -116,15 +116,15 @@ def load_planning_state(
             [aid]) if has_arms else pd.DataFrame(columns=["arm_value", "plays", "mean_reward"])
         timing_stats = pd.DataFrame({
             "hour": pd.to_numeric(timing["arm_value"]).astype(int),
-            "plays": pd.to_numeric(timing["plays"]).astype(float),
-            "mean_reward": pd.to_numeric(timing["mean_reward"]).astype(float),
+            "plays": timing["plays"].astype(float),
+            "mean_reward": timing["mean_reward"].astype(float),
         }) if len(timing) else pd.DataFrame({"hour": range(24), "plays": 0.0, "mean_reward": np.nan})
         scale = 1.0
         if not static and conn.table_exists("analytics", "outcomes"):
             rewards = conn.fetch_df(
                 "select engagement_rate from analytics.outcomes where account_id = ? and passes_learning_gate "
                 "and engagement_rate is not null", [aid])["engagement_rate"]
-            scale = reward_scale(pd.to_numeric(rewards))
+            scale = reward_scale(rewards)
 
         weights = dict(DEFAULT_WEIGHTS)
         if not static and conn.table_exists("learn", "generator_weights"):

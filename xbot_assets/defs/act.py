@@ -6,7 +6,10 @@ raw.follower_snapshots. Each of them reports what it wrote as a materialization 
 which run produced the rows and downstream automation sees new data, without an edge that would close a cycle.
 
 Accounts are registered in act.accounts (connector, policy, generator policy, posts a day); every step acts for each
-enabled account.
+enabled account, and one account's failure never stops the others: planning reports it (act.alerts, the step's
+metadata, `defs.isolation`) and succeeds with the others' plans; the publishing and collecting ops act for every
+account and then fail, naming the accounts that failed (nothing runs after them in their job; the failed run is the
+one alert the run-failure sensor writes).
 """
 
 # No `from __future__ import annotations` here: Dagster inspects the `context` annotation at definition time.
@@ -17,8 +20,8 @@ from xbot_assets.acting.accounts import Account, accounts, find_account
 from xbot_assets.acting.collecting import collect_metrics, snapshot_followers
 from xbot_assets.acting.planning import plan_posts
 from xbot_assets.acting.publishing import publish_due
-from xbot_assets.connectors.base import ConnectorError
 from xbot_assets.connectors.registry import connector_for
+from xbot_assets.defs.isolation import AccountLoop
 from xbot_assets.defs.learn import (
     BANDIT_ARMS,
     ENGAGEMENT,
@@ -30,6 +33,7 @@ from xbot_assets.defs.metadata import markdown_table
 from xbot_assets.defs.resources import ClockResource, RedisResource, WarehouseResource, XApiResource
 from xbot_assets.ingest.load import write_viral_examples
 from xbot_assets.ingest.records import LoadReport
+from xbot_assets.warehouse.connection import WarehouseUnavailable
 
 PLANNED_POSTS = dg.AssetKey(["act", "planned_posts"])
 
@@ -54,14 +58,16 @@ def _accounts(warehouse, only: str | None = None) -> list[Account]:
 
 
 def _for_each_account(context, accounts: list[Account], step) -> None:
-    """Run `step` for every account; one account's platform failure (credentials missing, the platform down) is
+    """Run `step` for every account; one account's failure (credentials missing, the platform down, its data) is
     logged and the others still act; the op fails at the end, naming every account that failed."""
     failed = []
     for account in accounts:
         try:
             step(account)
-        except ConnectorError as exc:
-            context.log.error(f"{account.account_id}: {exc}")
+        except WarehouseUnavailable:
+            raise  # no account's fault: every other account would fail the same way
+        except Exception as exc:
+            context.log.error(f"{account.account_id}: {type(exc).__name__}: {exc}")
             failed.append(f"{account.account_id}: {exc}")
     if failed:
         raise dg.Failure(description="; ".join(failed)[:2000])
@@ -92,7 +98,9 @@ def planned_posts(
     wh = warehouse.get()
     wh.migrate()
     now = clock.now()
-    reports = [plan_posts(wh, account, now, redis_url=redis.url) for account in _accounts(wh, config.account)]
+    loop = AccountLoop(context, wh, now, "act/planned_posts")
+    reports = [report for account in _accounts(wh, config.account) if (report := loop.run(
+        account.account_id, lambda account=account: plan_posts(wh, account, now, redis_url=redis.url))) is not None]
     total = LoadReport("raw.posts")
     for r in reports:
         total.merge(r.posts)
@@ -114,9 +122,9 @@ def planned_posts(
              "propensity", "rejected because"], rows) if rows else "no free slot today"),
         "models": dg.MetadataValue.md("\n".join(f"- {r.account_id}: {r.models}" for r in reports) or "no accounts"),
     }
-    if not reports:
+    if not reports and not loop.failures:
         context.log.warning("no enabled account in act.accounts: nothing planned")
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=loop.finish(metadata))
 
 
 @dg.op(pool="warehouse", description="Publish every queued post whose time has come, within the safety limits.")

@@ -4,7 +4,8 @@ checks are in `learn_checks`).
 Each asset reads the analytics marts, calls the pure learning code through `xbot_assets.learned`, writes the
 `learn.*` tables through the warehouse resource and returns a MaterializeResult whose metadata a person can read in
 the UI (markdown tables of arms, models next to their baselines, weights, sample and gate counts). Every account in
-the marts is learned separately.
+the marts is learned separately: one account's failure is reported (act.alerts, the step's metadata) and the others
+are learned (`defs.isolation`); the step fails only when every account failed.
 
 Settings (environment, read when an asset runs): XBOT_MIN_TRAINING_SAMPLES (50), XBOT_UCB_C (1.0),
 XBOT_ARM_HALF_LIFE_DAYS (unset = no decay), XBOT_LEARNING_WINDOW_DAYS (7, the optimizer's window; keep it equal to
@@ -20,6 +21,7 @@ models from the warehouse registry (`xbot_assets.learned.serving.load_models` re
 
 import dagster as dg
 
+from xbot_assets.defs.isolation import AccountLoop
 from xbot_assets.defs.metadata import markdown_table
 from xbot_assets.defs.resources import REDIS_ENV, ClockResource, RedisResource, WarehouseResource
 from xbot_assets.learned.arms import learn_bandit_arms
@@ -75,7 +77,8 @@ def bandit_arms(
     wh.migrate()
     settings = LearningSettings.from_env()
     now = clock.now()
-    arms_by_account = learn_bandit_arms(wh, now, settings)
+    loop = AccountLoop(context, wh, now, "learn/bandit_arms")
+    arms_by_account = learn_bandit_arms(wh, now, settings, run=loop.run)
     metadata: dict = {
         "dagster/row_count": sum(len(a) for a in arms_by_account.values()),
         "dagster/relation_identifier": "learn.bandit_arms",
@@ -114,7 +117,7 @@ def bandit_arms(
         )
         metadata[f"{account_id}: outcomes counted"] = int(content["plays"].sum())
     context.log.info(f"bandit arms for {len(arms_by_account)} accounts")
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=loop.finish(metadata))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -172,7 +175,8 @@ def _model_asset(model_name: str, key: dg.AssetKey, description: str):
         wh.migrate()
         settings = LearningSettings.from_env()
         now = clock.now()
-        outcomes = learn_models(wh, model_name, now, settings)
+        loop = AccountLoop(context, wh, now, f"learn/{key.path[-1]}")
+        outcomes = learn_models(wh, model_name, now, settings, run=loop.run)
         with wh.connect() as conn:
             gate_md, gate_totals = _gate_table(conn)
             versions = conn.scalar("select count(*) from learn.model_registry where model_name = ?", [model_name])
@@ -207,7 +211,7 @@ def _model_asset(model_name: str, key: dg.AssetKey, description: str):
             "redis": redis_note,
             **_settings_metadata(settings),
         }
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(metadata=loop.finish(metadata))
 
     return model_asset
 
@@ -249,6 +253,13 @@ def _weights_table(report: OptimizationReport, stored: dict) -> str:
     )
 
 
+def _failed_report(account_id: str, error: str) -> OptimizationReport:
+    return OptimizationReport(account_id=account_id, dry_run=False, status="failed", detail=error, weights_before={},
+                              weights_after={}, statuses={}, changes=[], tiers={}, posts_analysed=0,
+                              top_performer=None, bottom_performer=None, evidence_fingerprint="", duration_ms=0.0,
+                              error=error)
+
+
 @dg.asset(
     key=GENERATOR_WEIGHTS,
     group_name="learn",
@@ -271,10 +282,16 @@ def generator_weights(
     now = clock.now()
     with wh.connect() as conn:
         accounts = mart_accounts(conn, "generator_performance")
-    reports = [
-        optimize(wh, account, now, settings=optimizer, window_days=settings.learning_window_days)
-        for account in accounts
-    ]
+    loop = AccountLoop(context, wh, now, "learn/generator_weights")
+    reports = []
+    for account in accounts:
+        report = loop.run(account, lambda account=account: optimize(
+            wh, account, now, settings=optimizer, window_days=settings.learning_window_days))
+        if report is None:
+            report = _failed_report(account, loop.failures[account])
+        elif report.status == "failed":  # the optimizer refused the account's data: its weights stay as they were
+            loop.fail(account, f"optimizer refused: {report.error}")
+        reports.append(report)
     with wh.connect() as conn:
         stored_rows = conn.fetch_df(
             "select account_id, generator_name, posts, f_per_1k, tier from learn.generator_weights"
@@ -309,14 +326,7 @@ def generator_weights(
             for row in stored_rows[stored_rows["account_id"] == r.account_id].itertuples()
         }
         metadata[f"{r.account_id}: weights"] = dg.MetadataValue.md(_weights_table(r, stored))
-    failed = [r for r in reports if r.status == "failed"]
-    if failed:
-        raise dg.Failure(
-            description="generator weight optimization failed for "
-            + "; ".join(f"{r.account_id}: {r.error}" for r in failed),
-            metadata=metadata,
-        )
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=loop.finish(metadata))
 
 
 @dg.asset(
@@ -338,7 +348,8 @@ def generator_posterior(
     wh.migrate()
     settings = PosteriorSettings.from_env()
     now = clock.now()
-    by_account = learn_generator_posteriors(wh, now, settings)
+    loop = AccountLoop(context, wh, now, "learn/generator_posterior")
+    by_account = learn_generator_posteriors(wh, now, settings, run=loop.run)
     metadata: dict = {
         "dagster/row_count": sum(len(f) for f in by_account.values()),
         "dagster/relation_identifier": "learn.generator_posteriors",
@@ -357,7 +368,7 @@ def generator_posterior(
             )
         )
     context.log.info(f"generator posteriors for {len(by_account)} accounts")
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=loop.finish(metadata))
 
 
 LEARN_ASSETS = [bandit_arms, engagement_model, follow_model, generator_weights, generator_posterior]

@@ -8,7 +8,14 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from xbot_assets.learned.store import THOMPSON_DRAWS, THOMPSON_SEED, LearningSettings, mart_accounts
+from xbot_assets.learned.store import (
+    THOMPSON_DRAWS,
+    THOMPSON_SEED,
+    AccountRunner,
+    LearningSettings,
+    mart_accounts,
+    run_directly,
+)
 from xbot_assets.learning.content_arms import content_arm_posteriors, thompson_propensities
 from xbot_assets.learning.timing_arms import reward_scale, timing_arm_stats, ucb1_indices
 from xbot_assets.warehouse.connection import Connection, Warehouse
@@ -30,8 +37,7 @@ def _rewarded_outcomes(conn: Connection, account_id: str) -> pd.DataFrame:
         "where account_id = ? and passes_learning_gate and engagement_rate is not null order by posted_at, decision_id",
         [account_id],
     )
-    frame["posted_at"] = pd.to_datetime(frame["posted_at"])
-    frame["engagement_rate"] = pd.to_numeric(frame["engagement_rate"]).astype(float)
+    frame["engagement_rate"] = frame["engagement_rate"].astype(float)  # posted_at is datetime64 (warehouse.values)
     return frame
 
 
@@ -125,17 +131,27 @@ def write_bandit_arms(conn: Connection, account_id: str, arms: pd.DataFrame) -> 
 
 
 def learn_bandit_arms(
-    warehouse: Warehouse, now: datetime, settings: LearningSettings | None = None
+    warehouse: Warehouse, now: datetime, settings: LearningSettings | None = None,
+    run: AccountRunner = run_directly,
 ) -> dict[str, pd.DataFrame]:
-    """Recompute and store every account's arms; returns them by account."""
+    """Recompute and store every account's arms, one transaction per account (through `run`, so one account's
+    failure can leave the others learned and its own last arms in place); returns them by account."""
     settings = settings or LearningSettings.from_env()
     result: dict[str, pd.DataFrame] = {}
     with warehouse.connect() as conn:
         accounts = mart_accounts(conn, "outcomes")
-        for account_id in accounts:
+
+    def learn(account_id: str) -> pd.DataFrame:
+        with warehouse.connect() as conn:
             arms = compute_bandit_arms(conn, account_id, now, settings)
             write_bandit_arms(conn, account_id, arms)
+        return arms
+
+    for account_id in accounts:
+        arms = run(account_id, lambda account_id=account_id: learn(account_id))
+        if arms is not None:
             result[account_id] = arms
+    with warehouse.connect() as conn:
         # Accounts that left the marts leave no stale arms behind.
         if accounts:
             marks = ", ".join("?" for _ in accounts)

@@ -11,12 +11,14 @@ from typing import Any
 import pandas as pd
 
 from xbot_assets.learned.store import (
+    AccountRunner,
     LearningSettings,
     canonical,
     fingerprint,
     frame_rows,
     json_dumps,
     mart_accounts,
+    run_directly,
     timestamp_or_none,
 )
 from xbot_assets.learning.predictors import (
@@ -79,12 +81,13 @@ def training_frame(conn: Connection, account_id: str, now: datetime, settings: L
         f"where account_id = ? and posted_at <= ? and age_hours >= ?{window} order by posted_at, decision_id",
         params,
     )
-    frame["posted_at"] = pd.to_datetime(frame["posted_at"])
+    # fetch_df gives numbers as int64/float64 with NaN and booleans as bool (object with None when one is missing):
+    # the models read floats throughout, NaN for unknown.
     for column in ("quality_score", "novelty_score", "expertise_score", "viral_score", "engagement_rate",
                    "followers_gained", "posted_hour"):
-        frame[column] = pd.to_numeric(frame[column]).astype(float)
+        frame[column] = frame[column].astype(float)
     for column in ("is_thread", "follow_label"):
-        frame[column] = frame[column].map(lambda v: None if v is None or pd.isna(v) else float(bool(v))).astype(float)
+        frame[column] = frame[column].map(lambda v: None if v is None else float(v)).astype(float)
     return frame
 
 
@@ -162,11 +165,21 @@ def learn_model(
 
 
 def learn_models(
-    warehouse: Warehouse, model_name: str, now: datetime, settings: LearningSettings | None = None
+    warehouse: Warehouse, model_name: str, now: datetime, settings: LearningSettings | None = None,
+    run: AccountRunner = run_directly,
 ) -> list[ModelOutcome]:
+    """Train and register every account's model, one transaction per account (through `run`: a failed account keeps
+    its registered versions and the others are trained)."""
     settings = settings or LearningSettings.from_env()
     with warehouse.connect() as conn:
-        return [learn_model(conn, a, model_name, now, settings) for a in mart_accounts(conn, "outcomes")]
+        accounts = mart_accounts(conn, "outcomes")
+
+    def learn(account_id: str) -> ModelOutcome:
+        with warehouse.connect() as conn:
+            return learn_model(conn, account_id, model_name, now, settings)
+
+    outcomes = [run(a, lambda a=a: learn(a)) for a in accounts]
+    return [o for o in outcomes if o is not None]
 
 
 def gate_counts(conn: Connection) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from xbot_assets.learned.store import THOMPSON_DRAWS, THOMPSON_SEED, mart_accounts
+from xbot_assets.learned.store import THOMPSON_DRAWS, THOMPSON_SEED, AccountRunner, mart_accounts, run_directly
 from xbot_assets.learning.generator_posterior import generator_posteriors, generator_propensities
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS, NOT_GENERATORS
 from xbot_assets.settings import env_float
@@ -50,7 +50,6 @@ def compute_generator_posteriors(
         f"and generator_name not in ({', '.join('?' for _ in NOT_GENERATORS)}) and posted_at <= ?",
         [account_id, *NOT_GENERATORS, now],
     )
-    outcomes["posted_at"] = pd.to_datetime(outcomes["posted_at"])
     known = [r[0] for r in conn.fetchall(
         "select generator_name from learn.generator_weights where account_id = ? and status <> 'disabled' "
         "order by generator_name", [account_id])] if conn.table_exists("learn", "generator_weights") else []
@@ -67,19 +66,33 @@ def compute_generator_posteriors(
 
 
 def learn_generator_posteriors(
-    warehouse: Warehouse, now: datetime, settings: PosteriorSettings | None = None
+    warehouse: Warehouse, now: datetime, settings: PosteriorSettings | None = None,
+    run: AccountRunner = run_directly,
 ) -> dict[str, pd.DataFrame]:
-    """Recompute and store every account's generator posteriors (replacing the old ones: a pure function of history)."""
+    """Recompute and store every account's generator posteriors (replacing its old ones: a pure function of history),
+    one transaction per account through `run`: a failed account keeps its last posteriors."""
     settings = settings or PosteriorSettings.from_env()
     result: dict[str, pd.DataFrame] = {}
     with warehouse.connect() as conn:
         accounts = mart_accounts(conn, "outcomes")
-        conn.execute("delete from learn.generator_posteriors")
-        for account_id in accounts:
+
+    def learn(account_id: str) -> pd.DataFrame:
+        with warehouse.connect() as conn:
             frame = compute_generator_posteriors(conn, account_id, now, settings)
+            conn.execute("delete from learn.generator_posteriors where account_id = ?", [account_id])
             conn.insert_rows(
                 "learn.generator_posteriors", POSTERIOR_TABLE_COLUMNS,
                 [[to_python(v) for v in row] for row in frame.itertuples(index=False, name=None)],
             )
+        return frame
+
+    for account_id in accounts:
+        frame = run(account_id, lambda account_id=account_id: learn(account_id))
+        if frame is not None:
             result[account_id] = frame
+    with warehouse.connect() as conn:
+        # Accounts that left the marts leave no stale posteriors behind.
+        marks = ", ".join("?" for _ in accounts)
+        conn.execute("delete from learn.generator_posteriors"
+                     + (f" where account_id not in ({marks})" if accounts else ""), accounts or None)
     return result

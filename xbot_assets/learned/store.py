@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -120,3 +120,14 @@ def lock_account_weights(conn: Connection, account_id: str) -> None:
 
 def mart_accounts(conn: Connection, mart: str) -> list[str]:
     return [r[0] for r in conn.fetchall(f"select distinct account_id from analytics.{mart} order by account_id")]
+
+
+_T = TypeVar("_T")
+# How a per-account loop runs one account's work: `run(account_id, work)` returns work()'s result, or None when the
+# runner caught the account's failure (defs.isolation.AccountLoop.run reports it and the loop goes on).
+AccountRunner = Callable[[str, Callable[[], Any]], Any]
+
+
+def run_directly(account_id: str, work: Callable[[], _T]) -> _T:
+    """The runner without isolation: an account's error propagates (callers outside a Dagster step)."""
+    return work()

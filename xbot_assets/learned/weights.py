@@ -119,15 +119,15 @@ def read_weight_state(conn: Connection, account_id: str, window_days: int, now: 
         [account_id],
     )
     if not performance.empty:
-        start = pd.to_datetime(performance["window_start"]).min()
-        end = pd.to_datetime(performance["window_end"]).max()
+        start = performance["window_start"].min()
+        end = performance["window_end"].max()
         period_start = None if pd.isna(start) else start.to_pydatetime()
         period_end = None if pd.isna(end) else end.to_pydatetime()
     else:
         period_start, period_end = now - timedelta(days=window_days), now
     for column in ("posts", "impressions", "followers_gained", "f_per_1k"):
-        performance[column] = pd.to_numeric(performance[column]).astype(float)
-    current["weight"] = pd.to_numeric(current["weight"]).astype(float)
+        performance[column] = performance[column].astype(float)
+    current["weight"] = current["weight"].astype(float)
     return WeightState(account_id, window_days, performance, current, period_start, period_end)
 
 
