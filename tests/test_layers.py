@@ -24,12 +24,13 @@ ALLOWED: dict[str, set[str]] = {
     "learned": {"learning", "warehouse", "settings", "clock"},
     "connectors": {"warehouse", "settings", "clock", "ingest.parse"},
     "acting": {"learned", "learning", "connectors.base", "ingest", "warehouse", "settings", "clock"},
-    "defs": {"acting", "learned", "learning", "connectors", "ingest", "warehouse", "settings", "clock", "project"},
+    "pages": {"acting", "learned", "learning", "connectors", "ingest", "warehouse", "settings", "clock"},
+    "defs": {"pages", "acting", "learned", "learning", "connectors", "ingest", "warehouse", "settings", "clock", "project"},
     "definitions": {"defs"},
     "runtime": {"definitions", "project", "settings"},
     "evaluation": {"runtime", "acting", "connectors", "simulation", "learned", "learning", "ingest", "warehouse",
                    "settings", "clock"},
-    "operator": {"evaluation", "runtime", "defs", "acting", "connectors", "simulation", "learned", "learning",
+    "operator": {"pages", "evaluation", "runtime", "defs", "acting", "connectors", "simulation", "learned", "learning",
                  "ingest", "warehouse", "settings", "clock", "project", "definitions"},
 }
 # The one module allowed to join a lower part to the simulator: the simulator connector.

@@ -13,8 +13,9 @@ refresh_job = dg.define_asset_job(
 # and on a 60-day evaluation their ~80 dbt tests and Python checks are most of each run's cost.
 learn_and_plan_job = dg.define_asset_job(
     "learn_and_plan_job",
-    selection=dg.AssetSelection.all().without_checks(),
-    description="Rebuild the marts, learn and plan, without running the asset checks (used by `xbot evaluate`).",
+    selection=dg.AssetSelection.all().without_checks() - dg.AssetSelection.groups("report"),
+    description="Rebuild the marts, learn and plan, without running the asset checks or building the dashboard "
+                "(used by `xbot evaluate` and `xbot demo`).",
     executor_def=dg.in_process_executor,
 )
 
@@ -27,8 +28,9 @@ LEARN_RUN_TAG = {"xbot/learn": "true"}
 
 plan_job = dg.define_asset_job(
     "plan_job",
-    selection=dg.AssetSelection.assets(dg.AssetKey(["act", "planned_posts"])),
-    description="Plan the rest of today's posts of every enabled account from what was learned (act/planned_posts).",
+    selection=dg.AssetSelection.assets(dg.AssetKey(["act", "planned_posts"]), dg.AssetKey(["report", "operator_dashboard"])),
+    description="Plan the rest of today's posts of every enabled account from what was learned (act/planned_posts), "
+                "then rebuild the operator's dashboard.",
     executor_def=dg.in_process_executor,
 )
 

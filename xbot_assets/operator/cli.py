@@ -101,28 +101,49 @@ def _as_of(args: argparse.Namespace):
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """The UI and the daemon (schedules, sensors, run queue) for the code location in workspace.yaml."""
+    """The UI and the daemon (schedules, sensors, run queue) for the code location in workspace.yaml, and the
+    operator's dashboards at http://HOST:DASHBOARD_PORT/<account>.html (a static server of XBOT_DASHBOARD_DIR)."""
+    import functools
     import os
     import shutil
+    import subprocess
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
+    from xbot_assets.pages.dashboard import dashboard_dir
     from xbot_assets.project import ensure_manifest
     from xbot_assets.settings import PROJECT_ROOT
 
     ensure_manifest()
+    pages = dashboard_dir()
+    pages.mkdir(parents=True, exist_ok=True)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(pages))
+    server = ThreadingHTTPServer((args.host, args.dashboard_port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # The asset's metadata links the pages here (the env reaches the code server dagster dev starts).
+    os.environ.setdefault("XBOT_DASHBOARD_URL", f"http://{args.host}:{args.dashboard_port}")
     dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
     command = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
     print(f"xbot serve: {' '.join(command)} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
-    os.chdir(PROJECT_ROOT)
-    os.execv(command[0], command)  # dagster dev owns the terminal from here; Ctrl-C stops UI and daemon
+    print(f"dashboards: http://{args.host}:{args.dashboard_port}/ (from {pages})", flush=True)
+    child = subprocess.Popen(command, cwd=PROJECT_ROOT)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached dagster dev too (same process group): let it stop UI and daemon
+        return child.wait()
+    finally:
+        server.shutdown()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xbot", description="The learning brain of an autonomous X account.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="start the Dagster UI and daemon (dagster dev -w workspace.yaml)")
+    serve = sub.add_parser("serve", help="start the Dagster UI and daemon (dagster dev -w workspace.yaml) and serve "
+                                         "the operator's dashboards")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--dashboard-port", type=int, default=3001, help="where the dashboards are served")
     serve.set_defaults(func=cmd_serve)
 
     add_load_parser(sub)

@@ -216,6 +216,36 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the operator's dashboard of each account (or --account) now, as the operator_dashboard asset does."""
+    import time
+    import webbrowser
+    from pathlib import Path
+
+    from xbot_assets.pages.dashboard import build_dashboard
+    from xbot_assets.pages.data import dashboard_accounts
+
+    wh = _warehouse()
+    clock = _clock(args, wh)
+    with wh.connect(read_only=True) as conn:
+        accounts = dashboard_accounts(conn)
+    if args.account:
+        if args.account not in accounts:
+            raise ValueError(f"unknown account {args.account!r} (known: {', '.join(accounts) or 'none'})")
+        accounts = [args.account]
+    print(clock.describe())
+    directory = Path(args.out) if args.out else None
+    for account_id in accounts:
+        started = time.perf_counter()
+        path = build_dashboard(wh, account_id, clock.now, directory, args.days)
+        print(f"{account_id}: {path} ({time.perf_counter() - started:.1f} s)")
+        if args.open:
+            webbrowser.open(path.resolve().as_uri())
+    if not accounts:
+        print("no account yet: load posts (xbot load) or add one (xbot accounts add)")
+    return 0
+
+
 HEALTH_EPILOG_HEADER = "Exit code: 0 healthy, 1 degraded, 2 critical (also for an unknown account or bad input).\n"
 AS_OF_HELP = ("the time to judge at (ISO 8601, UTC unless an offset is given); default: the wall clock, or the "
               "warehouse's newest data time when nothing was observed in the day before the wall clock (a demo, an "
@@ -285,3 +315,18 @@ def add_commands(sub) -> None:
     weights.add_argument("--reason", default=None, help="why (stored with the event)")
     weights.add_argument("--as-of", default=None, help="the event's timestamp (ISO 8601); default: the wall clock")
     weights.set_defaults(func=cmd_weights)
+
+    report = sub.add_parser(
+        "report", help="write the operator's dashboard (one HTML page per account) now",
+        description="What the account did (followers, impressions, engagements against the previous period, top and "
+        "bottom posts), the best times to post, what works by content type and generator, the queue and why each "
+        "post was chosen, and learning health. One self-contained page per account (it fetches nothing), written "
+        "to XBOT_DASHBOARD_DIR (default .xbot/dashboards) and served by `xbot serve`. The operator_dashboard asset "
+        "writes the same pages after each refresh and plan.",
+    )
+    report.add_argument("--account", default=None, help="one account (default: every account)")
+    report.add_argument("--as-of", default=None, help=AS_OF_HELP)
+    report.add_argument("--days", type=int, default=30, help="the period shown, compared with the one before it")
+    report.add_argument("--out", default=None, help="the directory to write to (default XBOT_DASHBOARD_DIR)")
+    report.add_argument("--open", action="store_true", help="open the page in the default browser")
+    report.set_defaults(func=cmd_report)

@@ -9,7 +9,6 @@ The figures are drawn in `report_figures`, deterministically: the same `ReportDa
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from xbot_assets.operator.report_figures import (
     fmt,
     is_empty,
 )
+from xbot_assets.pages.html import html_table, label, missing
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "f_per_1k_daily": ("day", "policy", "f_per_1k"),
@@ -128,34 +128,6 @@ def _check_columns(data: ReportData) -> None:
         raise ValueError("ReportData: " + "; ".join(problems))
 
 
-def _table(header: list[str], rows: list[list[str]], row_classes: list[str] | None = None, cls: str = "") -> str:
-    e = html.escape
-    out = [f'<table class="{e(cls)}">' if cls else "<table>", "<thead><tr>"]
-    out += [f"<th>{e(h)}</th>" for h in header]
-    out.append("</tr></thead><tbody>")
-    for i, row in enumerate(rows):
-        rc = row_classes[i] if row_classes else ""
-        out.append(f'<tr class="{e(rc)}">' if rc else "<tr>")
-        out += [f"<td>{e(c)}</td>" for c in row]
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def missing(value) -> bool:
-    """None, NaN, pd.NA or blank text: nothing to show (pandas turns a NULL text into NaN, and str(NaN) is 'nan')."""
-    if value is None or value is pd.NA:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    return isinstance(value, str) and not value.strip()
-
-
-def label(value) -> str:
-    """A table cell: the value, or — when there is none."""
-    return "—" if missing(value) else str(value)
-
-
 def reason_category(reason) -> str | None:
     """The kind of a skip reason: its text before the first colon ("quality gate: hook 0.2" → "quality gate");
     None when there is no reason."""
@@ -206,7 +178,7 @@ def _generators_table(df: pd.DataFrame, true_best: str) -> str:
     extra = ""
     if true_best not in set(frame["generator_name"]):
         extra = f'<p class="legend">The true best generator {html.escape(true_best)} is not in this table.</p>'
-    return _table(header, rows, classes, cls="generators") + legend + extra
+    return html_table(header, rows, classes, cls="generators") + legend + extra
 
 
 def _candidates_table(df: pd.DataFrame) -> str:
@@ -225,7 +197,7 @@ def _candidates_table(df: pd.DataFrame) -> str:
     ordered = sorted(totals.index, key=lambda s: (status_rank.get(s, len(status_rank)), s))
     line = " · ".join(f"{s}: {int(totals[s])}" for s in ordered)
     head = f'<p class="legend">{total} candidates — {html.escape(line)}.</p>'
-    return head + _table(["status", "reason", "count", "share of status"], rows, cls="candidates")
+    return head + html_table(["status", "reason", "count", "share of status"], rows, cls="candidates")
 
 
 def _timings_table(timings: dict[str, float]) -> str:
@@ -233,7 +205,7 @@ def _timings_table(timings: dict[str, float]) -> str:
     rows = [[name, f"{seconds:.1f}", f"{seconds / total:.0%}" if total > 0 else "—"]
             for name, seconds in timings.items()]
     rows.append(["total", f"{total:.1f}", "100%" if total > 0 else "—"])
-    return _table(["part", "seconds", "share"], rows, cls="timings")
+    return html_table(["part", "seconds", "share"], rows, cls="timings")
 
 
 _CSS = """

@@ -29,6 +29,7 @@ from xbot_assets.operator.health import (
     evaluate_health,
     worst_status,
 )
+from xbot_assets.pages.data import generator_weights, optimization_events
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
 
@@ -116,18 +117,6 @@ def _window_days(window_days: int | None) -> int:
     return window_days or LearningSettings.from_env().learning_window_days
 
 
-def _weights(conn: Connection, account_id: str) -> list[dict[str, Any]]:
-    if not conn.table_exists("learn", "generator_weights"):
-        return []
-    rows = conn.fetchall(
-        "select generator_name, weight, status, tier, notes, updated_at from learn.generator_weights "
-        "where account_id = ? order by weight desc, generator_name",
-        [account_id],
-    )
-    return [dict(zip(("generator", "weight", "status", "tier", "notes", "updated_at"), map(_py, r), strict=True))
-            for r in rows]
-
-
 def _performance(conn: Connection, account_id: str, window_days: int) -> dict[tuple[str, str], dict[str, Any]]:
     """analytics.generator_performance by (generator, 'window' | 'all_time')."""
     if not conn.table_exists("analytics", "generator_performance"):
@@ -148,25 +137,12 @@ def _performance(conn: Connection, account_id: str, window_days: int) -> dict[tu
     return out
 
 
-def _events(conn: Connection, account_id: str, cutoff: datetime, limit: int = 5) -> list[dict[str, Any]]:
-    if not conn.table_exists("learn", "optimization_events"):
-        return []
-    columns = ("event_id", "event_type", "created_at", "created_by", "success", "generators_updated",
-               "posts_analysed", "top_performer", "skipped_reason", "error_message")
-    rows = conn.fetchall(
-        f"select {', '.join(columns)} from learn.optimization_events where account_id = ? and created_at <= ? "
-        "order by sequence desc limit ?",
-        [account_id, cutoff, limit],
-    )
-    return [dict(zip(columns, map(_py, r), strict=True)) for r in rows]
-
-
 def read_health_input(conn: Connection, account_id: str, clock: Clock, *, enabled: bool | None = None,
                       window_days: int | None = None, connector: str | None = None) -> HealthInput:
     """One account's `HealthInput` from the warehouse (events and outcomes after the clock's cutoff are ignored)."""
     now, cutoff = clock.now, clock.cutoff
     window_days = _window_days(window_days)
-    weights = _weights(conn, account_id)
+    weights = generator_weights(conn, account_id)
     perf = _performance(conn, account_id, window_days)
     generators = tuple(
         GeneratorState(w["generator"], float(w["weight"]), str(w["status"]),
@@ -250,7 +226,7 @@ def _learned_from(conn: Connection, account_id: str) -> dict[str, int]:
 def _account_status(conn: Connection, account_id: str, enabled: bool | None, clock: Clock, connector: str | None,
                     window_days: int, api: dict[str, Any] | None, llm: dict[str, Any] | None) -> dict[str, Any]:
     now = clock.now
-    weights = _weights(conn, account_id)
+    weights = generator_weights(conn, account_id)
     perf = _performance(conn, account_id, window_days)
     generators = []
     names = [w["generator"] for w in weights]
@@ -325,7 +301,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, clo
         "timing_arms": timing_arms,
         "models": models,
         "generator_posteriors": posteriors,
-        "optimization_events": _events(conn, account_id, clock.cutoff),
+        "optimization_events": optimization_events(conn, account_id, clock.cutoff),
         "api": api or {"month": now.strftime("%Y-%m"), "calls": 0, "failed_calls": 0, "spend_usd": 0.0,
                        "budget_usd": budget_from_env()},
         "llm": llm or {"daily_budget_usd": LLMSettings.from_env().daily_budget_usd, "today": None, "month": None},
