@@ -130,3 +130,20 @@ def test_a_rejected_post_other_than_credits_fails_with_the_platforms_reason(serv
     publish_due(wh, connector(server, wh), account(), AT)
     status, reason, _ = states(wh)["d0"]
     assert status == "failed" and "duplicate content" in reason
+
+
+def test_a_post_the_platform_cannot_settle_alerts_instead_of_waiting_in_silence(server, wh):
+    queue_posts(wh, {"text": "Never answered"})
+    for _ in range(3):
+        server.state.fault("POST", "/2/tweets", "503")
+    publish_due(wh, connector(server, wh), account(), AT)
+    server.state.revoke_after(posts=0)  # the timeline cannot be read any more
+    publish_due(wh, connector(server, wh), account(), AT + timedelta(minutes=10))
+    with wh.connect() as conn:
+        assert not conn.fetchall("select alert_id from act.alerts")  # too early to worry
+    publish_due(wh, connector(server, wh), account(), AT + SETTLE_AFTER + timedelta(minutes=1))
+    assert states(wh)["d0"][0] == "publishing"  # not known either way: never failed or re-sent blindly
+    with wh.connect() as conn:
+        [(alert_id, error)] = conn.fetchall("select alert_id, error from act.alerts")
+    assert alert_id == "publish_unsettled:d0" and "cannot be read" in error
+    assert [r.method for r in server.state.requests].count("POST") == 3

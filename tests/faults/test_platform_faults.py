@@ -15,8 +15,10 @@ import pytest
 from x_publishing import AT, account, connector, queue_posts, states
 from x_server import FakeXServer
 
+from xbot_assets.acting.collecting import collect_metrics
 from xbot_assets.acting.publishing import SETTLE_AFTER, publish_due
 from xbot_assets.connectors.ledger import DEFAULT_PRICES, POST
+from xbot_assets.ingest.load import write_posts
 from xbot_assets.warehouse.connection import Warehouse
 
 FOUND_ON_TIMELINE = "answer lost; the post was found on the timeline"  # the ledger's charge of a reconciled post
@@ -280,3 +282,47 @@ def test_a_token_rejected_mid_run_stops_and_alerts_and_loses_nothing(server, wh,
     assert report.stopped and "401" in report.stopped and first.alerts == 1 and first.requests == 2
     assert set(m.status.values()) == {"posted"} and (m.rows_lost, m.double_posts, m.server_posts) == (0, 0, 2)
     assert_every_post_charged_once(m)
+
+
+def _posted_on_x(wh, server, n: int) -> list[str]:
+    """n posts X has, recorded as posted two hours before AT (due for their 1- and 2-hour reads)."""
+    created = [server.state.create(f"Posted {i}.") for i in range(n)]
+    for i, p in enumerate(created):
+        p.metrics.update(likes=10 + i, impressions=500)
+    with wh.connect() as conn:
+        write_posts(conn, [{"decision_id": f"p{i}", "account_id": "main", "status": "posted", "content": p.text,
+                            "tweet_id": p.id, "posted_at": AT - timedelta(hours=2), "source": "real"}
+                           for i, p in enumerate(created)], now=AT - timedelta(hours=2))
+    return [p.id for p in created]
+
+
+@pytest.mark.parametrize("kind", ["503", "drop", "slow"])
+def test_a_failed_metrics_read_is_retried_and_read_once(server, wh, fault, kind):
+    what = {"503": "X API 503", "drop": "connection dropped", "slow": "X API timeout"}[kind]
+    fault.expect("platform", f"{what} on a metrics read",
+                 "retried with back-off (not slept in the test): every counter read, one snapshot per post")
+    _posted_on_x(wh, server, 2)
+    server.state.fault("GET", "/2/tweets", kind, seconds=0.6)
+    report = collect_metrics(wh, connector(server, wh, read_timeout=0.3), account(), [AT])
+    server.wait_idle()
+    with wh.connect() as conn:
+        snapshots = conn.fetchall("select decision_id, likes from raw.metric_snapshots order by decision_id")
+        statuses = [r[0] for r in conn.fetchall("select status_code from act.api_calls order by started_at")]
+    fault.measure(f"{len(snapshots)} snapshots {snapshots}; ledger statuses {statuses} for "
+                  f"{len(server.state.requests)} requests", rows_lost=2 - len(snapshots))
+    assert report.loaded == 2 and snapshots == [("p0", 10), ("p1", 11)]
+    assert statuses == [503 if kind == "503" else None, 200] and len(server.state.requests) == 2
+
+
+def test_a_token_rejected_while_collecting_keeps_what_was_read_and_alerts(server, wh, fault):
+    fault.expect("platform", "X API 401 while collecting metrics",
+                 "not retried; the run ends without a traceback, alert; the posts are read by a later run")
+    _posted_on_x(wh, server, 2)
+    server.state.revoke_after(posts=0)
+    collect_metrics(wh, connector(server, wh), account(), [AT])
+    with wh.connect() as conn:
+        [(alert,)] = conn.fetchall("select error from act.alerts")
+    server.state.revoke_after(posts=99)
+    report = collect_metrics(wh, connector(server, wh), account(), [AT + timedelta(minutes=10)])
+    fault.measure(f"alert: {alert[:90]}; the next run read {report.loaded} posts", rows_lost=2 - report.loaded)
+    assert "401" in alert and report.loaded == 2
