@@ -191,3 +191,22 @@ def test_the_pages_open_in_a_browser_with_nothing_fetched(pages, request):
                 page.close()
         finally:
             browser.close()
+
+
+def test_the_pages_are_served_at_a_stable_url(pages):
+    """What `xbot serve` runs beside the Dagster UI: each account's page at /<account>.html."""
+    import threading
+    import urllib.request
+
+    from xbot_assets.pages.dashboard import page_server
+
+    _, directory = pages
+    server = page_server("127.0.0.1", 0, directory)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/main.html", timeout=10) as answer:
+            assert answer.status == 200 and answer.headers["Content-Type"].startswith("text/html")
+            assert answer.read() == (directory / "main.html").read_bytes()
+    finally:
+        server.shutdown()
+        server.server_close()

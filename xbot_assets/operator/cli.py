@@ -103,22 +103,18 @@ def _as_of(args: argparse.Namespace):
 def cmd_serve(args: argparse.Namespace) -> int:
     """The UI and the daemon (schedules, sensors, run queue) for the code location in workspace.yaml, and the
     operator's dashboards at http://HOST:DASHBOARD_PORT/<account>.html (a static server of XBOT_DASHBOARD_DIR)."""
-    import functools
     import os
     import shutil
     import subprocess
     import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    from xbot_assets.pages.dashboard import dashboard_dir
+    from xbot_assets.pages.dashboard import dashboard_dir, page_server
     from xbot_assets.project import ensure_manifest
     from xbot_assets.settings import PROJECT_ROOT
 
     ensure_manifest()
     pages = dashboard_dir()
-    pages.mkdir(parents=True, exist_ok=True)
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(pages))
-    server = ThreadingHTTPServer((args.host, args.dashboard_port), handler)
+    server = page_server(args.host, args.dashboard_port, pages)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     # The asset's metadata links the pages here (the env reaches the code server dagster dev starts).
     os.environ.setdefault("XBOT_DASHBOARD_URL", f"http://{args.host}:{args.dashboard_port}")

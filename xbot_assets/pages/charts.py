@@ -86,7 +86,8 @@ def interval_chart(groups: pd.DataFrame, title: str) -> dict[str, Any] | None:
         return None
     frame = frame[["name", "posts", "f_per_1k", "ci_low", "ci_high"]].astype({"f_per_1k": float, "ci_low": float,
                                                                              "ci_high": float})
-    base = alt.Chart(frame).encode(y=alt.Y("name:N", title=None, sort="-x"))
+    base = alt.Chart(frame).encode(
+        y=alt.Y("name:N", title=None, sort=alt.EncodingSortField("f_per_1k", order="descending")))
     rules = base.mark_rule().encode(x=alt.X("ci_low:Q", title="followers per 1,000 impressions (90% interval)"),
                                     x2="ci_high:Q")
     points = base.mark_point(filled=True, size=60).encode(

@@ -288,3 +288,14 @@ def build_dashboard(warehouse: Warehouse, account_id: str, now: datetime, direct
     """Read one account's numbers at `now` and write its page; returns the page's path."""
     return write_dashboard(read_dashboard(warehouse, account_id, now, period_days),
                            dashboard_path(account_id, directory))
+
+
+def page_server(host: str, port: int, directory: Path | None = None):
+    """A static HTTP server of the pages (`xbot serve` runs it beside the Dagster UI): each account's page at
+    /<account>.html, the directory's listing at /. Call `serve_forever()` (e.g. in a thread) and `shutdown()`."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    directory = directory or dashboard_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    return ThreadingHTTPServer((host, port), functools.partial(SimpleHTTPRequestHandler, directory=str(directory)))
