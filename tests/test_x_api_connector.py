@@ -333,3 +333,22 @@ def test_secrets_never_reach_the_ledger(server, warehouse):
     for secret in (CONSUMER_SECRET, ACCESS_SECRET, ACCESS_TOKEN, CONSUMER_KEY):
         assert secret not in text
     assert "hidden" in repr(CREDENTIALS) and CONSUMER_SECRET not in repr(CREDENTIALS)
+
+
+def test_an_oauth2_refresh_x_refuses_after_a_401_is_a_rejected_token_with_its_ledger_row(duckdb_url, tmp_path,
+                                                                                          monkeypatch):
+    from test_x_oauth2 import connector as oauth2_connector
+    from test_x_oauth2 import credentials as oauth2_credentials
+
+    from xbot_assets.connectors.x_api.oauth2 import TokenStore
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the local server is plain http
+    with FakeXServer() as fake:
+        creds = oauth2_credentials(fake, tmp_path)
+        TokenStore(creds.token_file).store({"access_token": "revoked", "refresh_token": "dead", "expires_in": 7200})
+        connector = oauth2_connector(fake, duckdb_url, creds)
+        with pytest.raises(TokenRejected, match="refused to refresh") as caught:
+            connector.publish(post(), NOW)
+        assert caught.value.stop and not fake.state.posts
+        [(method, endpoint, status, _, _, cost, error)] = calls(connector.client.ledger.warehouse)
+    assert (method, endpoint, status, cost) == ("POST", "/2/tweets", 401, 0.0) and "refresh" in error
