@@ -17,7 +17,7 @@ import json
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,10 +93,7 @@ class XState:
 
     def texts(self) -> dict[str, int]:
         """How many posts the account has of each text (a text twice is a double post)."""
-        counts: dict[str, int] = {}
-        for post in self.posts.values():
-            counts[post.text] = counts.get(post.text, 0) + 1
-        return counts
+        return Counter(post.text for post in self.posts.values())
 
     def new_id(self) -> str:
         self._sequence += 1
