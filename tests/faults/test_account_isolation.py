@@ -166,3 +166,13 @@ def test_an_account_whose_data_fails_a_step_is_reported_and_the_others_are_learn
     assert failed_in[failing_step] == 1
     assert {step for step, n in failed_in.items() if n} == {failing_step}
     assert stored_after == stored_before
+
+    # `xbot health` names the failed account's alert; the healthy account has none.
+    from xbot_assets.operator.health import choose_clock
+    from xbot_assets.operator.status import check_health
+
+    clock = choose_clock(NOW, None, NOW)
+    verdicts = {v.account_id: v for v in check_health(wh, clock)}
+    assert [f.rule for f in verdicts["broken"].findings if f.rule == "alerts"] == ["alerts"]
+    assert failing_step in next(f.reason for f in verdicts["broken"].findings if f.rule == "alerts")
+    assert not [f for f in verdicts["main"].findings if f.rule == "alerts"]

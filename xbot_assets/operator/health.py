@@ -24,6 +24,9 @@ Health rules and their severities (a rule that does not fire says nothing):
 
   degraded (working, but something is off or stale: look soon)
     job_failed            the newest finished run of a job failed: the reason names the run and its step's error.
+    alerts                act.alerts holds an alert naming the account from the day before the time judged at
+                          (one of its learn or plan steps failed while the others went on, its publisher or
+                          collector stopped on the platform or the budget, its language model is unavailable).
     data_clock            judged at the warehouse's newest data time, and the account is a real one (enabled, not
                           on the simulator): its loop writes every 10 to 30 minutes, so it seems not to run.
                           For a simulated or unregistered account this is only a note.
@@ -211,6 +214,7 @@ class HealthInput:
     locked_problems: tuple[str, ...] = ()  # locked_weight_problems for this account
     connector: str | None = None  # act.accounts.connector; None: not registered
     data_clock_lag: timedelta | None = None  # judged at the warehouse's newest data time: how far from the wall clock
+    recent_alerts: tuple[str, ...] = ()  # act.alerts rows naming this account in the day before `now`, newest first
 
     @property
     def window_posts(self) -> int:
@@ -284,6 +288,11 @@ def evaluate_health(data: HealthInput, rules: HealthRules = HealthRules()) -> He
         else:
             fire("data_clock", INFO, f"judged at the warehouse's newest data time {now:%Y-%m-%d %H:%M}, {lag} from the "
                  "wall clock (simulated or imported data)")
+
+    # Alerts the steps recorded for this account (a failed learn or plan step, a stopped publisher or model).
+    if data.recent_alerts:
+        fire("alerts", DEGRADED, f"{len(data.recent_alerts)} alert(s) in the last 24 h, newest: "
+             f"{_one_line(data.recent_alerts[0], 240)}")
 
     # Weights: present, summing to 1, above the floor, locks honoured.
     if not data.generators:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from xbot_assets.acting.generators.llm import LLMSettings, llm_usage
@@ -190,7 +190,15 @@ def read_health_input(conn: Connection, account_id: str, clock: Clock, *, enable
             "select max(last_collected_at) from analytics.outcomes where account_id = ? and last_collected_at <= ?",
             [account_id, cutoff],
         ))
+    alerts: tuple[str, ...] = ()
+    if conn.table_exists("act", "alerts"):
+        # Alert ids name what was alerted on, the account among it (`kind:...:account` or `kind:account:...`).
+        alerts = tuple(f"{kind}: {error}" for kind, error in conn.fetchall(
+            "select split_part(alert_id, ':', 1), error from act.alerts where created_at > ? and created_at <= ? "
+            "and (alert_id like ? or alert_id like ?) order by created_at desc",
+            [now - timedelta(hours=24), now, f"%:{account_id}", f"%:{account_id}:%"]))
     return HealthInput(
+        recent_alerts=alerts,
         account_id=account_id, now=now, enabled=enabled, window_days=window_days, generators=generators,
         last_optimization_at=last_ok, newest_cycle=newest_cycle, models=models, last_outcome_at=last_outcome,
         last_measured_at=last_measured, sum_problems=sum_problems, floor_problems=below_floor,
