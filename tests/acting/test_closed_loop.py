@@ -64,14 +64,8 @@ def test_closed_loop_plans_publishes_collects_and_learns(loop_env):
     # Publishing again at the same time publishes nothing twice; a held lock stops a second publisher.
     account = accounts[0]
     connector = result.connectors["loop"]
-    again = publish_due(wh, connector, account, scenario.start.replace(tzinfo=None) + timedelta(days=2),
-                                   redis_url=_redis(loop_env))
+    again = publish_due(wh, connector, account, scenario.start.replace(tzinfo=None) + timedelta(days=2))
     assert again.published == []
-    with exclusive("publish:loop", warehouse=wh, redis_url=_redis(loop_env)):
+    with exclusive("publish:loop", warehouse=wh):
         with pytest.raises(LockBusy):
-            publish_due(wh, connector, account, scenario.start.replace(tzinfo=None) + timedelta(days=2),
-                                   redis_url=_redis(loop_env))
-
-
-def _redis(url: str) -> str | None:
-    return REDIS_URL if "postgres" in url else None
+            publish_due(wh, connector, account, scenario.start.replace(tzinfo=None) + timedelta(days=2))

@@ -125,12 +125,8 @@ def _record(warehouse: Warehouse, name: str) -> LockState | None:
 
 
 @contextmanager
-def exclusive(name: str, *, warehouse: Warehouse, redis_url: str | None = None, key_prefix: str = "") -> Iterator[str]:
-    """Hold lock `name` for the block (yields the holder's token); raise LockBusy at once if someone else holds it.
-
-    `redis_url` and `key_prefix` are accepted for callers written when the lock could live in Redis; they are unused
-    (see the module docstring).
-    """
+def exclusive(name: str, *, warehouse: Warehouse) -> Iterator[str]:
+    """Hold lock `name` for the block (yields the holder's token); raise LockBusy at once if someone else holds it."""
     token = uuid.uuid4().hex
     owner = _owner(token)
     with _held(warehouse, name) as taken:

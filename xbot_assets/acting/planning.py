@@ -258,7 +258,7 @@ def plan_posts(warehouse: Warehouse, account: Account, now: datetime, *, redis_u
         settings = replace(settings, banned_words=tuple(profile.banned_words),
                            banned_claims=tuple(profile.banned_claims))
     write = llm_writer(warehouse, account, profile, now) if writer_kind(account) == "llm" else offline_writer(profile)
-    with exclusive(f"plan:{account.account_id}", warehouse=warehouse, redis_url=redis_url):
+    with exclusive(f"plan:{account.account_id}", warehouse=warehouse):
         state, models_detail = load_planning_state(warehouse, account, settings, now, redis_url)
         stamp = now.strftime("%Y%m%dT%H%M%S")
         candidates = plan_day(

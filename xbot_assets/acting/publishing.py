@@ -144,7 +144,7 @@ def settle_unfinished(warehouse: Warehouse, connector: Connector, account: Accou
 
 
 def publish_due(warehouse: Warehouse, connector: Connector, account: Account, now: datetime, *,
-                redis_url: str | None = None, settings: PlanSettings | None = None) -> PublishReport:
+                settings: PlanSettings | None = None) -> PublishReport:
     """Publish every queued post whose time has come, within the safety limits, under the publishing lock.
 
     Limits: at most XBOT_MAX_POSTS_PER_HOUR in any 60 minutes and XBOT_MAX_POSTS_PER_DAY in any 24 hours (a post
@@ -154,7 +154,7 @@ def publish_due(warehouse: Warehouse, connector: Connector, account: Account, no
     settings = settings or plan_settings(account)
     aid = account.account_id
     report = PublishReport(aid, LoadReport("raw.posts"))
-    with exclusive(f"publish:{aid}", warehouse=warehouse, redis_url=redis_url):
+    with exclusive(f"publish:{aid}", warehouse=warehouse):
         settle_unfinished(warehouse, connector, account, now, report)
         with warehouse.connect() as conn:
             due = conn.fetch_df(

@@ -129,12 +129,12 @@ def planned_posts(
 
 @dg.op(pool="warehouse", description="Publish every queued post whose time has come, within the safety limits.")
 def publish_due_posts(context: dg.OpExecutionContext, config: ActConfig, warehouse: WarehouseResource,
-                      clock: ClockResource, redis: RedisResource, x_api: XApiResource) -> None:
+                      clock: ClockResource, x_api: XApiResource) -> None:
     wh = warehouse.get()
     now = clock.now()
 
     def publish(account: Account) -> None:
-        report = publish_due(wh, connector_for(wh, account, x_api), account, now, redis_url=redis.url)
+        report = publish_due(wh, connector_for(wh, account, x_api), account, now)
         for note in report.notes:
             context.log.info(note)
         if report.stopped:
