@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+# Tests import the suite's service URLs as `from conftest import REDIS_URL`; whichever conftest pytest imported last
+# answers to that name, so this one offers the same names (they live in tests/services.py).
+from services import PG_ADMIN_URL, REDIS_URL, _admin_connection  # noqa: F401
+
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults.md"
 CATEGORIES = ("platform", "input", "crash", "infrastructure")
 
