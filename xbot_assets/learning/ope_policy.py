@@ -88,7 +88,13 @@ def logged_weights(logged: pd.DataFrame, target: TargetPolicy) -> LoggedWeights:
             continue
         evaluated.append(dimension)
         require_support(probs, logged[action_column].astype(str), dimension.removesuffix("s").replace("_", " "))
-        p *= checked_propensities(logged[propensity_column], propensity_column)
+        propensity = checked_propensities(logged[propensity_column], propensity_column)
+        if len(propensity) and np.all(propensity >= 1.0) and logged[action_column].nunique() > 1:
+            # Propensity 1 on every post while the choices differ: a deterministic rule (e.g. a fixed rotation)
+            # chose them, so no post says what another choice in its place would have earned.
+            raise OffPolicyRefused(f"every logged {propensity_column} is 1: the {dimension.replace('_', ' ')} were "
+                                   f"chosen deterministically, so a target that changes them cannot be evaluated")
+        p *= propensity
         pi *= logged[action_column].astype(str).map(lambda a, probs=probs: probs.get(a, 0.0)).to_numpy(dtype=float)
     return LoggedWeights(importance_weights(pi, p), evaluated)
 
@@ -146,8 +152,9 @@ def engagement_model_predictor(model_json: dict, logged: pd.DataFrame) -> Predic
 def hour_note(logged: pd.DataFrame) -> str:
     p = pd.to_numeric(logged["timing_propensity"], errors="coerce")
     certain = int((p >= 1.0 - 1e-9).sum())
-    return (f"hour: UCB1, deterministic (propensity 1 on {certain} of {len(logged)} posts; the rest were ties broken "
-            f"at random): not evaluated, every target keeps the logged hours")
+    ties = f"; the other {len(logged) - certain} were ties broken at random" if certain < len(logged) else ""
+    return (f"hour: UCB1, deterministic (propensity 1 on {certain} of {len(logged)} posts{ties}): not evaluated, "
+            f"every target keeps the logged hours")
 
 
 def evaluate_target(

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from xbot_assets.operator.loading import add_load_parser
+from xbot_assets.operator.ope_cli import add_ope_parser
 from xbot_assets.runtime.instance import prepare_environment, step_failures
 
 
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     add_load_parser(sub)
+    add_ope_parser(sub)
 
     refresh = sub.add_parser("refresh", help="materialize everything downstream of the raw tables through Dagster")
     refresh.add_argument("--as-of", default=None, help="the 'now' of the 7-day windows (ISO 8601, UTC); default: now")
