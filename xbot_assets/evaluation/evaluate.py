@@ -30,6 +30,7 @@ import pandas as pd
 
 from xbot_assets.acting.accounts import Account
 from xbot_assets.evaluation.closed_loop import LoopResult, run_closed_loop
+from xbot_assets.evaluation.ope_validation import BEHAVIOUR, TARGET, summarize, validate_ope
 from xbot_assets.learned.models import newest_registry_row, training_frame
 from xbot_assets.learned.store import LearningSettings
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL
@@ -175,8 +176,9 @@ class Evaluation:
 
 
 def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Path | None = None,
-             progress=None) -> Evaluation:
-    """Run the evaluation; returns the PRODUCT §7 JSON object (means over seeds, plus per-seed values)."""
+             progress=None, ope: bool = False) -> Evaluation:
+    """Run the evaluation; returns the PRODUCT §7 JSON object (means over seeds, plus per-seed values). With `ope`,
+    the off-policy estimators are checked against the truth too (`evaluation.ope_validation`)."""
     import dagster as dg
 
     from xbot_assets.runtime.instance import prepare_environment
@@ -222,6 +224,9 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
             }
         static_regret, _ = content_regret(loop, account_id(seed, "static"))
         entry["static_content_regret"] = static_regret
+        if ope:
+            entry["ope"] = validate_ope(warehouse, scenario, posts[BEHAVIOUR], posts[TARGET],
+                                        account_id(seed, BEHAVIOUR), days, end, seed=seed)
         per_seed.append(entry)
 
     def mean_of(path: list[str]) -> float | None:
@@ -262,4 +267,6 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
                            "breakdown": {k: round(v, 1) for k, v in sorted(
                                loop.step_seconds.items(), key=lambda kv: -kv[1])}},
     }
+    if ope:
+        result["ope"] = summarize([entry["ope"] for entry in per_seed])
     return Evaluation(result, loop)

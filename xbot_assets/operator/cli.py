@@ -68,7 +68,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"  day {day + 1}/{args.days} ({seconds:.0f}s)", file=sys.stderr, flush=True)
 
     try:
-        result = evaluate(args.scenario, args.days, args.seeds, progress=progress).result
+        result = evaluate(args.scenario, args.days, args.seeds, progress=progress, ope=args.ope).result
     except LoopError as exc:
         print(f"xbot evaluate: {exc}", file=sys.stderr)
         return 1
@@ -83,6 +83,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               f"{values['share_of_oracle']:.1%}; content regret {values['content_regret']['learned']:.1f} "
               f"(Lai–Robbins {values['content_regret']['lai_robbins_bound']:.1f}); engagement R² "
               f"{values['engagement_model']['r2_holdout']} (ceiling {values['engagement_model']['r2_ceiling']})")
+    if "ope" in result:
+        from xbot_assets.operator.ope_cli import describe_validation
+
+        print(describe_validation(result["ope"]))
     print(f"time: {result['timing_seconds']}")
     return 0
 
@@ -172,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--days", type=int, default=60)
     evaluate.add_argument("--seeds", type=int, default=1, help="seeds: the scenario's seed and the next K-1")
     evaluate.add_argument("--json", action="store_true", help="print the JSON object only")
+    evaluate.add_argument("--ope", action="store_true", help="also check the off-policy estimators against the "
+                          "truth: the seed weights estimated from the learning account's logs vs the static run")
     evaluate.set_defaults(func=cmd_evaluate)
 
     from xbot_assets.operator.dashboard import add_commands as add_operator_commands

@@ -70,3 +70,15 @@ def describe(report: dict) -> str:
     lines += [f"direct method ({k}): {v}" for k, v in report["direct_method"].items()]
     lines += [f"note: {n}" for n in report["notes"]]
     return "\n".join(lines)
+
+
+def describe_validation(ope: dict) -> str:
+    """The `ope` part of `xbot evaluate` in words."""
+    if not ope.get("seeds_estimated"):
+        return f"  off-policy check: refused ({ope.get('refused', 'no seed could be estimated')})"
+    estimates = "; ".join(f"{name} {e['value']:.2f} [{e['ci_low']:.2f}, {e['ci_high']:.2f}]"
+                          for name, e in ope["estimates"].items())
+    return (f"  off-policy check, {ope['target_description']} from the {ope['behaviour']} account's logs: true F/1K "
+            f"{ope['true_value']:.2f} (on the logged slots {ope['true_value_on_logged_slots']:.2f}); {estimates}; "
+            f"DR error {ope['dr_mean_abs_relative_error']:.1%}, its {ope['level']:.0%} interval covers the truth "
+            f"in {ope['dr_coverage']:.0%} of {ope['seeds_estimated']} seeds")

@@ -1,0 +1,54 @@
+"""`xbot evaluate --ope`: the off-policy estimators against the simulator's truth."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from xbot_assets.evaluation.evaluate import evaluate
+from xbot_assets.evaluation.ope_validation import seed_weight_target, summarize, target_on_slots, true_f_per_1k
+from xbot_assets.operator.cli import main
+from xbot_assets.simulation.scenario import load_scenario
+
+
+def test_the_target_on_the_logged_slots_weighs_each_days_truth_by_impressions():
+    scenario = load_scenario("default")
+    target = seed_weight_target(scenario)
+    truth = scenario.truth_at(0).generators
+    expected = sum(p * truth[g] for g, p in target.generators.items())
+    posts = pd.DataFrame({"day": [0, 1], "impressions": [100.0, 300.0]})
+    assert target_on_slots(scenario, target, posts) == pytest.approx(expected)  # stationary: every day alike
+    made = pd.DataFrame({"true_f_per_1k": [1.0, 3.0], "impressions": [100, 300]})
+    assert true_f_per_1k(made) == pytest.approx(2.5)
+
+
+def test_summary_reports_the_dr_error_and_coverage_over_seeds():
+    def seed(value: float, truth: float, low: float, high: float) -> dict:
+        interval = {"value": value, "ci_low": low, "ci_high": high}
+        return {"target_description": "t", "reward": "r", "true_value": truth, "true_value_on_logged_slots": truth,
+                "observed": 2.0, "estimates": {"ipw": interval, "snipw": interval, "dr": interval},
+                "effective_sample_size": 50.0, "level": 0.9, "dr_relative_error": value / truth - 1,
+                "dr_covers_truth": low <= truth <= high}
+    summary = summarize([seed(1.1, 1.0, 0.9, 1.2), seed(1.8, 2.0, 1.6, 1.9), {"refused": "too few"}])
+    assert summary["dr_mean_abs_relative_error"] == pytest.approx(0.1)
+    assert summary["dr_coverage"] == 0.5 and summary["seeds_estimated"] == 2 and summary["seeds_refused"] == 1
+    assert summary["estimates"]["dr"]["value"] == pytest.approx(1.45)
+
+
+def test_evaluate_ope_on_two_days_refuses_with_the_reason(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert main(["evaluate", "--scenario", "default", "--days", "2", "--ope", "--json"]) == 0
+    ope = json.loads(capsys.readouterr().out)["ope"]
+    assert ope["behaviour"] == "weights" and ope["target"] == "static" and ope["seeds_estimated"] == 0
+    assert "logged posts with outcomes; off-policy estimates need at least 30" in ope["refused"]
+    assert ope["true_value"] > 0
+
+
+def test_evaluate_ope_estimates_the_seed_weights_from_the_learning_accounts_logs(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    ope = evaluate("default", 12, 1, ope=True).result["ope"]
+    assert ope["seeds_estimated"] == 1 and ope["effective_sample_size"] > 10
+    assert set(ope["estimates"]) == {"ipw", "snipw", "dr"}
+    assert abs(ope["estimates"]["dr"]["value"] / ope["true_value"] - 1) < 0.5

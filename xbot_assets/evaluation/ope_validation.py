@@ -1,0 +1,111 @@
+"""`xbot evaluate --ope`: the off-policy estimators checked against the simulator's truth.
+
+The behaviour policy is the `weights` account (learning on, generators by the optimized weights: every generator
+keeps a floor weight, so every one the target may pick is logged with a positive propensity). The target is the
+seed's generator weights, the static account's generators; content types and hours stay the behaviour's own. The
+static account ran on the same random numbers slot by slot, so its true F/1K is the target's value run for real;
+in the simulator a post's followers per impression depend on its generator and day alone (hours and threads scale
+impressions and follows alike), so the static account's other choices do not change it. Beside it,
+`true_value_on_logged_slots` is the target on the behaviour's own posts: Σ I_i Σ_g π(g) λ_g(day_i) / Σ I_i — exactly
+what the estimators estimate, without the sampling noise of a second run.
+
+The reward is each post's own follows as the platform counts them (what X's per-post analytics report): the
+attributed followers in the warehouse share every gain, organic growth included, among the live posts, so an
+estimate on them would measure attribution, not the estimator. Everything else — the posts past the learning gate,
+their actions and propensities, impressions, engagement — is read from the warehouse as `xbot ope` reads it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from xbot_assets.learned.ope_data import learned_engagement_model, read_logged_posts
+from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
+from xbot_assets.learning.ope import DEFAULT_LEVEL, OffPolicyRefused
+from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target
+from xbot_assets.simulation.scenario import Scenario
+from xbot_assets.warehouse.connection import Warehouse
+
+BEHAVIOUR, TARGET = "weights", "static"
+VALIDATION_BOOTSTRAP = 500
+
+
+def seed_weight_target(scenario: Scenario) -> TargetPolicy:
+    names = [g for g in DEFAULT_WEIGHTS if g in scenario.generators]
+    total = sum(DEFAULT_WEIGHTS[g] for g in names)
+    return TargetPolicy("seed weights", generators={g: DEFAULT_WEIGHTS[g] / total for g in names},
+                        description="generators by the seed's weights (the static policy's)")
+
+
+def true_f_per_1k(posts: pd.DataFrame) -> float | None:
+    """The expected F/1K of the posts made: Σ true F/1K × impressions / Σ impressions."""
+    if posts.empty or posts["impressions"].sum() <= 0:
+        return None
+    return float((posts["true_f_per_1k"] * posts["impressions"]).sum() / posts["impressions"].sum())
+
+
+def target_on_slots(scenario: Scenario, target: TargetPolicy, posts: pd.DataFrame) -> float:
+    probs = target.distribution("generators") or {}
+    per_day = {d: sum(p * scenario.truth_at(int(d)).generators[g] for g, p in probs.items())
+               for d in posts["day"].unique()}
+    value = posts["day"].map(per_day) * posts["impressions"]
+    return float(value.sum() / posts["impressions"].sum())
+
+
+def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.DataFrame,
+                 target_posts: pd.DataFrame, behaviour_account: str, days: int, end: datetime,
+                 bootstrap: int = VALIDATION_BOOTSTRAP, seed: int = 0, level: float = DEFAULT_LEVEL) -> dict:
+    """{behaviour, target, true_value, estimates: {ipw|snipw|dr: {value, ci_low, ci_high}}, ...} for one seed, or the
+    reason the logs could not support an estimate (`refused`)."""
+    target = seed_weight_target(scenario)
+    out: dict = {"behaviour": BEHAVIOUR, "target": TARGET, "target_description": target.description,
+                 "reward": "each post's own follows as the platform counts them",
+                 "true_value": true_f_per_1k(target_posts)}
+    with warehouse.connect(read_only=True) as conn:
+        logged = read_logged_posts(conn, behaviour_account, days + 1, end).frame
+    platform = behaviour_posts.set_index("decision_id")
+    logged = logged[logged["decision_id"].isin(platform.index)].reset_index(drop=True)
+    known = platform.loc[logged["decision_id"]]
+    logged["followers_gained"] = known["follows"].to_numpy(dtype=float)
+    logged["impressions"] = known["impressions"].to_numpy(dtype=float)
+    out["true_value_on_logged_slots"] = target_on_slots(scenario, target, known) if len(known) else None
+    try:
+        result = evaluate_target(logged, target, engagement_model=learned_engagement_model(warehouse,
+                                 behaviour_account), bootstrap=bootstrap, seed=seed, level=level)
+    except OffPolicyRefused as exc:
+        return {**out, "refused": str(exc)}
+    estimates = result["f_per_1k"]["estimates"]
+    truth = out["true_value"]
+    return {**out, "observed": result["f_per_1k"]["observed"], "posts": result["posts"],
+            "effective_sample_size": result["effective_sample_size"], "level": level, "estimates": estimates,
+            "dr_relative_error": None if not truth else estimates["dr"]["value"] / truth - 1.0,
+            "dr_covers_truth": None if truth is None else
+            bool(estimates["dr"]["ci_low"] <= truth <= estimates["dr"]["ci_high"])}
+
+
+def summarize(per_seed: list[dict]) -> dict:
+    """Means over the seeds that could be estimated, the DR's mean absolute relative error and its coverage."""
+    done = [v for v in per_seed if "estimates" in v]
+    if not done:
+        return {**(per_seed[0] if per_seed else {}), "seeds_estimated": 0}
+
+    def mean(values) -> float | None:
+        known = [v for v in values if v is not None]
+        return float(np.mean(known)) if known else None
+
+    estimates = {name: {k: mean([v["estimates"][name][k] for v in done]) for k in ("value", "ci_low", "ci_high")}
+                 for name in done[0]["estimates"]}
+    return {
+        "behaviour": BEHAVIOUR, "target": TARGET, "target_description": done[0]["target_description"],
+        "reward": done[0]["reward"], "true_value": mean([v["true_value"] for v in done]),
+        "true_value_on_logged_slots": mean([v["true_value_on_logged_slots"] for v in done]),
+        "observed": mean([v["observed"] for v in done]), "estimates": estimates,
+        "effective_sample_size": mean([v["effective_sample_size"] for v in done]), "level": done[0]["level"],
+        "dr_mean_abs_relative_error": mean([abs(v["dr_relative_error"]) for v in done
+                                           if v["dr_relative_error"] is not None]),
+        "dr_coverage": mean([float(v["dr_covers_truth"]) for v in done if v["dr_covers_truth"] is not None]),
+        "seeds_estimated": len(done), "seeds_refused": len(per_seed) - len(done),
+    }
