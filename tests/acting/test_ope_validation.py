@@ -7,7 +7,6 @@ import json
 import pandas as pd
 import pytest
 
-from xbot_assets.evaluation.evaluate import evaluate
 from xbot_assets.evaluation.ope_validation import seed_weight_target, summarize, target_on_slots, true_f_per_1k
 from xbot_assets.operator.cli import main
 from xbot_assets.simulation.scenario import load_scenario
@@ -45,10 +44,3 @@ def test_evaluate_ope_on_two_days_refuses_with_the_reason(tmp_path, monkeypatch,
     assert "logged posts with outcomes; off-policy estimates need at least 30" in ope["refused"]
     assert ope["true_value"] > 0
 
-
-def test_evaluate_ope_estimates_the_seed_weights_from_the_learning_accounts_logs(tmp_path, monkeypatch):
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    ope = evaluate("default", 12, 1, ope=True).result["ope"]
-    assert ope["seeds_estimated"] == 1 and ope["effective_sample_size"] > 10
-    assert set(ope["estimates"]) == {"ipw", "snipw", "dr"}
-    assert abs(ope["estimates"]["dr"]["value"] / ope["true_value"] - 1) < 0.5
