@@ -17,8 +17,62 @@
 -- increases spread over the same spans and shares as impressions; null when an increase in the interval is unknown.
 -- It weighs nothing here: the reported/attributed comparison (tests/assert_reported_followers_agree_with_attribution)
 -- reads it inside the same closed intervals the attribution uses.
-with intervals as (
-    {{ xbot_follower_intervals(ref('stg_follower_snapshots')) }}
+--
+-- Incremental (macros/incremental.sql): per account, every interval ending after the earliest time new data changes
+-- (xbot_attribution_bounds) is recomputed from the follower snapshots from start_bound on and the snapshots of the
+-- posts live after it; the rest is kept. unique_key is that unit, (account_id, interval_start), not the row.
+-- The incremental filters read these (macros/incremental.sql) only when the model is built incrementally:
+-- depends_on: {{ ref('stg_follower_snapshots') }}, {{ ref('stg_metric_snapshots') }}, {{ ref('stg_posts') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    unique_key=['account_id', 'interval_start'],
+    pre_hook=["{{ xbot_incremental_pre_hook('xbot_affected_intervals') }}"],
+    post_hook=["{{ xbot_index(['account_id', 'interval_end']) }}", "{{ xbot_index(['decision_id']) }}"]
+        + xbot_incremental_state_hooks(),
+) }}
+{%- set since = xbot_incremental_since() %}
+
+with
+{%- if since is not none %}
+bounds as (
+    {{ xbot_attribution_bounds(since) }}
+),
+
+follower_snapshots as (
+    select f.account_id, f.collected_at, f.followers
+    from {{ ref('stg_follower_snapshots') }} as f
+    inner join bounds as b
+        on f.account_id = b.account_id
+        and f.collected_at >= b.start_bound
+),
+
+metric_snapshots as (
+    select m.account_id, m.decision_id, m.collected_at, m.impressions, m.profile_clicks, m.follows
+    from {{ ref('stg_metric_snapshots') }} as m
+    where m.decision_id in (
+        select live.decision_id
+        from {{ ref('stg_metric_snapshots') }} as live
+        inner join bounds as b
+            on live.account_id = b.account_id
+            and live.collected_at > b.start_bound
+    )
+),
+{%- else %}
+follower_snapshots as (
+    select account_id, collected_at, followers
+    from {{ ref('stg_follower_snapshots') }}
+),
+
+metric_snapshots as (
+    select account_id, decision_id, collected_at, impressions, profile_clicks, follows
+    from {{ ref('stg_metric_snapshots') }}
+),
+{%- endif %}
+
+intervals as (
+    {{ xbot_follower_intervals('follower_snapshots') }}
 ),
 
 snapshots_with_previous as (
@@ -34,7 +88,7 @@ snapshots_with_previous as (
         lag(m.impressions) over (partition by m.decision_id order by m.collected_at) as previous_impressions,
         lag(m.profile_clicks) over (partition by m.decision_id order by m.collected_at) as previous_profile_clicks,
         lag(m.follows) over (partition by m.decision_id order by m.collected_at) as previous_follows
-    from {{ ref('stg_metric_snapshots') }} as m
+    from metric_snapshots as m
     inner join {{ ref('stg_posts') }} as p
         on m.decision_id = p.decision_id
 ),

@@ -1,8 +1,41 @@
 -- One row per follower interval (interval_start, interval_end] of an account: the measured gain, how it was split
 -- (int_follower_attribution) and what stayed unattributed (losses attribute nothing; nor do intervals nobody was live in),
 -- and the follows the platform itself credits to posts in it (reported_follows; null when no post reports follows).
-with intervals as (
-    {{ xbot_follower_intervals(ref('stg_follower_snapshots')) }}
+-- Incremental as int_follower_attribution: the intervals ending after the earliest change are recomputed.
+-- The incremental filters read these (macros/incremental.sql) only when the model is built incrementally:
+-- depends_on: {{ ref('stg_metric_snapshots') }}, {{ ref('stg_posts') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    unique_key=['account_id', 'interval_start'],
+    pre_hook=["{{ xbot_incremental_pre_hook('xbot_affected_intervals') }}"],
+    post_hook=["{{ xbot_index(['account_id', 'interval_end']) }}"] + xbot_incremental_state_hooks(),
+) }}
+{%- set since = xbot_incremental_since() %}
+
+with
+{%- if since is not none %}
+bounds as (
+    {{ xbot_attribution_bounds(since) }}
+),
+
+follower_snapshots as (
+    select f.account_id, f.collected_at, f.followers
+    from {{ ref('stg_follower_snapshots') }} as f
+    inner join bounds as b
+        on f.account_id = b.account_id
+        and f.collected_at >= b.start_bound
+),
+{%- else %}
+follower_snapshots as (
+    select account_id, collected_at, followers
+    from {{ ref('stg_follower_snapshots') }}
+),
+{%- endif %}
+
+intervals as (
+    {{ xbot_follower_intervals('follower_snapshots') }}
 ),
 
 attributed as (
@@ -14,7 +47,14 @@ attributed as (
         sum(case when weight > 0 then 1 else 0 end) as attributed_posts,
         sum(attributed_followers) as attributed_followers,
         sum(new_follows) as reported_follows
-    from {{ ref('int_follower_attribution') }}
+    from {{ ref('int_follower_attribution') }} as r
+    {%- if since is not none %}
+    where exists (
+        select 1 from bounds as b
+        where b.account_id = r.account_id
+            and r.interval_start >= b.start_bound
+    )
+    {%- endif %}
     group by account_id, interval_start
 )
 

@@ -1,4 +1,16 @@
 -- One row per decision_id: the counters of its latest snapshot, and when it was first/last collected.
+-- Incremental (macros/incremental.sql): a build recomputes the decisions with a snapshot loaded since the last one.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    unique_key='decision_id',
+    pre_hook=["{{ xbot_incremental_pre_hook('xbot_affected_metric_decisions') }}"],
+    post_hook=["{{ xbot_index(['decision_id']) }}", "{{ xbot_index(['account_id', 'last_collected_at']) }}"]
+        + xbot_incremental_state_hooks(),
+) }}
+{%- set since = xbot_incremental_since() %}
+
 with ranked as (
     select
         account_id,
@@ -17,6 +29,9 @@ with ranked as (
         min(collected_at) over (partition by decision_id) as first_collected_at,
         count(*) over (partition by decision_id) as snapshot_count
     from {{ ref('stg_metric_snapshots') }}
+    {%- if since is not none %}
+    where decision_id in ({{ xbot_metric_decisions(since) }})
+    {%- endif %}
 )
 
 select

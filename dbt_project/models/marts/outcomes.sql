@@ -4,6 +4,19 @@
 -- posts). followers_reported: the follows the platform reports for the post itself (its latest snapshot's `follows`,
 -- null where it gives none). followers_gained, what everything downstream learns from, is the reported number when
 -- there is one, else the attributed one.
+-- Incremental (macros/incremental.sql): a build recomputes the decisions new data can change
+-- (xbot_outcome_decisions); a change of a gate var recomputes every row. Nothing here reads the clock.
+-- The incremental filters read these (macros/incremental.sql) only when the model is built incrementally:
+-- depends_on: {{ ref('stg_metric_snapshots') }}, {{ ref('stg_follower_snapshots') }}, {{ ref('int_latest_metrics') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    unique_key='decision_id',
+    pre_hook=["{{ xbot_incremental_pre_hook('xbot_affected_outcome_decisions') }}"],
+    post_hook=["{{ xbot_index(['decision_id']) }}"] + xbot_incremental_state_hooks(),
+) }}
+{%- set since = xbot_incremental_since() %}
 {%- set min_age = var('gate_min_age_hours') %}
 {%- set min_impressions = var('gate_min_impressions') %}
 {%- set min_likes = var('gate_min_likes') %}
@@ -12,7 +25,14 @@
 {%- set min_impressions_label = '%g' | format(min_impressions | float) %}
 {%- set min_likes_label = '%g' | format(min_likes | float) %}
 
-with posted as (
+with
+{%- if since is not none %}
+recomputed as (
+    {{ xbot_outcome_decisions(since) }}
+),
+{%- endif %}
+
+posted as (
     select
         account_id,
         decision_id,
@@ -36,6 +56,9 @@ with posted as (
         source
     from {{ ref('stg_posts') }}
     where status = 'posted'
+    {%- if since is not none %}
+        and decision_id in (select decision_id from recomputed)
+    {%- endif %}
 ),
 
 followers as (
@@ -43,6 +66,9 @@ followers as (
         decision_id,
         sum(attributed_followers) as followers_attributed
     from {{ ref('int_follower_attribution') }}
+    {%- if since is not none %}
+    where decision_id in (select decision_id from recomputed)
+    {%- endif %}
     group by decision_id
 ),
 

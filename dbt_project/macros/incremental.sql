@@ -1,0 +1,241 @@
+{#- Incremental marts: int_latest_metrics, int_follower_attribution, int_follower_intervals, outcomes and training_set.
+
+    Each build recomputes only the units (a decision, or an account's follower intervals from some time on) that raw
+    rows loaded since the model's last build can change, and replaces them whole: a pre-hook deletes every stored
+    row of those units (so a row that no longer exists, e.g. a post that stops passing the gate or an interval a new
+    follower snapshot splits, cannot survive), the model inserts them again through dbt's delete+insert.
+
+    "Loaded since" is read from raw.*.loaded_at, which records arrival, not measurement: a counter snapshot of an old
+    post loaded today is picked up today however old its collected_at. The high-water mark is the newest loaded_at
+    the previous build of the model could see, kept in intermediate.xbot_incremental_state (not in the model's own
+    rows: the pre-hook deletes rows, and the marts' columns are a contract). var incremental_lookback_hours goes back
+    a little further, for loaders whose transaction committed after a build read past its loaded_at.
+
+    Everything is recomputed (as a full refresh would, but in place) when nothing is known of the previous build, when
+    a var the models read changed (the gate's thresholds, the time zone: they change rows that no new data touches),
+    or when raw.posts or raw.follower_snapshots hold fewer rows than then (history was deleted, as the closed-loop
+    evaluation's reset_account does: its rows would otherwise stay behind).
+    None of these models reads the clock (var as_of / XBOT_AS_OF): outcomes' age is measured from posting to the
+    latest snapshot, not to now. Models that read the clock (generator_performance) stay tables. -#}
+
+{#- Bumped whenever the SQL of an incremental model changes what it stores: stored rows are then recomputed. -#}
+{% macro xbot_incremental_logic_version() -%}1{%- endmacro %}
+
+{% macro xbot_state_relation() -%}
+    {{ return(api.Relation.create(database=target.database, schema='intermediate', identifier='xbot_incremental_state')) }}
+{%- endmacro %}
+
+{#- What the stored rows were computed with; any change recomputes every one of them: the vars the models read (not
+    as_of: see above) and the SQL of the model and of every model upstream of it (dbt's checksums; a changed model
+    gains its new columns through on_schema_change). A changed macro other than these needs --full-refresh. -#}
+{% macro xbot_incremental_config_key() -%}
+    {%- set seen = [] -%}
+    {%- set frontier = [model.unique_id] -%}
+    {%- for _ in range(50) -%}
+        {%- for node_id in frontier[:] -%}
+            {%- do frontier.remove(node_id) -%}
+            {%- if node_id not in seen and node_id in graph.nodes -%}
+                {%- do seen.append(node_id) -%}
+                {%- do frontier.extend(graph.nodes[node_id].depends_on.nodes) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- set checksums = [] -%}
+    {%- for node_id in seen | sort -%}
+        {%- do checksums.append(node_id ~ '=' ~ graph.nodes[node_id].checksum.checksum) -%}
+    {%- endfor -%}
+    {{- return(tojson({
+        'version': xbot_incremental_logic_version() | trim,
+        'sql': local_md5(checksums | join(',')),
+        'account_timezone': var('account_timezone'),
+        'gate_min_age_hours': var('gate_min_age_hours') | float,
+        'gate_min_impressions': var('gate_min_impressions') | float,
+        'gate_min_likes': var('gate_min_likes') | float,
+        'success_er_threshold': var('success_er_threshold') | float,
+        'follow_min_followers': var('follow_min_followers') | float,
+    }, sort_keys=true)) -}}
+{%- endmacro %}
+
+{% macro xbot_raw_counts_sql() -%}
+    select
+        (select count(*) from {{ source('raw', 'posts') }}) as raw_posts,
+        (select count(*) from {{ source('raw', 'follower_snapshots') }}) as raw_follower_snapshots
+{%- endmacro %}
+
+{#- The SQL timestamp literal rows loaded after which this build recomputes, or none: recompute everything.
+    Read when the model runs (never at parse time), identically by the model's SQL and by its pre-hook. -#}
+{% macro xbot_incremental_since() -%}
+    {%- if not execute or not is_incremental() -%}{{ return(none) }}{%- endif -%}
+    {%- set state = xbot_state_relation() -%}
+    {%- if adapter.get_relation(database=state.database, schema=state.schema, identifier=state.identifier) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set stored = run_query(
+        "select cast(loaded_through as varchar), raw_posts, raw_follower_snapshots, config_key from " ~ state
+        ~ " where model_name = '" ~ this.identifier ~ "'") -%}
+    {%- if stored.rows | length != 1 or stored.rows[0][0] is none -%}{{ return(none) }}{%- endif -%}
+    {%- set row = stored.rows[0] -%}
+    {%- if row[3] != xbot_incremental_config_key() -%}{{ return(none) }}{%- endif -%}
+    {%- set counts = run_query(xbot_raw_counts_sql()).rows[0] -%}
+    {%- if counts[0] < row[1] or counts[1] < row[2] -%}{{ return(none) }}{%- endif -%}
+    {%- set hours = var('incremental_lookback_hours') | float -%}
+    {{ return("(cast('" ~ row[0] ~ "' as timestamp) - " ~ hours ~ " * interval '1 hour')") }}
+{%- endmacro %}
+
+{#- Hooks of every incremental model: `affected` is the name of a macro(since) giving the WHERE condition on the
+    stored rows (alias `stored`) of the units this build recomputes. -#}
+{% macro xbot_incremental_pre_hook(affected) -%}
+    {%- if is_incremental() -%}
+        {%- set since = xbot_incremental_since() -%}
+        delete from {{ this }} as stored
+        {%- if since is not none %}
+        where {{ context[affected](since) }}
+        {%- endif -%}
+    {%- else -%}
+        select 1 as nothing_to_delete
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The post-hooks recording what this build saw (rendered when they run, like every hook). -#}
+{% macro xbot_incremental_state_hooks() -%}
+    {%- do return(["{{ xbot_save_state(1) }}", "{{ xbot_save_state(2) }}"]) -%}
+{%- endmacro %}
+
+{#- on-run-start: once per dbt invocation, before any model (two models creating it at once conflict on DuckDB). -#}
+{% macro xbot_create_incremental_state() -%}
+    {%- set state = xbot_state_relation() -%}
+    create schema if not exists {{ state.schema }};
+    create table if not exists {{ state }} (
+        model_name varchar, loaded_through timestamp, raw_posts bigint, raw_follower_snapshots bigint,
+        config_key varchar, built_at timestamp
+    )
+{%- endmacro %}
+
+{% macro xbot_save_state(step) -%}
+    {%- set state = xbot_state_relation() -%}
+    {%- if step == 1 -%}
+        delete from {{ state }} where model_name = '{{ this.identifier }}'
+    {%- else -%}
+        insert into {{ state }}
+        select
+            '{{ this.identifier }}',
+            greatest(
+                (select max(loaded_at) from {{ source('raw', 'posts') }}),
+                (select max(loaded_at) from {{ source('raw', 'metric_snapshots') }}),
+                (select max(loaded_at) from {{ source('raw', 'follower_snapshots') }})
+            ),
+            counts.raw_posts,
+            counts.raw_follower_snapshots,
+            '{{ xbot_incremental_config_key() }}',
+            {{ xbot_utc_now() }}
+        from ({{ xbot_raw_counts_sql() }}) as counts
+    {%- endif -%}
+{%- endmacro %}
+
+{#- An index on PostgreSQL (the deletes and lookups by unit); DuckDB scans its columns fast enough without one and
+    an ART index would only slow its deletes. `if not exists` also indexes tables built before these models were
+    incremental. -#}
+{% macro xbot_index(columns) -%}
+    {{ return(adapter.dispatch('xbot_index', 'xbot')(columns)) }}
+{%- endmacro %}
+
+{% macro default__xbot_index(columns) -%}
+    create index if not exists {{ this.identifier }}__{{ columns | join('__') }} on {{ this }} ({{ columns | join(', ') }})
+{%- endmacro %}
+
+{% macro duckdb__xbot_index(columns) -%}
+    select 1 as no_index_on_duckdb
+{%- endmacro %}
+
+
+{#- ------------------------------------------------------------------------------------------- units to recompute -#}
+
+{#- Decisions with a counter snapshot loaded since `since`. -#}
+{% macro xbot_metric_decisions(since) -%}
+    select distinct decision_id
+    from {{ ref('stg_metric_snapshots') }}
+    where loaded_at > {{ since }}
+{%- endmacro %}
+
+{#- Per account, the earliest time new data changes the follower attribution (recompute_from) and the follower
+    snapshot at or before it (start_bound; far past when none): every interval ending after recompute_from is
+    recomputed, from the snapshots from start_bound on.
+    A follower snapshot changes the interval it falls in (it closes or splits it): from the snapshot before it.
+    A counter snapshot changes its own span (from the post's previous snapshot, or posting) and the next one's.
+    A post (re)loaded changes its first span, from posting. -#}
+{% macro xbot_attribution_bounds(since) -%}
+    select
+        earliest.account_id,
+        earliest.recompute_from,
+        coalesce(
+            (select max(f.collected_at) from {{ ref('stg_follower_snapshots') }} as f
+             where f.account_id = earliest.account_id and f.collected_at <= earliest.recompute_from),
+            cast('1900-01-01 00:00:00' as timestamp)
+        ) as start_bound
+    from (
+        select changed.account_id, min(changed.changed_from) as recompute_from
+        from (
+            select
+                f.account_id,
+                coalesce(
+                    (select max(p.collected_at) from {{ ref('stg_follower_snapshots') }} as p
+                     where p.account_id = f.account_id and p.collected_at < f.collected_at),
+                    f.collected_at
+                ) as changed_from
+            from {{ ref('stg_follower_snapshots') }} as f
+            where f.loaded_at > {{ since }}
+            union all
+            select
+                m.account_id,
+                coalesce(
+                    (select max(p.collected_at) from {{ ref('stg_metric_snapshots') }} as p
+                     where p.decision_id = m.decision_id and p.collected_at < m.collected_at),
+                    (select least(min(d.posted_at), m.collected_at) from {{ ref('stg_posts') }} as d
+                     where d.decision_id = m.decision_id),
+                    m.collected_at
+                ) as changed_from
+            from {{ ref('stg_metric_snapshots') }} as m
+            where m.loaded_at > {{ since }}
+            union all
+            select account_id, posted_at as changed_from
+            from {{ ref('stg_posts') }}
+            where loaded_at > {{ since }}
+                and posted_at is not null
+        ) as changed
+        group by changed.account_id
+    ) as earliest
+{%- endmacro %}
+
+{#- Stored follower intervals (and their attribution rows) the new data changes. -#}
+{% macro xbot_affected_intervals(since) -%}
+    exists (
+        select 1
+        from ({{ xbot_attribution_bounds(since) }}) as bounds
+        where bounds.account_id = stored.account_id
+            and stored.interval_end > bounds.recompute_from
+    )
+{%- endmacro %}
+
+{#- Decisions whose outcome the new data can change: the post itself was (re)loaded, a counter snapshot of it
+    arrived, or it was live (a snapshot after start_bound) in a follower interval that is recomputed. -#}
+{% macro xbot_outcome_decisions(since) -%}
+    select decision_id
+    from {{ ref('stg_posts') }}
+    where loaded_at > {{ since }}
+    union
+    {{ xbot_metric_decisions(since) }}
+    union
+    select m.decision_id
+    from {{ ref('int_latest_metrics') }} as m
+    inner join ({{ xbot_attribution_bounds(since) }}) as bounds
+        on m.account_id = bounds.account_id
+        and m.last_collected_at > bounds.start_bound
+{%- endmacro %}
+
+{% macro xbot_affected_metric_decisions(since) -%}
+    stored.decision_id in ({{ xbot_metric_decisions(since) }})
+{%- endmacro %}
+
+{% macro xbot_affected_outcome_decisions(since) -%}
+    stored.decision_id in ({{ xbot_outcome_decisions(since) }})
+{%- endmacro %}
