@@ -182,8 +182,9 @@ def test_learn_group_materializes_end_to_end(built):
             "select account_id, model_name, version, n_samples, beats_baseline, model_json from learn.model_registry"
         )
         events = conn.fetch_df("select account_id, event_type, success, skipped_reason from learn.optimization_events")
-    # Every account is learned on its own: 4 content arms each (every type it posted) and 24 timing arms.
-    assert counts["bandit_arms"] == {"main": 28, "side": 28, "drift": 25}
+    # Every account is learned on its own: 4 content arms each (every type it posted), 24 timing arms and a hook arm
+    # per hook its posts carry (classified from their text on loading: 6 of the templates' hooks; drift's one).
+    assert counts["bandit_arms"] == {"main": 34, "side": 34, "drift": 26}
     assert counts["generator_weights"] == {"main": 12, "side": 12, "drift": 12}
     assert set(zip(registry["account_id"], registry["model_name"], strict=True)) == {
         ("main", ENGAGEMENT_MODEL), ("main", FOLLOW_MODEL), ("drift", ENGAGEMENT_MODEL),

@@ -2,7 +2,8 @@
 
 For each free slot of the day: the hour by UCB1 over the timing arms, then — up to `attempts_per_slot` times — a
 content type by Thompson sampling over the content arms, a generator by the weights (or by posterior sampling), a
-text from the generator, the quality gate, novelty/expertise/viral scores, predictions from the loaded models and the
+topic (the trending share, else Thompson over the topic arms) and a hook (Thompson over the hook arms; both in
+`arm_choices`), a text from the generator asked for that topic and hook, the quality gate, novelty/expertise/viral scores, predictions from the loaded models and the
 threshold gate. Every candidate is returned, queued or skipped, with its propensities and its reasons.
 
 The threshold gate (predicted ER ≥ 3.5 %, P(follow) ≥ 0.5) applies a model only once it has earned trust: trained on
@@ -20,14 +21,15 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
+from xbot_assets.acting.arm_choices import TrendingTopic, choose_hook, choose_topic, write_with
 from xbot_assets.acting.generators.base import GenerationFailed
 from xbot_assets.acting.generators.offline import Draft, generate_offline
+from xbot_assets.acting.slots import SLOT_MINUTES, free_slots, posts_planned_today
 from xbot_assets.acting.text_features import (
     MAX_SINGLE_LENGTH,
     expertise_score,
@@ -38,6 +40,7 @@ from xbot_assets.acting.text_features import (
     weighted_length,
 )
 from xbot_assets.connectors.base import contains_url
+from xbot_assets.ingest.hooks import classify_hook
 from xbot_assets.learning.content_arms import content_arm_name, thompson_propensities, thompson_sample
 from xbot_assets.learning.features import feature_frame
 from xbot_assets.learning.generator_posterior import generator_propensities, sample_generator
@@ -48,7 +51,6 @@ DEFAULT_CONTENT_TYPES = ("educational_thread", "factual_single", "myth_busting",
 THREAD_CONTENT_TYPES = ("educational_thread",)
 POLICIES = ("learned", "static")
 GENERATOR_POLICIES = ("weights", "posterior")
-SLOT_MINUTES = (0, 30)  # at most two posts an hour, half an hour apart
 PROPENSITY_DRAWS = 4_000
 
 
@@ -72,6 +74,9 @@ class PlanSettings:
     max_example_similarity: float = 0.6  # TF-IDF cosine to a viral example above which a draft is a near copy
     content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
     static_hours: tuple[int, ...] | None = None
+    trending_share: float = 0.35  # slots on a trending topic (the original's 35 %), when one is trending
+    learn_topics: bool = True  # off: topics by the profile's weights, as before the topic arms (issue 17)
+    learn_hooks: bool = True  # off: hooks uniformly at random
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -84,6 +89,8 @@ class PlanSettings:
             raise ValueError("posts per day must not be negative")
         if self.attempts_per_slot < 1:
             raise ValueError("attempts_per_slot must be at least 1")
+        if not 0.0 <= self.trending_share <= 1.0:
+            raise ValueError(f"trending_share must be in [0, 1], got {self.trending_share}")
 
     @property
     def daily_target(self) -> int:
@@ -120,6 +127,11 @@ class PlanningState:
     recent_texts: list[str]
     taken: Counter = field(default_factory=Counter)   # naive-UTC slot start -> posts already queued or posted there
     pending_hours: Counter = field(default_factory=Counter)  # local hour -> queued posts not yet rewarded
+    topic_weights: dict[str, float] = field(default_factory=dict)  # the account's topics (the topic arms' values)
+    topic_arms: pd.DataFrame = field(default_factory=pd.DataFrame)  # arm_value, alpha, beta (scope topic)
+    hook_arms: pd.DataFrame = field(default_factory=pd.DataFrame)   # arm_value, alpha, beta (scope hook)
+    trending: list[TrendingTopic] = field(default_factory=list)     # best first
+    formulas: dict[str, list[dict]] = field(default_factory=dict)   # generator -> its best learned formulas
 
 
 @dataclass
@@ -142,6 +154,11 @@ class Candidate:
     generator_propensity: float
     reasons: list[str]
     skip_reason: str | None
+    hook: str | None = None
+    hook_propensity: float = float("nan")
+    topic_arm: str | None = None
+    topic_source: str | None = None
+    topic_propensity: float = float("nan")
 
     def to_row(self, account_id: str, source: str, created_at: datetime) -> dict:
         """The raw.posts row of this candidate (the validated writer takes it from here)."""
@@ -157,45 +174,10 @@ class Candidate:
             "generator_propensity": self.generator_propensity, "scheduled_at": self.scheduled_at,
             "skip_reason": self.skip_reason, "decision_reasons": json.dumps(self.reasons), "source": source,
             "created_at": created_at, "generator_prompt_version": self.draft.prompt_version,
-            "generator_model": self.draft.model, "content_type_source": "planner",
+            "generator_model": self.draft.model, "content_type_source": "planner", "hook": self.hook,
+            "hook_propensity": self.hook_propensity, "topic_arm": self.topic_arm, "topic_source": self.topic_source,
+            "topic_propensity": self.topic_propensity,
         }
-
-
-def _local_day_bounds(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    local_now = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz)
-    start = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return start, start + timedelta(days=1)
-
-
-def _utc_naive(local: datetime) -> datetime:
-    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
-
-
-def free_slots(now: datetime, settings: PlanSettings, taken: Counter) -> dict[int, list[datetime]]:
-    """Open slot times (naive UTC) of the rest of the account's local day, by local hour, honouring the hourly cap."""
-    tz = ZoneInfo(settings.timezone)
-    day_start, _ = _local_day_bounds(now, tz)
-    earliest = now + timedelta(minutes=settings.lead_minutes)
-    slots: dict[int, list[datetime]] = {}
-    for hour in range(24):
-        # Wall-clock hours of the local day (a DST gap hour simply maps to the next real instant).
-        hour_start = _utc_naive(day_start + timedelta(hours=hour))
-        used = sum(taken.get(hour_start + timedelta(minutes=m), 0) for m in SLOT_MINUTES)
-        room = settings.max_posts_per_hour - used
-        open_times = [
-            hour_start + timedelta(minutes=m) for m in SLOT_MINUTES
-            if taken.get(hour_start + timedelta(minutes=m), 0) == 0 and hour_start + timedelta(minutes=m) >= earliest
-        ]
-        if room > 0 and open_times:
-            slots[hour] = open_times[:room]
-    return slots
-
-
-def posts_planned_today(now: datetime, settings: PlanSettings, taken: Counter) -> int:
-    tz = ZoneInfo(settings.timezone)
-    start, end = _local_day_bounds(now, tz)
-    lo, hi = _utc_naive(start), _utc_naive(end)
-    return sum(n for at, n in taken.items() if lo <= at < hi)
 
 
 def choose_hours(state: PlanningState, settings: PlanSettings, slots: dict[int, list[datetime]], need: int,
@@ -317,8 +299,14 @@ def plan_day(
         for attempt in range(settings.attempts_per_slot):
             content_type, content_propensity = _content_choice(state, settings, rng)
             generator, generator_propensity = _generator_choice(state, settings, rng)
+            learned = settings.policy == "learned"
+            topic = choose_topic(state.topic_weights, state.topic_arms, state.trending, rng=rng,
+                                 learn=learned and settings.learn_topics, trending_share=settings.trending_share)
+            hook, hook_propensity = choose_hook(state.hook_arms, learn=learned and settings.learn_hooks, rng=rng)
             try:
-                draft = generate(generator, content_type, rng, thread=content_type in THREAD_CONTENT_TYPES)
+                draft = write_with(generate, generator, content_type, rng, thread=content_type in THREAD_CONTENT_TYPES,
+                                   topic=topic.text_topic if topic else None, hook=hook,
+                                   formulas=state.formulas.get(generator))
             except GenerationFailed as exc:  # the slot's attempt is skipped with the generator's reason
                 candidate = _unwritten(str(exc), scheduled_at, hour, content_type, generator, content_propensity,
                                        timing_propensity, generator_propensity, decision_id(scheduled_at, counter))
@@ -328,6 +316,7 @@ def plan_day(
                     timing_propensity, generator_propensity, decision_id(scheduled_at, counter),
                 )
             counter += 1
+            _mark_topic_and_hook(candidate, topic, hook, hook_propensity)
             if attempt:
                 candidate.reasons.append(f"attempt {attempt + 1} of {settings.attempts_per_slot} for this slot")
             candidates.append(candidate)
@@ -335,6 +324,20 @@ def plan_day(
                 recent.append(draft.text)
                 break
     return candidates
+
+
+def _mark_topic_and_hook(candidate: Candidate, topic, hook: str, hook_propensity: float) -> None:
+    """The chosen topic and hook with their propensities; a draft that reads as another hook is said so (the arm
+    learns the hook that was asked for: that was the decision)."""
+    candidate.hook, candidate.hook_propensity = hook, hook_propensity
+    read_as = classify_hook(candidate.draft.text).hook if candidate.draft.text else hook
+    candidate.reasons.append(f"hook {hook} (P={hook_propensity:.2f})"
+                             + ("" if read_as == hook else f"; the text reads as {read_as}"))
+    if topic is not None:
+        candidate.topic_arm, candidate.topic_source, candidate.topic_propensity = (
+            topic.topic_arm, topic.source, topic.propensity)
+        on = "" if topic.text_topic == topic.topic_arm else f" as trending {topic.text_topic!r}"
+        candidate.reasons.append(f"topic {topic.topic_arm}{on} ({topic.source}, P={topic.propensity:.2f})")
 
 
 def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: Sequence[str], scheduled_at: datetime,

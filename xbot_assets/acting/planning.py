@@ -19,11 +19,13 @@ import numpy as np
 import pandas as pd
 
 from xbot_assets.acting.accounts import GENERATORS, Account
+from xbot_assets.acting.formulas import best_formulas
 from xbot_assets.acting.generators.base import GenerationFailed
-from xbot_assets.acting.generators.offline import Draft, generate_offline, generate_offline_on
+from xbot_assets.acting.generators.offline import TOPICS, Draft, generate_offline, generate_offline_on
 from xbot_assets.acting.lock import exclusive
 from xbot_assets.acting.planner import Candidate, ModelView, PlanningState, PlanSettings, plan_day
 from xbot_assets.acting.profile import AccountProfile, load_profile
+from xbot_assets.acting.trending import load_trending
 from xbot_assets.clock import utc_naive
 from xbot_assets.ingest.load import write_posts
 from xbot_assets.ingest.records import LoadReport
@@ -52,6 +54,9 @@ def plan_settings(account: Account) -> PlanSettings:
         ucb_c=env_float("XBOT_UCB_C", 1.0),
         timezone=account.timezone or _timezone(),
         allow_urls=account.allow_urls,
+        trending_share=env_float("XBOT_TRENDING_SHARE", 0.35),
+        learn_topics=env_int("XBOT_TOPIC_ARMS", 1) != 0,
+        learn_hooks=env_int("XBOT_HOOK_ARMS", 1) != 0,
     )
 
 
@@ -87,8 +92,16 @@ def _model_view(document: dict, source: str) -> ModelView:
     return ModelView(document, True, "trusted")
 
 
+def _beta_arms(conn, account_id: str, scope: str, has_arms: bool) -> pd.DataFrame:
+    if not has_arms:
+        return pd.DataFrame(columns=["arm_value", "alpha", "beta"])
+    return conn.fetch_df("select arm_value, alpha, beta from learn.bandit_arms where account_id = ? and scope = ? "
+                         "order by arm_value", [account_id, scope])
+
+
 def load_planning_state(
     warehouse: Warehouse, account: Account, settings: PlanSettings, now: datetime, redis_url: str | None = None,
+    profile: AccountProfile | None = None,
 ) -> tuple[PlanningState, str]:
     """What planning reads for one account; the static policy reads no learned state at all."""
     static = settings.policy == "static"
@@ -154,6 +167,11 @@ def load_planning_state(
             "select coalesce(scheduled_at, posted_at), status from raw.posts where account_id = ? "
             "and status in ('posted', 'queued') and coalesce(scheduled_at, posted_at) >= ?",
             [aid, now - timedelta(days=2)])
+        # The topic arms' values: the profile's topics, or the offline niche's without a profile.
+        topic_weights = profile.topic_weights() if profile else {t[0]: 1.0 / len(TOPICS) for t in TOPICS}
+        topic_arms, hook_arms = _beta_arms(conn, aid, "topic", has_arms), _beta_arms(conn, aid, "hook", has_arms)
+        trending = [] if static else load_trending(conn, aid, list(topic_weights), now)
+        formulas = {} if static else best_formulas(conn, aid, list(weights))
     taken: Counter = Counter()
     pending: Counter = Counter()
     for at, status in occupied:
@@ -165,7 +183,8 @@ def load_planning_state(
     state = PlanningState(
         content_arms=content, timing_stats=timing_stats, reward_scale=scale, generator_weights=weights,
         generator_posteriors=posteriors, engagement=engagement, follow=follow,
-        recent_texts=[r[0] for r in recent], taken=taken, pending_hours=pending,
+        recent_texts=[r[0] for r in recent], taken=taken, pending_hours=pending, topic_weights=topic_weights,
+        topic_arms=topic_arms, hook_arms=hook_arms, trending=trending, formulas=formulas,
     )
     return state, models_detail
 
@@ -205,13 +224,15 @@ def offline_writer(profile: AccountProfile | None):
     if profile is None:
         return generate_offline
 
-    def write(generator_name: str, content_type: str, rng: np.random.Generator, *, thread: bool = False) -> Draft:
+    def write(generator_name: str, content_type: str, rng: np.random.Generator, *, thread: bool = False,
+              topic: str | None = None, hook: str | None = None, formulas: list[dict] | None = None) -> Draft:
         if profile.language.lower().split("-")[0] != "en":
             raise GenerationFailed(f"offline: the templates are English and the profile's language is "
                                    f"{profile.language!r} (XBOT_GENERATOR=llm writes in it)")
         limits = profile.thread  # the templates write a thread of exactly this many parts: no rule to check
-        return generate_offline_on(_topic(profile, rng), profile.audience, generator_name, content_type, rng,
-                                   thread=thread, thread_parts=min(max(4, limits.min_parts), limits.max_parts))
+        return generate_offline_on(topic or _topic(profile, rng), profile.audience, generator_name, content_type,
+                                   rng, thread=thread, thread_parts=min(max(4, limits.min_parts), limits.max_parts),
+                                   hook=hook, formulas=formulas)
 
     return write
 
@@ -224,11 +245,12 @@ def llm_writer(warehouse: Warehouse, account: Account, profile: AccountProfile |
     generator = LLMGenerator.from_env(warehouse, account.account_id) if profile is not None else None
     examples = viral_examples(warehouse, account.account_id, now)
 
-    def write(generator_name: str, content_type: str, rng: np.random.Generator, *, thread: bool = False) -> Draft:
+    def write(generator_name: str, content_type: str, rng: np.random.Generator, *, thread: bool = False,
+              topic: str | None = None, hook: str | None = None, formulas: list[dict] | None = None) -> Draft:
         if generator is None:
             raise GenerationFailed(f"llm: account {account.account_id} has no profile to write from "
                                    f"(xbot accounts profile {account.account_id} --file profile.yaml)")
-        topic = _topic(profile, rng)
+        topic = topic or _topic(profile, rng)
         shown = [text for t, text in examples if topic.lower() in t.lower() or topic.lower() in text.lower()][:3]
         limits = profile.thread
         rules = [*profile.tone_rules, f"Write in the language {profile.language!r}.",
@@ -237,12 +259,13 @@ def llm_writer(warehouse: Warehouse, account: Account, profile: AccountProfile |
         if thread:
             rules.append(f"A thread has {limits.min_parts} to {limits.max_parts} posts.")
         draft = generator.generate(generator_name, content_type, topic, thread=thread, audience=profile.audience,
-                                   examples=shown, rules=rules)
+                                   examples=shown, rules=rules, hook=hook, formulas=formulas)
         if thread and not limits.min_parts <= len(draft.thread_parts) <= limits.max_parts:
             raise GenerationFailed(f"llm: a thread of {len(draft.thread_parts)} parts, outside the profile's "
                                    f"{limits.min_parts}-{limits.max_parts}")
         return Draft(draft.text, draft.output.topic, generator_name, content_type, draft.thread_parts,
-                     prompt_version=draft.prompt_version, model=draft.model, examples=tuple(shown))
+                     prompt_version=draft.prompt_version, model=draft.model, examples=tuple(shown),
+                     formula=(formulas or [{}])[0].get("name"))
 
     return write
 
@@ -259,7 +282,7 @@ def plan_posts(warehouse: Warehouse, account: Account, now: datetime, *, redis_u
                            banned_claims=tuple(profile.banned_claims))
     write = llm_writer(warehouse, account, profile, now) if writer_kind(account) == "llm" else offline_writer(profile)
     with exclusive(f"plan:{account.account_id}", warehouse=warehouse):
-        state, models_detail = load_planning_state(warehouse, account, settings, now, redis_url)
+        state, models_detail = load_planning_state(warehouse, account, settings, now, redis_url, profile)
         stamp = now.strftime("%Y%m%dT%H%M%S")
         candidates = plan_day(
             state, settings, now, planning_rng(account.account_id, now), generate=write,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from xbot_assets.ingest.csv_files import CsvFile, read_csv_file
+from xbot_assets.ingest.hooks import HOOK_TYPES, hook_of
 from xbot_assets.ingest.metrics import write_metric_snapshots
 from xbot_assets.ingest.parse import (
     BadValue,
@@ -35,6 +36,7 @@ from xbot_assets.ingest.records import (
     POST_STATUSES,
     SOURCES,
     STATUS_RANK,
+    TOPIC_SOURCES,
     UNIT_SCORES,
     VIRAL_COLUMNS,
     LoadReport,
@@ -96,6 +98,10 @@ def _post_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "generator_model": parse_text(row.get("generator_model")),
         "content_type_source": parse_choice(row.get("content_type_source"), "content_type_source",
                                             CONTENT_TYPE_SOURCES),
+        # A post's hook is known whenever its text is: given (the planner's), else classified from the text.
+        "hook": parse_choice(row.get("hook"), "hook", HOOK_TYPES) or hook_of(parse_text(row.get("content"))),
+        "topic_arm": parse_text(row.get("topic_arm")),
+        "topic_source": parse_choice(row.get("topic_source"), "topic_source", TOPIC_SOURCES),
     }
     for column in UNIT_SCORES:
         record[column] = parse_unit_score(row.get(column), column)

@@ -29,8 +29,11 @@ POST_COLUMNS = (
     "predicted_follow_prob", "content_propensity", "timing_propensity", "generator_propensity", "scheduled_at",
     "posted_at", "tweet_id", "skip_reason", "decision_reasons", "source", "created_at", "publishing_started_at",
     "thread_tweet_ids", "publish_note", "generator_prompt_version", "generator_model", "content_type_source",
+    "hook", "hook_propensity", "topic_arm", "topic_source", "topic_propensity",
 )
 CONTENT_TYPE_SOURCES = ("planner", "inferred", "input")
+# Where a planned post's topic came from: the topic bandit, the trending share, or the static policy's fixed draw.
+TOPIC_SOURCES = ("bandit", "trending", "static")
 COUNTER_COLUMNS = (
     "impressions", "likes", "retweets", "replies", "quotes", "bookmarks", "profile_clicks", "url_clicks", "follows",
 )
@@ -43,7 +46,7 @@ VIRAL_COLUMNS = (
 )
 UNIT_SCORES = (
     "quality_score", "novelty_score", "expertise_score", "viral_score", "predicted_er", "predicted_follow_prob",
-    "content_propensity", "timing_propensity", "generator_propensity",
+    "content_propensity", "timing_propensity", "generator_propensity", "hook_propensity", "topic_propensity",
 )
 
 

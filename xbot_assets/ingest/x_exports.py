@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from xbot_assets.ingest.hooks import hook_of
 from xbot_assets.ingest.load import write_follower_snapshots, write_posts
 from xbot_assets.ingest.metrics import write_metric_snapshots
 from xbot_assets.ingest.parse import (
@@ -179,8 +180,8 @@ def _post_row(row: Mapping[str, Any], kind: str, columns: Mapping[str, str], acc
     post = {
         "decision_id": f"tweet-{tweet_id}", "tweet_id": tweet_id, "account_id": account_id, "status": "posted",
         "decision_type": "single", "content": text, "content_type": infer_content_type(text),
-        "content_type_source": "inferred", "generator_name": IMPORTED_GENERATOR, "posted_at": posted_at,
-        "created_at": posted_at, "source": "real",
+        "content_type_source": "inferred", "hook": hook_of(text), "generator_name": IMPORTED_GENERATOR,
+        "posted_at": posted_at, "created_at": posted_at, "source": "real",
     }
     metric = {"account_id": account_id, "decision_id": post["decision_id"], "tweet_id": tweet_id,
               "collected_at": collected_at, "source": "real", **counters}

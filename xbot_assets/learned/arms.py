@@ -1,5 +1,6 @@
-"""The bandit arms of `learn.bandit_arms`: content arms (Beta posteriors, Thompson propensities) and timing arms
-(UCB1 over the 24 local hours), recomputed from the whole outcome history and replacing the account's rows."""
+"""The bandit arms of `learn.bandit_arms`: content, hook and topic arms (Beta posteriors, Thompson propensities) and
+timing arms (UCB1 over the 24 local hours), recomputed from the whole outcome history and replacing the account's
+rows."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from xbot_assets.learned.store import (
     mart_accounts,
     run_directly,
 )
-from xbot_assets.learning.content_arms import content_arm_posteriors, thompson_propensities
+from xbot_assets.learning.content_arms import (
+    HOOK_ARM_PREFIX,
+    TOPIC_ARM_PREFIX,
+    beta_arm_posteriors,
+    content_arm_posteriors,
+    thompson_propensities,
+)
 from xbot_assets.learning.timing_arms import reward_scale, timing_arm_stats, ucb1_indices
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
@@ -33,7 +40,8 @@ ARM_COLUMNS = (
 def _rewarded_outcomes(conn: Connection, account_id: str) -> pd.DataFrame:
     """The outcomes that teach the arms: past the learning gate with a known engagement rate (as arm_performance)."""
     frame = conn.fetch_df(
-        "select decision_id, content_type, posted_hour, posted_at, engagement_rate from analytics.outcomes "
+        "select decision_id, content_type, hook, topic_arm, topic_source, posted_hour, posted_at, engagement_rate "
+        "from analytics.outcomes "
         "where account_id = ? and passes_learning_gate and engagement_rate is not null order by posted_at, decision_id",
         [account_id],
     )
@@ -115,11 +123,48 @@ def compute_bandit_arms(
             "last_posted_at": [last_hour.get(h) for h in hours],
         }
     )
-    arms = pd.concat([content_rows, timing_rows], ignore_index=True)
+    arms = pd.concat([content_rows, timing_rows, *_hook_and_topic_rows(conn, account_id, outcomes, now, half_life)],
+                     ignore_index=True)
     arms.insert(0, "account_id", account_id)
     arms["half_life_days"] = half_life
     arms["updated_at"] = now
     return arms[list(ARM_COLUMNS)]
+
+
+def _beta_rows(posteriors: pd.DataFrame, scope: str, outcomes: pd.DataFrame, column: str) -> pd.DataFrame:
+    """learn.bandit_arms rows of Beta arms (hook, topic) with their Thompson propensities, as the content arms'."""
+    propensities = thompson_propensities(posteriors, np.random.default_rng(THOMPSON_SEED), n_draws=THOMPSON_DRAWS)
+    played = outcomes.dropna(subset=[column])
+    last, totals = played.groupby(column)["posted_at"].max(), played.groupby(column)["engagement_rate"].sum()
+    return pd.DataFrame({
+        "arm_name": posteriors["arm_name"], "scope": scope, "arm_value": posteriors["arm_value"],
+        "plays": posteriors["plays"], "successes": posteriors["successes"], "failures": posteriors["failures"],
+        "alpha": posteriors["alpha"], "beta": posteriors["beta"], "mean_reward": posteriors["mean_reward"],
+        "total_reward": [float(totals.get(v, 0.0)) for v in posteriors["arm_value"]],
+        "posterior_mean": posteriors["posterior_mean"], "ucb_index": np.nan,
+        "selection_probability": posteriors["arm_name"].map(propensities).astype(float),
+        "last_posted_at": [last.get(v) for v in posteriors["arm_value"]],
+    })
+
+
+def _hook_and_topic_rows(conn: Connection, account_id: str, outcomes: pd.DataFrame, now: datetime,
+                         half_life: float | None) -> list[pd.DataFrame]:
+    """Hook arms (every hook the account's posts carry) and topic arms (every topic the planner chose from the
+    bandit). Trending posts teach no topic arm: their topic was not the bandit's choice, so they are judged apart
+    (learn/strategy compares them with the bandit's posts)."""
+    rows = []
+    for scope, column, prefix, where in (
+        ("hook", "hook", HOOK_ARM_PREFIX, "hook is not null"),
+        ("topic", "topic_arm", TOPIC_ARM_PREFIX, "topic_arm is not null and coalesce(topic_source, '') <> 'trending'"),
+    ):
+        values = [r[0] for r in conn.fetchall(
+            f"select distinct {column} from analytics.outcomes where account_id = ? and {where} order by 1",
+            [account_id])]
+        taught = outcomes if scope == "hook" else outcomes[outcomes["topic_source"].fillna("") != "trending"]
+        posteriors = beta_arm_posteriors(taught, column, values, prefix, as_of=now, half_life_days=half_life)
+        if not posteriors.empty:
+            rows.append(_beta_rows(posteriors, scope, taught, column))
+    return rows
 
 
 def write_bandit_arms(conn: Connection, account_id: str, arms: pd.DataFrame) -> None:

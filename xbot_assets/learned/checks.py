@@ -33,6 +33,19 @@ def arm_count_mismatches(conn: Connection) -> list[dict[str, Any]]:
         from analytics.outcomes
         where passes_learning_gate and engagement_rate is not null and posted_hour is not null
         group by account_id, posted_hour
+        union all
+        select account_id, 'hook_' || hook as arm_name,
+               count(*) as plays, sum(case when is_success then 1 else 0 end) as successes
+        from analytics.outcomes
+        where passes_learning_gate and engagement_rate is not null and hook is not null
+        group by account_id, hook
+        union all
+        select account_id, 'topic_' || topic_arm as arm_name,
+               count(*) as plays, sum(case when is_success then 1 else 0 end) as successes
+        from analytics.outcomes
+        where passes_learning_gate and engagement_rate is not null and topic_arm is not null
+          and coalesce(topic_source, '') <> 'trending'
+        group by account_id, topic_arm
         """
     )
     stored = conn.fetch_df(

@@ -35,6 +35,31 @@ def content_arm_name(content_type: str) -> str:
     return f"{ARM_PREFIX}{content_type}"
 
 
+# Hooks and topics are arms of the same kind (issue 17): Beta posteriors on the same success rule, Thompson-sampled.
+HOOK_ARM_PREFIX = "hook_"
+TOPIC_ARM_PREFIX = "topic_"
+
+
+def beta_arm_posteriors(
+    outcomes: pd.DataFrame,
+    column: str,
+    values: Sequence[str],
+    prefix: str,
+    *,
+    as_of: datetime | None = None,
+    half_life_days: float | None = None,
+    success_threshold: float = SUCCESS_ER_THRESHOLD,
+) -> pd.DataFrame:
+    """`content_arm_posteriors` keyed on another column of the outcomes (hook, topic_arm): the columns of
+    POSTERIOR_COLUMNS with `arm_value` in place of content_type and arm names `<prefix><value>`."""
+    keyed = outcomes.assign(content_type=outcomes[column]) if len(outcomes) else outcomes.assign(
+        content_type=pd.Series(dtype=object))
+    table = content_arm_posteriors(keyed, values, as_of=as_of, half_life_days=half_life_days,
+                                   success_threshold=success_threshold)
+    table["arm_name"] = prefix + table["content_type"]
+    return table.rename(columns={"content_type": "arm_value"})
+
+
 def _as_utc(values: pd.Series | pd.Timestamp) -> pd.Series | pd.Timestamp:
     """Naive timestamps are read as UTC so that naive and zone-aware inputs can be subtracted safely."""
     if isinstance(values, pd.Series):

@@ -399,6 +399,48 @@ QUARANTINE_SOURCE_TABLES = (
     "alter table raw.quarantine add column if not exists source_id varchar",
 )
 
+# Topic and hook arms (issue 17): every decision's hook type and the topic arm it was planned on (a profile topic),
+# whether that topic came from the topic bandit or from the trending share, and both choices' propensities.
+TOPIC_HOOK_TABLES = (
+    "alter table raw.posts add column if not exists hook varchar",
+    "alter table raw.posts add column if not exists hook_propensity double precision",
+    "alter table raw.posts add column if not exists topic_arm varchar",
+    "alter table raw.posts add column if not exists topic_source varchar",
+    "alter table raw.posts add column if not exists topic_propensity double precision",
+    # Formulas learned from the account's own winners; generator_name '*' ranks them over all generators' posts.
+    """
+    create table if not exists learn.formulas (
+        account_id varchar not null,
+        generator_name varchar not null,
+        formula_id varchar not null,
+        rank bigint not null,
+        name varchar not null,
+        structure varchar not null,
+        hook varchar,
+        length_class varchar not null,
+        example text not null,
+        example_decision_id varchar not null,
+        posts bigint not null,
+        winners bigint not null,
+        mean_impressions double precision,
+        engagement_rate double precision,
+        f_per_1k double precision,
+        confidence double precision not null,
+        updated_at timestamp not null,
+        primary key (account_id, generator_name, formula_id)
+    )
+    """,
+    # The learned strategy in words: one JSON document per account (top topics, hours, hooks, formulas, generators).
+    """
+    create table if not exists learn.strategy (
+        account_id varchar primary key,
+        strategy_json text not null,
+        posts_counted bigint not null,
+        updated_at timestamp not null
+    )
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
@@ -409,4 +451,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "account_profiles", PROFILE_TABLES),
     Migration(8, "history_import", HISTORY_IMPORT_TABLES),
     Migration(9, "quarantine_source", QUARANTINE_SOURCE_TABLES),
+    Migration(10, "topic_hook_arms", TOPIC_HOOK_TABLES),
 )

@@ -128,19 +128,33 @@ class LLMDraft:
 
 
 def messages(persona: Persona, content_type: str, topic: str, audience: str | None, examples: Sequence[str],
-             thread: bool, rules: Sequence[str] = ()) -> list[dict[str, str]]:
-    """The chat: the persona's prompt, the account's rules, up to three viral examples (structure only), the ask."""
+             thread: bool, rules: Sequence[str] = (), hook: str | None = None,
+             formulas: Sequence[dict] = ()) -> list[dict[str, str]]:
+    """The chat: the persona's prompt, the account's rules, up to three viral examples (structure only), the ask,
+    the hook the planner chose and the account's own best formulas (learn/formulas) with their evidence."""
     system = persona.prompt + "\n" + "\n".join(f"- {r}" for r in rules)
     system += ("\nAnswer with one JSON object only: {\"text\": string or null, \"parts\": list of strings or null, "
                "\"topic\": string, \"hook\": one of " + ", ".join(HOOKS) + ", \"claim\": string}.")
     ask = [f"Write one {'thread (2-5 posts)' if thread else 'single post'} of type {content_type} about {topic}."]
     if audience:
         ask.append(f"Audience: {audience}.")
+    if hook:
+        ask.append(f"Open with a {hook} hook, and answer \"hook\": \"{hook}\".")
+    if formulas:
+        ask.append("Structures that worked for this account's own posts (follow one that fits the hook):")
+        ask += [_formula_line(f) for f in formulas[:3]]
     if examples:
         ask.append("Posts that did well recently, for their structure only. Do not copy or paraphrase them:")
         ask += [f"<example>{e}</example>" for e in examples[:3]]
     ask.append("Each post at most 280 characters; no links unless asked; no hashtags.")
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(ask)}]
+
+
+def _formula_line(formula: dict) -> str:
+    evidence = f"{formula.get('posts', 0)} posts"
+    if formula.get("engagement_rate") is not None:
+        evidence += f", ER {float(formula['engagement_rate']):.1%}"
+    return f"- {formula['name']}: {formula['structure']} ({evidence}). Example: <example>{formula['example']}</example>"
 
 
 class LLMGenerator:
@@ -181,14 +195,15 @@ class LLMGenerator:
             conn.insert_rows("act.llm_calls", LLM_CALL_COLUMNS, [[values.get(c) for c in LLM_CALL_COLUMNS]])
 
     def generate(self, generator_name: str, content_type: str, topic: str, *, thread: bool = False,
-                 audience: str | None = None, examples: Sequence[str] = (), rules: Sequence[str] = ()) -> LLMDraft:
+                 audience: str | None = None, examples: Sequence[str] = (), rules: Sequence[str] = (),
+                 hook: str | None = None, formulas: Sequence[dict] | None = None) -> LLMDraft:
         persona = PERSONAS.get(generator_name)
         if persona is None:
             raise GenerationFailed(f"llm: no persona {generator_name!r}")
         if self.unavailable:
             raise GenerationFailed(f"llm: not asked, the model's server failed earlier in this run "
                                    f"({self.unavailable})")
-        chat = messages(persona, content_type, topic, audience, examples, thread, rules)
+        chat = messages(persona, content_type, topic, audience, examples, thread, rules, hook, formulas or ())
         draft = LLMDraft(output=None, generator_name=generator_name, prompt_version=persona.version,  # type: ignore
                          model=self.settings.model)
         problems: list[str] = []

@@ -9,9 +9,13 @@ topics for its audience (`generate_offline_on`), in English only — the templat
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from xbot_assets.acting.text_features import MAX_SINGLE_LENGTH, weighted_length
 
 OFFLINE_MARK = "offline"
 
@@ -142,6 +146,27 @@ PROFILE_THREAD_STEPS = (
     "9/ The short version: 1 habit, 7 days, then decide.",
 )
 
+# One opening line per hook type (issue 17), put before the persona's body: the hook is how the post opens, so the
+# classifier (ingest.hooks, which reads the opening sentence) reads each one as its own type.
+HOOK_OPENERS: dict[str, str] = {
+    "question": "Is {b} the most underrated lever for {a}?",
+    "surprising number": "23% better {a} markers came with {c} of {b}.",
+    "contrarian claim": "Unpopular opinion: {b} matters more for {a} than any supplement.",
+    "story": "I ignored {b} for 3 years.",
+    "list": "3 things nobody says about {b}:",
+    "how-to": "How to get {b} right for {a} in 7 days:",
+    "myth/fact": "Myth: {b} barely matters for {a}.",
+}
+PROFILE_HOOK_OPENERS: dict[str, str] = {
+    "question": "What would change if you gave {t} 10 minutes a day?",
+    "surprising number": "9 in 10 {u} never measure their {t}.",
+    "contrarian claim": "Unpopular opinion: {t} is simpler than the experts make it.",
+    "story": "I got {t} wrong for 2 years.",
+    "list": "3 mistakes I keep seeing in {t}:",
+    "how-to": "How to start with {t} in 10 minutes a day:",
+    "myth/fact": "Myth: {t} takes hours a day.",
+}
+
 CONTENT_TYPE_FRAMES: dict[str, str] = {
     "educational_thread": "🧵 {text} Here is how it works, step by step.",
     "factual_single": "{text}",
@@ -160,39 +185,75 @@ class Draft:
     prompt_version: str | None = None  # which version of the generator wrote it (a persona prompt's, or the templates')
     model: str | None = None  # the language model's name, or "offline"
     examples: tuple[str, ...] = ()  # viral posts shown to the writer as structure: the draft must not copy them
+    formula: str | None = None  # the learned formula the writer followed (learn/formulas), if any
 
 
 def _templates_version() -> str:
-    text = repr((PERSONA_TEMPLATES, TOPICS, CONTENT_TYPE_FRAMES, PROFILE_TEMPLATES, PROFILE_THREAD_STEPS))
+    text = repr((PERSONA_TEMPLATES, TOPICS, CONTENT_TYPE_FRAMES, PROFILE_TEMPLATES, PROFILE_THREAD_STEPS, HOOK_OPENERS,
+                 PROFILE_HOOK_OPENERS))
     return "offline@" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def generate_offline(generator_name: str, content_type: str, rng: np.random.Generator, *, thread: bool = False) -> Draft:
+def _formula_for(hook: str | None, formulas: Sequence[Mapping] | None) -> Mapping | None:
+    """The best learned formula that opens with the asked hook (they come best first)."""
+    return next((f for f in formulas or () if hook is not None and f.get("hook") == hook), None)
+
+
+def _hooked(opener: str | None, framed: str, short: str, formula: Mapping | None) -> str:
+    """The opener before the framed body; the body's first sentence only when the formula that worked is a short
+    post or the whole would not fit X's 280."""
+    if opener is None:
+        return framed
+    if (formula or {}).get("length") == "short" or weighted_length(f"{opener} {framed}") > MAX_SINGLE_LENGTH:
+        return f"{opener} {short}"
+    return f"{opener} {framed}"
+
+
+def _first_sentence(text: str) -> str:
+    match = re.match(r"(.+?[.?!])(\s|$)", text)
+    return match.group(1) if match else text
+
+
+def generate_offline(generator_name: str, content_type: str, rng: np.random.Generator, *, thread: bool = False,
+                     topic: str | None = None, hook: str | None = None,
+                     formulas: Sequence[Mapping] | None = None) -> Draft:
+    """A templated post on the simulator's health niche: on `topic` when it is one of TOPICS (else drawn), opening
+    with `hook` when asked (HOOK_OPENERS), shaped by the best formula for that hook when one is given."""
     templates = PERSONA_TEMPLATES.get(generator_name) or PERSONA_TEMPLATES["humanVoice"]
-    topic, practice, dose, evidence = TOPICS[int(rng.integers(len(TOPICS)))]
+    # A trending label ("sleep for night nurses") is written on the niche topic it names.
+    named = [row for row in TOPICS if row[0] == topic] or [row for row in TOPICS if topic and row[0] in topic.lower()]
+    topic, practice, dose, evidence = named[0] if named else TOPICS[int(rng.integers(len(TOPICS)))]
     body = templates[int(rng.integers(len(templates)))].format(a=topic, b=practice, c=dose, d=evidence)
     frame = CONTENT_TYPE_FRAMES.get(content_type, "{text}")
-    text = frame.format(text=body)
+    formula = _formula_for(hook, formulas)
+    opener = HOOK_OPENERS[hook].format(a=topic, b=practice, c=dose, d=evidence) if hook in HOOK_OPENERS else None
+    text = _hooked(opener, frame.format(text=body), _first_sentence(body), formula)
     parts: tuple[str, ...] = ()
     if thread:
         parts = (text, f"1/ Why {practice} matters for {topic}.", f"2/ The dose: {dose}.", f"3/ The evidence: {evidence}.")
     return Draft(text=text, topic=f"{topic} [{OFFLINE_MARK}]", generator_name=generator_name,
-                 content_type=content_type, thread_parts=parts, prompt_version=OFFLINE_VERSION, model=OFFLINE_MARK)
+                 content_type=content_type, thread_parts=parts, prompt_version=OFFLINE_VERSION, model=OFFLINE_MARK,
+                 formula=formula["name"] if formula else None)
 
 
 def generate_offline_on(topic: str, audience: str | None, generator_name: str, content_type: str,
-                        rng: np.random.Generator, *, thread: bool = False, thread_parts: int = 4) -> Draft:
+                        rng: np.random.Generator, *, thread: bool = False, thread_parts: int = 4,
+                        hook: str | None = None, formulas: Sequence[Mapping] | None = None) -> Draft:
     """A templated post on a profile's topic; a thread is its head and `thread_parts - 1` numbered steps."""
     templates = PROFILE_TEMPLATES.get(generator_name) or PROFILE_TEMPLATES["humanVoice"]
     reader = audience or "most people"
     body = templates[int(rng.integers(len(templates)))].format(t=topic, u=reader, U=reader[:1].upper() + reader[1:])
-    text = CONTENT_TYPE_FRAMES.get(content_type, "{text}").format(text=body)
+    formula = _formula_for(hook, formulas)
+    opener = PROFILE_HOOK_OPENERS[hook].format(t=topic, u=reader) if hook in PROFILE_HOOK_OPENERS else None
+    text = _hooked(opener, CONTENT_TYPE_FRAMES.get(content_type, "{text}").format(text=body), _first_sentence(body),
+                   formula)
     parts: tuple[str, ...] = ()
     if thread:
         steps = PROFILE_THREAD_STEPS[:max(1, min(thread_parts, len(PROFILE_THREAD_STEPS) + 1) - 1)]
         parts = (text, *(step.format(t=topic, u=reader) for step in steps))
     return Draft(text=text, topic=f"{topic} [{OFFLINE_MARK}]", generator_name=generator_name,
-                 content_type=content_type, thread_parts=parts, prompt_version=OFFLINE_VERSION, model=OFFLINE_MARK)
+                 content_type=content_type, thread_parts=parts, prompt_version=OFFLINE_VERSION, model=OFFLINE_MARK,
+                 formula=formula["name"] if formula else None)
 
 
 OFFLINE_VERSION = _templates_version()

@@ -1,0 +1,160 @@
+"""Hook and topic arms, formulas and the learned strategy on DuckDB and on PostgreSQL (issue 17): raw → dbt → learn
+→ plan, on one hand-made history whose truth is known.
+
+The history (account `acct`, 48 posts over 12 days at 09, 12, 15 and 18 UTC): question hooks engage at 6 %, list
+hooks at 4 %, story hooks at 2 %; posts on naps engage 1.5 points more than the others (so a story on naps passes
+the 3 % success line); every sixth post is on a
+trending topic (marked, judged apart). Posts at 15:00 reach 6,000 impressions (the formulas' views threshold).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from xbot_assets.acting.accounts import Account, register_account
+from xbot_assets.acting.planning import plan_posts
+from xbot_assets.acting.profile import AccountProfile, store_profile
+from xbot_assets.defs.ingest import raw_tables
+from xbot_assets.defs.learn import LEARN_ASSETS
+from xbot_assets.defs.learn_checks import LEARN_CHECKS
+from xbot_assets.defs.resources import ClockResource, RedisResource, WarehouseResource
+from xbot_assets.defs.transform import xbot_dbt_assets
+from xbot_assets.ingest.load import write_posts
+from xbot_assets.ingest.metrics import write_metric_snapshots
+from xbot_assets.learned.checks import arm_count_mismatches
+from xbot_assets.warehouse.connection import Warehouse
+
+NOW = datetime(2026, 2, 14)
+START = datetime(2026, 2, 1)
+TOPICS = ("naps", "morning light", "caffeine timing")
+HOOK_TEXTS = {
+    "question": "Why do {t} matter more than you think on a night shift?",
+    "list": "3 mistakes people make with {t}: timing, dose, and giving up after 2 days.",
+    "story": "I ignored {t} for years. Then a colleague showed me her routine after a long shift.",
+}
+HOOK_ER = {"question": 0.06, "list": 0.04, "story": 0.02}
+
+
+def history() -> tuple[list[dict], list[dict]]:
+    posts, snapshots = [], []
+    for i in range(48):
+        posted_at = START + timedelta(days=i // 4, hours=9 + 3 * (i % 4))
+        hook = list(HOOK_TEXTS)[i % 3]
+        topic = TOPICS[(i // 3) % 3]
+        trending = i % 6 == 5
+        er = HOOK_ER[hook] + (0.015 if topic == "naps" else 0.0)
+        impressions = 6000 if posted_at.hour == 15 else 1000
+        decision_id = f"acct-{i:03d}"
+        posts.append({
+            "decision_id": decision_id, "account_id": "acct", "status": "posted", "decision_type": "single",
+            "content": HOOK_TEXTS[hook].format(t=topic) + f" ({i})", "content_type": "factual_single",
+            "generator_name": "dataNerd" if i % 2 else "coach", "topic": topic, "hook": hook, "topic_arm": topic,
+            "topic_source": "trending" if trending else "bandit", "quality_score": 0.8, "posted_at": posted_at,
+            "tweet_id": f"7{i:05d}", "source": "simulated",
+        })
+        snapshots.append({
+            "decision_id": decision_id, "account_id": "acct", "collected_at": posted_at + timedelta(hours=25),
+            "impressions": impressions, "likes": round(er * impressions), "retweets": 0, "replies": 0,
+            "follows": 3 if hook == "question" else 0, "source": "simulated",
+        })
+    return posts, snapshots
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def learned(request):
+    url = request.getfixturevalue("duckdb_url" if request.param == "duckdb" else "pg_url")
+    wh = Warehouse.from_url(url)
+    wh.migrate()
+    posts, snapshots = history()
+    with wh.connect() as conn:
+        write_posts(conn, posts, now=NOW)
+        write_metric_snapshots(conn, snapshots, now=NOW)
+        # Imported history carries no hook: the writer classifies it from the text.
+        write_posts(conn, [{"decision_id": "imported-1", "account_id": "other", "status": "posted",
+                            "content": "How to nap on a 12-hour shift: 20 minutes, before 3 am.",
+                            "posted_at": START}], now=NOW)
+    result = dg.materialize(
+        [raw_tables, xbot_dbt_assets, *LEARN_ASSETS, *LEARN_CHECKS],
+        resources={"warehouse": WarehouseResource(url=url), "clock": ClockResource(simulated_now=NOW.isoformat()),
+                   "redis": RedisResource(url=None)},
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+    )
+    assert result.success
+    return wh, result
+
+
+@pytest.fixture(scope="module")
+def duckdb_url(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("topic_hook") / "warehouse.duckdb")
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    import uuid
+
+    from conftest import _admin_connection
+
+    admin, t = _admin_connection()
+    name = f"xbot_test_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f"create database {name}")
+    auth = t.user + (f":{t.password}" if t.password else "")
+    try:
+        yield f"postgresql://{auth}@{t.host}:{t.port}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"drop database if exists {name} with (force)")
+        admin.close()
+
+
+def test_hooks_and_topics_reach_the_marts_and_an_imported_post_is_classified(learned):
+    wh, _ = learned
+    with wh.connect() as conn:
+        assert conn.scalar("select hook from raw.posts where decision_id = 'imported-1'") == "how-to"
+        rows = conn.fetchall("select hook, topic_arm, topic_source, count(*) from analytics.training_set "
+                             "where account_id = 'acct' group by hook, topic_arm, topic_source")
+    assert sum(r[3] for r in rows) == 48
+    assert {r[0] for r in rows} == set(HOOK_TEXTS) and {r[1] for r in rows} == set(TOPICS)
+    assert sum(r[3] for r in rows if r[2] == "trending") == 8
+
+
+def test_hook_and_topic_arms_are_beta_posteriors_and_trending_posts_teach_no_topic_arm(learned):
+    wh, _ = learned
+    with wh.connect() as conn:
+        arms = conn.fetch_df("select scope, arm_value, plays, successes, alpha, beta, selection_probability "
+                             "from learn.bandit_arms where account_id = 'acct' and scope in ('hook', 'topic')")
+        assert arm_count_mismatches(conn) == []
+    hooks = arms[arms["scope"] == "hook"].set_index("arm_value")
+    topics = arms[arms["scope"] == "topic"].set_index("arm_value")
+    assert hooks["plays"].to_dict() == {"question": 16, "list": 16, "story": 16}
+    # Success is ER > 3 %: every question and list post, a story post only on naps.
+    story_on_naps = sum(p["hook"] == "story" and p["topic_arm"] == "naps" for p in history()[0])
+    assert hooks.loc["question", "successes"] == 16 and hooks.loc["story", "successes"] == story_on_naps
+    assert hooks.loc["question", "alpha"] == 17 and hooks.loc["story", "beta"] == 17 - story_on_naps
+    assert topics["plays"].sum() == 40  # the 8 trending posts are judged apart
+    assert abs(hooks["selection_probability"].sum() - 1) < 1e-9
+    assert topics["selection_probability"].idxmax() == "naps"
+
+
+def test_planning_reads_the_arms_asks_for_topic_and_hook_and_logs_their_propensities(learned):
+    wh, _ = learned
+    register_account(wh, Account("acct", posts_per_day=6), NOW)
+    store_profile(wh, "acct", AccountProfile(niche="sleep for shift workers", topics=list(TOPICS),
+                                             audience="nurses"), NOW)
+    report = plan_posts(wh, Account("acct", posts_per_day=6), NOW + timedelta(hours=1))
+    assert report.queued >= 1
+    with wh.connect() as conn:
+        rows = conn.fetch_df("select hook, hook_propensity, topic_arm, topic_source, topic_propensity, content, "
+                             "decision_reasons from raw.posts where account_id = 'acct' and created_at = ?",
+                             [NOW + timedelta(hours=1)])
+    assert len(rows) == len(report.candidates)
+    assert set(rows["topic_arm"]) <= set(TOPICS) and set(rows["topic_source"]) <= {"bandit", "trending"}
+    assert rows["hook"].isin(list(HOOK_TEXTS) + ["surprising number", "contrarian claim", "how-to", "myth/fact"]).all()
+    assert ((rows["hook_propensity"] > 0) & (rows["hook_propensity"] <= 1)).all()
+    assert ((rows["topic_propensity"] > 0) & (rows["topic_propensity"] <= 1)).all()
+    for reasons, hook in zip(rows["decision_reasons"], rows["hook"], strict=True):
+        assert any(r.startswith(f"hook {hook}") for r in json.loads(reasons))

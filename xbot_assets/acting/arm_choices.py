@@ -1,0 +1,107 @@
+"""The planner's topic and hook choices (issue 17), pure: Thompson sampling over Beta arms, the trending share, and
+the call to a writer with the chosen topic and hook.
+
+A slot's topic is chosen before the text is written: with probability `trending_share` (when a trending topic
+exists) the top trending topic, otherwise a profile topic by Thompson sampling over the topic arms (a topic never
+played keeps the Beta(1,1) prior). Its propensity is the probability of the pair (topic, where it came from), so
+trending and bandit posts are both evaluable off-policy. The hook is Thompson-sampled over the seven hook types.
+Without learning (the static policy, or the arms switched off) the topic is drawn by the profile's weights and the
+hook uniformly, with those probabilities as propensities.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from xbot_assets.ingest.hooks import HOOK_TYPES
+from xbot_assets.learning.content_arms import thompson_propensities
+
+PROPENSITY_DRAWS = 4_000
+
+
+@dataclass(frozen=True)
+class TrendingTopic:
+    """A topic rising among recent viral examples, inside the account's niche (`profile_topic` is the profile topic
+    it falls under: the arm it would teach, were trending posts not judged apart)."""
+
+    label: str
+    profile_topic: str
+    score: float  # recency-weighted count of the viral examples on it
+    growth: float  # that count in the recent half of the window over the older half's
+
+
+@dataclass(frozen=True)
+class TopicChoice:
+    text_topic: str  # what the writer is asked to write about
+    topic_arm: str  # the profile topic (the arm)
+    source: str  # bandit | trending | static
+    propensity: float
+
+
+def beta_choice(arms: pd.DataFrame, values: Sequence[str], rng: np.random.Generator) -> tuple[str, float]:
+    """Thompson sampling over `values` with the stored posteriors (`arm_value`, alpha, beta; Beta(1,1) when absent);
+    the pick and its Monte Carlo propensity (never 0: a pick the estimate missed has at most one draw's chance)."""
+    values = list(dict.fromkeys([*values, *arms.get("arm_value", [])]))
+    stored = arms.set_index("arm_value") if len(arms) else pd.DataFrame(columns=["alpha", "beta"])
+    alpha = np.array([float(stored["alpha"].get(v, 1.0)) for v in values])
+    beta = np.array([float(stored["beta"].get(v, 1.0)) for v in values])
+    pick = values[int(np.argmax(rng.beta(alpha, beta)))]
+    frame = pd.DataFrame({"arm_name": values, "alpha": alpha, "beta": beta})
+    props = thompson_propensities(frame, rng, n_draws=PROPENSITY_DRAWS)
+    return pick, max(props[pick], 1.0 / (PROPENSITY_DRAWS + 1))
+
+
+def weighted_choice(weights: Mapping[str, float], rng: np.random.Generator) -> tuple[str, float]:
+    names = list(weights)
+    p = np.array([weights[n] for n in names], dtype=float)
+    p /= p.sum()
+    index = int(rng.choice(len(names), p=p))
+    return names[index], float(p[index])
+
+
+def choose_topic(topic_weights: Mapping[str, float], topic_arms: pd.DataFrame, trending: Sequence[TrendingTopic],
+                 *, learn: bool, trending_share: float, rng: np.random.Generator) -> TopicChoice | None:
+    """The slot's topic, or None when the account has no topics to choose from (the writer picks its own)."""
+    if not topic_weights:
+        return None
+    if not learn:
+        topic, p = weighted_choice(topic_weights, rng)
+        return TopicChoice(topic, topic, "static", p)
+    share = trending_share if trending else 0.0
+    if share > 0 and rng.random() < share:
+        top = trending[0]
+        return TopicChoice(top.label, top.profile_topic, "trending", share)
+    known = topic_arms[topic_arms["arm_value"].isin(list(topic_weights))] if len(topic_arms) else topic_arms
+    topic, p = beta_choice(known, list(topic_weights), rng)
+    return TopicChoice(topic, topic, "bandit", (1.0 - share) * p)
+
+
+def choose_hook(hook_arms: pd.DataFrame, *, learn: bool, rng: np.random.Generator) -> tuple[str, float]:
+    if not learn:
+        return HOOK_TYPES[int(rng.integers(len(HOOK_TYPES)))], 1.0 / len(HOOK_TYPES)
+    known = hook_arms[hook_arms["arm_value"].isin(HOOK_TYPES)] if len(hook_arms) else hook_arms
+    return beta_choice(known, HOOK_TYPES, rng)
+
+
+def _accepted_keywords(generate: Callable) -> set[str] | None:
+    """The keywords a writer takes (None: it takes any). Writers written before topic and hook arms take neither."""
+    try:
+        parameters = inspect.signature(generate).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters}
+
+
+def write_with(generate: Callable, generator: str, content_type: str, rng: np.random.Generator, *, thread: bool,
+               **brief):
+    """Call the writer with the brief's topic, hook, formulas ... as far as it takes them (none given as None)."""
+    accepted = _accepted_keywords(generate)
+    extra = {k: v for k, v in brief.items() if v is not None and (accepted is None or k in accepted)}
+    return generate(generator, content_type, rng, thread=thread, **extra)
