@@ -210,3 +210,31 @@ def test_models_do_not_read_the_clock():
                    if n["resource_type"] == "model" and n["config"]["materialized"] == "incremental"]
     assert sorted(n["name"] for n in incremental) == sorted(name for _, name in MODELS)
     assert all("as_of" not in n["raw_code"] and "utc_now" not in n["raw_code"] for n in incremental)
+
+
+def test_full_refresh_through_dagster(duckdb_url, tmp_path, monkeypatch):
+    """The dbt step's config full_refresh (xbot refresh --full-refresh) rebuilds what the incremental path keeps: a
+    stored row edited by hand survives an ordinary run and not a full refresh."""
+    from xbot_assets.defs.transform import xbot_dbt_assets
+    from xbot_assets.runtime.instance import run_job
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("XBOT_WAREHOUSE", duckdb_url)
+    wh = Warehouse.from_url(duckdb_url)
+    wh.migrate()
+    with wh.connect() as c:
+        c.insert_rows("raw.posts", POST_COLUMNS, POSTS)
+        c.insert_rows("raw.metric_snapshots", METRIC_COLUMNS, METRICS)
+        c.insert_rows("raw.follower_snapshots", FOLLOWER_COLUMNS, FOLLOWERS)
+        # Loaded two days after the rest (2026-01-10 12:30): the rest is out of the lookback behind it.
+        c.insert_rows("raw.follower_snapshots", FOLLOWER_COLUMNS,
+                      [("acct_c", t(12, 9), 215, "real", datetime(2026, 1, 12, 10))])
+    keys = sorted(xbot_dbt_assets.keys, key=str)
+    now = datetime(2026, 1, 12, 12)
+    assert run_job("refresh_job", now=now, selection=keys).success
+    _set_impressions(wh, "a1", -1)
+    assert run_job("refresh_job", now=now, selection=keys).success
+    assert _impressions(wh, "a1") == -1
+    full = run_job("refresh_job", now=now, selection=keys, op_config={"xbot_dbt_assets": {"full_refresh": True}})
+    assert full.success
+    assert _impressions(wh, "a1") == 10000

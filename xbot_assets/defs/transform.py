@@ -27,6 +27,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtCliRuntimeError, DagsterDbtTranslator, DbtProject, dbt_assets
 from dagster_dbt.asset_utils import extract_runtime_selection_from_args, get_updated_cli_invocation_params_for_context
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+from pydantic import Field
 
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
 from xbot_assets.project import dbt_project, ensure_manifest
@@ -230,6 +231,16 @@ def _prune_target_dirs(newest: Path) -> None:
 
 # ------------------------------------------------------------------------------------------- the asset
 
+class DbtBuildConfig(dg.Config):
+    """Run config of the dbt step: `ops: {xbot_dbt_assets: {config: {full_refresh: true}}}` (`xbot refresh
+    --full-refresh`)."""
+
+    # The incremental models (int_latest_metrics, the attribution, outcomes, training_set) recompute only what rows
+    # loaded since their last build change; a full refresh rebuilds them from all of history: after a change to a
+    # macro they use, or to repair tables edited by hand.
+    full_refresh: bool = Field(default=False, description="dbt build --full-refresh: rebuild every incremental model")
+
+
 # @dbt_assets reads the manifest right here, at import: a fresh clone has none until it is parsed once.
 ensure_manifest()
 
@@ -240,12 +251,15 @@ ensure_manifest()
     dagster_dbt_translator=XbotDbtTranslator(),
     pool="warehouse",
 )
-def xbot_dbt_assets(context: dg.AssetExecutionContext, warehouse: WarehouseResource, clock: ClockResource):
+def xbot_dbt_assets(
+    context: dg.AssetExecutionContext, config: DbtBuildConfig, warehouse: WarehouseResource, clock: ClockResource
+):
     # The marts' 7-day windows end at the run's "now", so simulated time gives the same tables as wall time would.
     # It travels as an env var: a --vars value that changes every run would cost dbt a full re-parse each time.
     as_of = clock.now().isoformat(sep=" ")
+    args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
     invocation = invoke_dbt(
-        context, ["build"], environment=warehouse.dbt_environment(XBOT_AS_OF=as_of), partial_parse_key=warehouse.target
+        context, args, environment=warehouse.dbt_environment(XBOT_AS_OF=as_of), partial_parse_key=warehouse.target
     )
     invocation.log_summary()
     yield from invocation.asset_events()

@@ -26,7 +26,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
     as_of = parse_timestamp(args.as_of, "--as-of") if args.as_of else None
     started = time.perf_counter()
-    result = run_job("refresh_job", now=as_of, tags={"xbot/trigger": "cli-refresh"})
+    # --full-refresh rebuilds the incremental marts from all of history (dbt build --full-refresh).
+    op_config = {"xbot_dbt_assets": {"full_refresh": True}} if args.full_refresh else None
+    result = run_job("refresh_job", now=as_of, tags={"xbot/trigger": "cli-refresh"}, op_config=op_config)
     elapsed = time.perf_counter() - started
     return report_run(result, elapsed)
 
@@ -152,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     refresh = sub.add_parser("refresh", help="materialize everything downstream of the raw tables through Dagster")
     refresh.add_argument("--as-of", default=None, help="the 'now' of the 7-day windows (ISO 8601, UTC); default: now")
+    refresh.add_argument("--full-refresh", action="store_true",
+                         help="rebuild the incremental marts from all of history instead of what changed")
     refresh.set_defaults(func=cmd_refresh)
 
     demo = sub.add_parser("demo", help="the closed loop for N simulated days through Dagster, with an HTML report")
