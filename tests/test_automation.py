@@ -177,7 +177,8 @@ def test_new_raw_rows_rebuild_transform_and_learn_and_retrain_the_models(stack):
     transform_run = stack.launch(requests[0], now)
     transform_seconds = time.perf_counter() - started
     assert transform_run.success
-    assert _count(stack.wh, "select count(*) from learn.bandit_arms where account_id = 'main'") == 28
+    # 4 content, 24 timing and 6 hook arms (the hooks the offline templates' texts are classified as).
+    assert _count(stack.wh, "select count(*) from learn.bandit_arms where account_id = 'main'") == 34
     assert _count(stack.wh, "select count(*) from learn.model_registry") == 0
 
     # Enough new outcomes (no model yet) → one retraining run of the two model assets.
@@ -280,7 +281,7 @@ def test_everything_is_off_by_default_and_one_switch_turns_production_on(monkeyp
         assert {s.default_status for s in repo.sensor_defs} == {dg.DefaultSensorStatus.RUNNING}
         # What the schedules launch exists and covers the assets the brief names.
         assert set(defs.resolve_job_def("plan_job").asset_layer.selected_asset_keys) == {
-            dg.AssetKey(["act", "planned_posts"])}
+            dg.AssetKey(["act", "planned_posts"]), dg.AssetKey(["report", "operator_dashboard"])}
         assert set(defs.resolve_job_def("optimize_job").asset_layer.selected_asset_keys) == {
             dg.AssetKey(["learn", "generator_weights"]), dg.AssetKey(["learn", "generator_posterior"])}
     finally:

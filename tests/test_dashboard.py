@@ -210,3 +210,16 @@ def test_the_pages_are_served_at_a_stable_url(pages):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_missing_time_or_number_shows_as_a_dash():
+    import numpy as np
+    import pandas as pd
+
+    from xbot_assets.pages.dashboard import _number, _when
+    from xbot_assets.pages.html import missing
+
+    assert all(missing(v) for v in (None, float("nan"), pd.NA, pd.NaT, np.datetime64("NaT"), " "))
+    assert not any(missing(v) for v in (0, 0.0, "x", pd.Timestamp("2026-01-01"), False))
+    assert _when(pd.NaT) == "—" and _when(pd.Timestamp("2026-01-01 08:30")) == "2026-01-01 08:30"
+    assert _number(np.nan) == "—"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import math
 
+import numpy as np
 import pandas as pd
 
 
@@ -28,12 +29,14 @@ def html_table(header: list[str], rows: list[list[str]], row_classes: list[str] 
 
 
 def missing(value) -> bool:
-    """None, NaN, pd.NA or blank text: nothing to show (pandas turns a NULL text into NaN, and str(NaN) is 'nan')."""
-    if value is None or value is pd.NA:
+    """None, NaN, NaT, pd.NA or blank text: nothing to show (a NULL number reads as NaN, a NULL time as NaT)."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float):
         return math.isnan(value)
-    return isinstance(value, str) and not value.strip()
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, pd.Timestamp | np.datetime64) and bool(pd.isna(value))
 
 
 def label(value) -> str:
