@@ -29,6 +29,7 @@ from xbot_assets.defs.learn import (
     GENERATOR_POSTERIOR,
     GENERATOR_WEIGHTS,
 )
+from xbot_assets.defs.learn_strategy import FORMULAS
 from xbot_assets.defs.metadata import markdown_table
 from xbot_assets.defs.resources import ClockResource, RedisResource, WarehouseResource, XApiResource
 from xbot_assets.ingest.load import write_viral_examples
@@ -83,7 +84,7 @@ class ActConfig(dg.Config):
     key=PLANNED_POSTS,
     group_name="act",
     pool="warehouse",
-    deps=[BANDIT_ARMS, ENGAGEMENT, FOLLOW, GENERATOR_WEIGHTS, GENERATOR_POSTERIOR],
+    deps=[BANDIT_ARMS, ENGAGEMENT, FOLLOW, GENERATOR_WEIGHTS, GENERATOR_POSTERIOR, FORMULAS],
     kinds={"python"},
     description=(
         "The rest of today's posts for every enabled account: content type by Thompson sampling, hour by UCB1, "

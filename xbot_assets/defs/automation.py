@@ -55,6 +55,7 @@ import pandas as pd
 from xbot_assets.acting.alerts import ALERT_COLUMNS
 from xbot_assets.defs.jobs import LEARN_RUN_TAG
 from xbot_assets.defs.learn import BANDIT_ARMS
+from xbot_assets.defs.learn_strategy import FORMULAS, STRATEGY
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
 from xbot_assets.learned.models import newest_registry_row
 from xbot_assets.learned.store import LearningSettings
@@ -129,8 +130,9 @@ def build_schedules(running: bool) -> list[dg.ScheduleDefinition]:
 # ---------------------------------------------------------------------------------------------------------------------
 # Declarative automation: new raw rows → dbt models → bandit arms
 
-# The dbt models (group transform) and the bandit arms, with their checks (the dbt tests run with their models).
-AUTOMATION_TARGET = dg.AssetSelection.groups("transform") | dg.AssetSelection.assets(BANDIT_ARMS)
+# The dbt models (group transform) and the bandit arms, with their checks (the dbt tests run with their models), and
+# the formulas and the strategy in words, rebuilt with the arms.
+AUTOMATION_TARGET = dg.AssetSelection.groups("transform") | dg.AssetSelection.assets(BANDIT_ARMS, FORMULAS, STRATEGY)
 
 
 def build_automation_sensor(running: bool) -> dg.AutomationConditionSensorDefinition:

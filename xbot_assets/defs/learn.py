@@ -22,6 +22,7 @@ models from the warehouse registry (`xbot_assets.learned.serving.load_models` re
 import dagster as dg
 
 from xbot_assets.defs.isolation import AccountLoop
+from xbot_assets.defs.learn_strategy import formulas, strategy
 from xbot_assets.defs.metadata import markdown_table
 from xbot_assets.defs.resources import REDIS_ENV, ClockResource, RedisResource, WarehouseResource
 from xbot_assets.learned.arms import learn_bandit_arms
@@ -371,7 +372,7 @@ def generator_posterior(
     return dg.MaterializeResult(metadata=loop.finish(metadata))
 
 
-LEARN_ASSETS = [bandit_arms, engagement_model, follow_model, generator_weights, generator_posterior]
+LEARN_ASSETS = [bandit_arms, engagement_model, follow_model, generator_weights, generator_posterior, formulas, strategy]
 
 
 @dg.definitions

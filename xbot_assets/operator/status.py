@@ -15,6 +15,7 @@ from xbot_assets.connectors.ledger import budget_from_env, month_usage
 from xbot_assets.learned.checks import floor_problems, locked_weight_problems, weight_sum_problems
 from xbot_assets.learned.models import latest_models
 from xbot_assets.learned.store import LearningSettings
+from xbot_assets.learned.strategy import load_strategy
 from xbot_assets.learned.weights import CYCLE_EVENTS, EVENT_SKIPPED, EVENT_WEIGHT_UPDATE
 from xbot_assets.learning.generator_weights import IMPORTED_GENERATOR, LOCKED, UNATTRIBUTED_GENERATOR
 from xbot_assets.operator.health import (
@@ -272,7 +273,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, clo
             if arm["scope"] == "content":
                 arm.pop("ucb_index")
                 content_arms.append(arm)
-            else:
+            elif arm["scope"] == "timing":  # hook and topic arms are shown through the strategy
                 arm["hour"] = int(arm["arm_value"])
                 if not arm["plays"]:
                     arm["ucb_index"] = None  # unplayed: tried first (an infinite index)
@@ -309,6 +310,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, clo
         "timing_arms": timing_arms,
         "models": models,
         "generator_posteriors": posteriors,
+        "strategy": load_strategy(conn, account_id),
         "optimization_events": optimization_events(conn, account_id, clock.cutoff),
         "api": api or {"month": now.strftime("%Y-%m"), "calls": 0, "failed_calls": 0, "spend_usd": 0.0,
                        "budget_usd": budget_from_env()},
