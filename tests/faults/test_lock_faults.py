@@ -11,7 +11,8 @@ import time
 from datetime import timedelta
 
 from xbot_assets.acting.lock import LOCK_STUCK_AFTER, LockBusy, LockState, exclusive, lock_states, wall_now
-from xbot_assets.operator.health import DEGRADED, HEALTHY, INFO, evaluate_infrastructure
+from xbot_assets.operator.health import DEGRADED, HEALTHY, INFO
+from xbot_assets.operator.health_infrastructure import evaluate_infrastructure
 from xbot_assets.warehouse.connection import Warehouse
 
 HOLDER = """

@@ -57,7 +57,7 @@ def infrastructure_verdict(wh):
     from xbot_assets.acting.lock import LOCK_STUCK_AFTER, lock_states, wall_now
     from xbot_assets.defs.resources import REDIS_ENV
     from xbot_assets.learned.serving import cache_state
-    from xbot_assets.operator.health import evaluate_infrastructure
+    from xbot_assets.operator.health_infrastructure import evaluate_infrastructure
 
     redis_url = dg.EnvVar(REDIS_ENV).get_value() if os.environ.get(REDIS_ENV) else None
     return evaluate_infrastructure(lock_states(wh), wall_now(), cache_state(wh, redis_url), LOCK_STUCK_AFTER)

@@ -253,13 +253,6 @@ def _span(delta: timedelta) -> str:
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
-def _age(delta: timedelta) -> str:
-    seconds = delta.total_seconds()
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 7200 else _span(delta)
-
-
 def _ago(now: datetime, then: datetime) -> str:
     return f"{_span(now - then)} ago"
 
@@ -417,33 +410,6 @@ def evaluate_jobs(runs: Iterable[JobRun], critical_jobs: Iterable[str] = CRITICA
         findings.append(Finding("job_failed", severity, text))
     status = max((f.severity for f in findings), key=_RANK.__getitem__, default=HEALTHY)
     return HealthVerdict(JOBS_VERDICT, status, tuple(findings))
-
-
-def evaluate_infrastructure(locks: Iterable[Any], wall_now: datetime, cache: Any | None,
-                            stuck_after: timedelta) -> HealthVerdict:
-    """The locks' and the model cache's verdict. `locks` are `acting.lock.LockState`s (judged by the wall clock:
-    locks belong to processes), `cache` an `learned.serving.CacheState` or None when nobody asked."""
-    findings = []
-    for lock in locks:
-        age = lock.age(wall_now)
-        if not lock.held:
-            findings.append(Finding("lock_held", INFO, f"lock {lock.name}: its holder ({lock.holder()}, since "
-                                    f"{_age(age)} ago) ended without releasing; the lock ended with it"))
-        elif age > stuck_after:
-            findings.append(Finding("lock_held", DEGRADED, f"lock {lock.name} held for {_age(age)} by "
-                                    f"{lock.holder()}: that account cannot plan or publish until it ends"))
-        else:
-            findings.append(Finding("lock_held", INFO, f"lock {lock.name} held for {_age(age)} by {lock.holder()}"))
-    if cache is not None and cache.configured:
-        if cache.error:
-            findings.append(Finding("redis", DEGRADED, f"Redis at {cache.where} is unavailable ({cache.error}): "
-                                    "planning reads the models from the warehouse registry"))
-        elif cache.behind:
-            findings.append(Finding("redis", DEGRADED, f"Redis at {cache.where} is behind the registry "
-                                    f"({'; '.join(cache.behind)}): the next planning run or learn step "
-                                    "republishes"))
-    status = max((f.severity for f in findings if f.severity in _RANK), key=_RANK.__getitem__, default=HEALTHY)
-    return HealthVerdict(INFRA_VERDICT, status, tuple(findings))
 
 
 def worst_status(statuses: Iterable[str]) -> str:
