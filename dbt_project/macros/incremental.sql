@@ -132,6 +132,21 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- First pre-hook: PostgreSQL's JIT compiles plans whose estimated cost is high, and the correlated lookups of the
+    incremental filters are estimated high: it spent 1.3 s of a 1.8 s incremental attribution compiling (10^4 posts,
+    benchmarks/incremental_scale.py). `set local` ends with the model's transaction. -#}
+{% macro xbot_session_settings() -%}
+    {{ return(adapter.dispatch('xbot_session_settings', 'xbot')()) }}
+{%- endmacro %}
+
+{% macro default__xbot_session_settings() -%}
+    set local jit = off
+{%- endmacro %}
+
+{% macro duckdb__xbot_session_settings() -%}
+    select 1 as no_settings_on_duckdb
+{%- endmacro %}
+
 {#- An index on PostgreSQL (the deletes and lookups by unit); DuckDB scans its columns fast enough without one and
     an ART index would only slow its deletes. `if not exists` also indexes tables built before these models were
     incremental. -#}

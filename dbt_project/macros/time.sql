@@ -56,3 +56,25 @@
 {% macro xbot_hours_between(start_ts, end_ts) -%}
     (cast(extract(epoch from (({{ end_ts }}) - ({{ start_ts }}))) as double precision) / 3600.0)
 {%- endmacro %}
+
+
+{#- The UTC day (days since 1970-01-01, bigint) a timestamp falls in. -#}
+{% macro xbot_epoch_day(ts) -%}
+    cast(floor(extract(epoch from ({{ ts }})) / 86400) as bigint)
+{%- endmacro %}
+
+
+{#- One row per day number in [first_day, last_day] (a set-returning expression for a select list): joining two
+    ranges of time on the days they cover is an equi-join, where their overlap condition alone made PostgreSQL
+    compare every span with every follower interval of its account. -#}
+{% macro xbot_day_series(first_day, last_day) -%}
+    {{ return(adapter.dispatch('xbot_day_series', 'xbot')(first_day, last_day)) }}
+{%- endmacro %}
+
+{% macro default__xbot_day_series(first_day, last_day) -%}
+    generate_series({{ first_day }}, {{ last_day }})
+{%- endmacro %}
+
+{% macro duckdb__xbot_day_series(first_day, last_day) -%}
+    unnest(generate_series({{ first_day }}, {{ last_day }}))
+{%- endmacro %}

@@ -28,7 +28,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='sync_all_columns',
     unique_key=['account_id', 'interval_start'],
-    pre_hook=["{{ xbot_incremental_pre_hook('xbot_affected_intervals') }}"],
+    pre_hook=["{{ xbot_session_settings() }}", "{{ xbot_incremental_pre_hook('xbot_affected_intervals') }}"],
     post_hook=["{{ xbot_index(['account_id', 'interval_end']) }}", "{{ xbot_index(['decision_id']) }}"]
         + xbot_incremental_state_hooks(),
 ) }}
@@ -114,6 +114,31 @@ snapshot_increases as (
     from snapshots_with_previous
 ),
 
+-- Spans and intervals meet on the UTC days they cover; each (span, interval) pair is kept on one day only, the one
+-- its overlap starts in.
+span_days as (
+    select
+        account_id,
+        decision_id,
+        span_start,
+        span_end,
+        impressions_increase,
+        profile_clicks_increase,
+        follows_increase,
+        {{ xbot_day_series(xbot_epoch_day('span_start'), xbot_epoch_day('greatest(span_start, span_end)')) }} as day
+    from snapshot_increases
+),
+
+interval_days as (
+    select
+        account_id,
+        interval_start,
+        interval_end,
+        gain,
+        {{ xbot_day_series(xbot_epoch_day('interval_start'), xbot_epoch_day('interval_end')) }} as day
+    from intervals
+),
+
 span_overlaps as (
     select
         i.account_id,
@@ -130,9 +155,11 @@ span_overlaps as (
             else {{ xbot_hours_between('greatest(s.span_start, i.interval_start)', 'least(s.span_end, i.interval_end)') }}
                 / {{ xbot_hours_between('s.span_start', 's.span_end') }}
         end as share
-    from snapshot_increases as s
-    inner join intervals as i
+    from span_days as s
+    inner join interval_days as i
         on s.account_id = i.account_id
+        and s.day = i.day
+        and s.day = {{ xbot_epoch_day('greatest(s.span_start, i.interval_start)') }}
         and (
             (s.span_end > s.span_start and s.span_start < i.interval_end and s.span_end > i.interval_start)
             or (s.span_end <= s.span_start and s.span_end > i.interval_start and s.span_end <= i.interval_end)
