@@ -7,6 +7,12 @@ simulated history, with each part's share of the whole. Usage:
 
 With --runs N > 1 the refresh runs N times in this one process (as the simulated closed loop does) and the split
 is followed by each later run's dbt step and whole run: dbt is imported once and re-parses only what changed.
+
+Then the same work bare, in this process, without Dagster: `dbt build` through dbtRunner and the learning fits
+(bandit arms, the two models, generator posteriors, each account's weight optimization) called directly, twice (the
+second is the one compared: dbt imported and parsed, as in the refresh's later runs). Printed: each bare part, the
+ratio of the last refresh to the bare cycle, and where the difference goes (the refresh's steps the bare cycle does
+not do, and Dagster's own time around the steps).
 """
 
 from __future__ import annotations
@@ -27,6 +33,54 @@ def _child_import_seconds() -> tuple[float, float]:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return float(out[0]), float(out[1])
+
+
+def bare_cycle(now, target_dir: Path) -> dict[str, float]:
+    """One cycle's SQL and fits with no Dagster: seconds per part."""
+    from dbt.cli.main import dbtRunner
+
+    from xbot_assets.defs.transform import _release_duckdb
+    from xbot_assets.learned.arms import learn_bandit_arms
+    from xbot_assets.learned.models import learn_models
+    from xbot_assets.learned.posteriors import PosteriorSettings, learn_generator_posteriors
+    from xbot_assets.learned.store import LearningSettings, mart_accounts
+    from xbot_assets.learned.weights import optimize
+    from xbot_assets.learning.generator_weights import OptimizerSettings
+    from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL
+    from xbot_assets.settings import DBT_PROJECT_DIR, WarehouseTarget
+    from xbot_assets.warehouse.connection import Warehouse
+
+    target = WarehouseTarget.from_env()
+    os.environ.update(target.dbt_env())
+    os.environ["XBOT_AS_OF"] = now.isoformat(sep=" ")
+    parts = {}
+    started = time.perf_counter()
+    result = dbtRunner().invoke([
+        "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(target_dir), "--log-path", str(target_dir), "--quiet", "--no-send-anonymous-usage-stats",
+    ])
+    _release_duckdb()
+    assert result.success, result.exception
+    parts["dbt build"] = time.perf_counter() - started
+    wh = Warehouse(target)
+    settings = LearningSettings.from_env()
+    fits = [
+        ("bandit arms", lambda: learn_bandit_arms(wh, now, settings)),
+        ("engagement model", lambda: learn_models(wh, ENGAGEMENT_MODEL, now, settings)),
+        ("follow model", lambda: learn_models(wh, FOLLOW_MODEL, now, settings)),
+        ("generator posteriors", lambda: learn_generator_posteriors(wh, now, PosteriorSettings.from_env())),
+    ]
+    for name, fit in fits:
+        started = time.perf_counter()
+        fit()
+        parts[name] = time.perf_counter() - started
+    started = time.perf_counter()
+    with wh.connect() as conn:
+        accounts = mart_accounts(conn, "generator_performance")
+    for account in accounts:
+        optimize(wh, account, now, settings=OptimizerSettings(), window_days=settings.learning_window_days, force=True)
+    parts["weight optimization"] = time.perf_counter() - started
+    return parts
 
 
 def main() -> None:
@@ -78,16 +132,39 @@ def main() -> None:
     for name, seconds in rows:
         print(f"{name:<34}{seconds:>8.2f}{seconds / total:>8.1%}")
     print(f"{'total':<34}{total:>8.2f}")
+    last_run, last_steps = t3 - t2, steps
     for n in range(2, args.runs + 1):
         started = time.perf_counter()
         again = run_job("refresh_job", now=now)
         seconds = time.perf_counter() - started
         assert again.success
-        dbt_step = sum(
-            e.event_specific_data.duration_ms / 1000 for e in again.all_events
-            if e.event_type_value == "STEP_SUCCESS" and e.step_key == "xbot_dbt_assets"
-        )
-        print(f"run {n} in this process: step xbot_dbt_assets {dbt_step:.2f}s, whole run {seconds:.2f}s")
+        last_run, last_steps = seconds, {
+            e.step_key: e.event_specific_data.duration_ms / 1000 for e in again.all_events
+            if e.event_type_value == "STEP_SUCCESS"
+        }
+        print(f"run {n} in this process: step xbot_dbt_assets {last_steps['xbot_dbt_assets']:.2f}s, "
+              f"whole run {seconds:.2f}s")
+
+    bare_dir = work / "bare_target"
+    bare_cycle(now, bare_dir)  # the first pays dbt's full parse into a target folder of its own
+    bare = bare_cycle(now, bare_dir)
+    bare_total = sum(bare.values())
+    print(f"\n{'the same cycle bare (no Dagster)':<34}{'seconds':>8}")
+    for name, seconds in bare.items():
+        print(f"{name:<34}{seconds:>8.2f}")
+    print(f"{'total':<34}{bare_total:>8.2f}")
+    print(f"refresh run {max(args.runs, 1)} / bare cycle: {last_run / bare_total:.1f}x "
+          f"(and with definitions' import and build, as one `xbot refresh` process pays: "
+          f"{(import_s + build_s + last_run) / bare_total:.1f}x)")
+    fit_steps = {k for k in last_steps if k.split("__")[-1] in (
+        "xbot_dbt_assets", "bandit_arms", "engagement_model", "follow_model", "generator_posterior",
+        "generator_weights")}
+    in_both = sum(v for k, v in last_steps.items() if k in fit_steps)
+    print(f"where the rest of the refresh goes: the same work as Dagster steps {in_both:.2f}s "
+          f"(vs {bare_total:.2f}s bare); other steps {sum(last_steps.values()) - in_both:.2f}s "
+          + "(" + ", ".join(f"{k} {v:.2f}s" for k, v in sorted(last_steps.items(), key=lambda kv: -kv[1])
+                            if k not in fit_steps) + "); "
+          f"Dagster around the steps (events, storage, run start) {last_run - sum(last_steps.values()):.2f}s")
 
 
 if __name__ == "__main__":
