@@ -142,6 +142,7 @@ def test_posts_move_forward_but_never_back(duckdb_url):
 def test_migrations_are_idempotent(warehouse_url):
     wh = Warehouse.from_url(warehouse_url)
     assert wh.migrate() == ["raw_tables", "learned_tables", "acting", "alerts", "x_connector", "llm_generator", "account_profiles",
-                            "history_import", "quarantine_source", "topic_hook_arms"]
+                            "history_import", "quarantine_source", "topic_hook_arms",
+                            "sim_topic_hook"]
     assert wh.migrate() == []
     assert wh.table_exists("raw", "quarantine")

@@ -69,9 +69,11 @@ def _text_list(value: Any) -> tuple[str, ...]:
 def _publication(row: Any) -> Publication:
     known = _text_list(getattr(row, "thread_tweet_ids", None)) or tuple(
         str(t) for t in [to_python(getattr(row, "tweet_id", None))] if t)
+    arms = {k: to_python(getattr(row, k, None)) for k in ("topic_arm", "hook")}
     return Publication(row.decision_id, row.content, _text_list(row.thread_parts), row.content_type,
                        row.generator_name, float(row.quality_score) if pd.notna(row.quality_score) else 0.0,
-                       known_tweet_ids=known)
+                       known_tweet_ids=known, **{k: str(v) if isinstance(v, str) and v else None
+                                                 for k, v in arms.items()})
 
 
 def _stop(warehouse: Warehouse, report: PublishReport, now: datetime, reason: str) -> None:
@@ -114,7 +116,7 @@ def settle_unfinished(warehouse: Warehouse, connector: Connector, account: Accou
     with warehouse.connect() as conn:
         rows = conn.fetch_df(
             "select decision_id, content, thread_parts, content_type, generator_name, quality_score, "
-            "tweet_id, thread_tweet_ids, publishing_started_at from raw.posts where account_id = ? "
+            "tweet_id, thread_tweet_ids, publishing_started_at, topic_arm, hook from raw.posts where account_id = ? "
             "and status = 'publishing' "
             "order by publishing_started_at, decision_id", [account.account_id])
     for row in rows.itertuples(index=False):
@@ -159,7 +161,7 @@ def publish_due(warehouse: Warehouse, connector: Connector, account: Account, no
         with warehouse.connect() as conn:
             due = conn.fetch_df(
                 "select p.decision_id, p.content, p.thread_parts, p.content_type, p.generator_name, p.quality_score, "
-                "p.scheduled_at, a.decision as approval from raw.posts p left join act.approvals a "
+                "p.scheduled_at, p.topic_arm, p.hook, a.decision as approval from raw.posts p left join act.approvals a "
                 "on a.decision_id = p.decision_id where p.account_id = ? and p.status = 'queued' "
                 "and p.scheduled_at <= ? order by p.scheduled_at, p.decision_id", [aid, now])
             posted_times = [utc_naive(pd.Timestamp(r[0]).to_pydatetime()) for r in conn.fetchall(

@@ -21,6 +21,9 @@ class Publication:
     quality_score: float
     # The ids a publish already got from the platform (a thread cut by an unknown outcome): settled, never re-read.
     known_tweet_ids: tuple[str, ...] = ()
+    # The topic arm and hook type the post was planned on (issue 17; None: not chosen). The simulator's truth uses them.
+    topic_arm: str | None = None
+    hook: str | None = None
 
     @property
     def is_thread(self) -> bool:

@@ -19,7 +19,7 @@ from xbot_assets.simulation.scenario import Scenario, load_scenario
 from xbot_assets.warehouse.connection import Warehouse
 
 _COLUMNS = ("post_index", "decision_id", "tweet_id", "posted_at", "content_type", "generator_name", "quality_score",
-            "is_thread")
+            "is_thread", "topic_arm", "hook")
 
 # One simulator per (warehouse, account, scenario, seed) in a process: replaying is cheap but not free, and the
 # closed loop builds a connector for every run.
@@ -56,8 +56,9 @@ class SimulatorConnector:
         ):
             return cached
         sim = AudienceSimulator(self.scenario, self.seed)
-        for index, decision_id, _tweet, posted_at, content_type, generator, quality, thread in rows:
-            sim.publish(decision_id, int(index), posted_at, content_type, generator, float(quality), bool(thread))
+        for index, decision_id, _tweet, posted_at, content_type, generator, quality, thread, topic, hook in rows:
+            sim.publish(decision_id, int(index), posted_at, content_type, generator, float(quality), bool(thread),
+                        topic_arm=topic, hook=hook)
         _CACHE[key] = sim
         return sim
 
@@ -65,11 +66,11 @@ class SimulatorConnector:
         posted_at = utc_naive(now)
         index = len(self.simulator.posts)
         tweet_id = self.simulator.publish(post.decision_id, index, posted_at, post.content_type, post.generator_name,
-                                          post.quality_score, post.is_thread)
+                                          post.quality_score, post.is_thread, topic_arm=post.topic_arm, hook=post.hook)
         with self.warehouse.connect() as conn:
             conn.insert_rows("sim.published", ("account_id", *_COLUMNS), [[
                 self.account_id, index, post.decision_id, tweet_id, posted_at, post.content_type,
-                post.generator_name, float(post.quality_score), post.is_thread,
+                post.generator_name, float(post.quality_score), post.is_thread, post.topic_arm, post.hook,
             ]])
         return Published(tweet_id=tweet_id, posted_at=posted_at)
 

@@ -31,6 +31,7 @@ import pandas as pd
 from xbot_assets.acting.accounts import Account
 from xbot_assets.evaluation.closed_loop import LoopResult, run_closed_loop
 from xbot_assets.evaluation.ope_validation import BEHAVIOUR, TARGET, summarize, validate_ope
+from xbot_assets.evaluation.strategy_regret import follow_ceiling, mean_entries, strategy_regret
 from xbot_assets.learned.models import newest_registry_row, training_frame
 from xbot_assets.learned.store import LearningSettings
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL
@@ -65,10 +66,12 @@ def realized_f_per_1k(posts: pd.DataFrame) -> float | None:
 
 
 def oracle_f_per_1k(scenario: Scenario, posts: pd.DataFrame) -> float | None:
-    """Always the best generator of the day, on the same impressions."""
+    """Always the best generator of the day (and the best topic and hook, when the scenario has their effects), on
+    the same impressions."""
     if posts.empty:
         return None
-    best = posts["day"].map(lambda d: max(scenario.truth_at(int(d)).generators.values()))
+    ceiling = follow_ceiling(scenario)
+    best = posts["day"].map(lambda d: max(scenario.truth_at(int(d)).generators.values()) * ceiling)
     return float((best * posts["impressions"]).sum() / posts["impressions"].sum())
 
 
@@ -221,9 +224,12 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
                 "share_of_oracle": _ratio(f1k[policy], oracle),
                 "content_regret": {"learned": regret, "lai_robbins_bound": bound},
                 **model_quality(loop, warehouse, account_id(seed, policy), end),
+                **strategy_regret(loop, warehouse, account_id(seed, policy)),
             }
         static_regret, _ = content_regret(loop, account_id(seed, "static"))
         entry["static_content_regret"] = static_regret
+        entry["static_strategy_regret"] = strategy_regret(loop, warehouse, account_id(seed, "static"),
+                                                          with_strategy=False)
         if ope:
             entry["ope"] = validate_ope(warehouse, scenario, posts[BEHAVIOUR], posts[TARGET],
                                         account_id(seed, BEHAVIOUR), days, end, seed=seed)
@@ -251,6 +257,7 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
                                  "r2_ceiling": mean_of([policy, "engagement_model", "r2_ceiling"])},
             "follow_model": {"auc_holdout": mean_of([policy, "follow_model", "auc_holdout"]),
                              "auc_ceiling": mean_of([policy, "follow_model", "auc_ceiling"])},
+            **mean_entries(mean_of, policy),
         }
     headline = policies["weights"]
     result = {

@@ -5,9 +5,11 @@ How a post is simulated
 ``publish`` draws the post's FINAL totals once, from random streams keyed by ``(seed, post_index, purpose)``:
 
 * impressions = round(median · exp(sigma · Z) · hour multiplier · thread multiplier), Z ~ N(0, 1)  (at least 1);
-* true ER = clip(content ER · hour multiplier + quality_effect · (quality − 0.7) / 0.1, 0, 1);
+* true ER = clip((content ER · hour multiplier + quality_effect · (quality − 0.7) / 0.1) · topic engagement
+  multiplier · hook engagement multiplier, 0, 1) (the multipliers of the post's topic arm and hook type, 1.0 unless
+  the scenario gives ``topic_effects`` / ``hook_effects``);
 * engagements ~ Binomial(impressions, true ER), split into likes / retweets / replies (``engagement_split``);
-* follows ~ Poisson(generator F/1K · impressions / 1000); profile clicks = follows + Poisson(``profile_click_rate``
+* follows ~ Poisson(generator F/1K · topic and hook follow multipliers · impressions / 1000); profile clicks = follows + Poisson(``profile_click_rate``
   · impressions): every follower visited the profile, and so did visitors who did not follow, so a post that wins
   followers also shows more profile visits (which is why follower attribution prefers profile clicks);
 * quotes, bookmarks, url clicks ~ Poisson(rate · impressions) (not part of ER).
@@ -159,6 +161,8 @@ class SimulatedPost:
     url_clicks: int
     profile_clicks: int
     follows: int
+    topic_arm: str | None = None     # the topic arm and hook type the post was planned on (None: not given)
+    hook: str | None = None
 
     @property
     def engagements(self) -> int:
@@ -195,8 +199,10 @@ class AudienceSimulator:
 
     # ----------------------------------------------------------------------------------------- publishing
     def publish(self, decision_id: str, post_index: int, posted_at: datetime, content_type: str,
-                generator_name: str, quality_score: float, is_thread: bool = False) -> str:
-        """Publish a post in slot ``post_index`` and return its tweet id. Draws the post's final totals."""
+                generator_name: str, quality_score: float, is_thread: bool = False, *,
+                topic_arm: str | None = None, hook: str | None = None) -> str:
+        """Publish a post in slot ``post_index`` and return its tweet id. Draws the post's final totals. The
+        scenario's topic and hook effects apply through ``topic_arm`` and ``hook`` (None: no effect)."""
         sc = self.scenario
         decision_id = str(decision_id)
         if decision_id in self._posts:
@@ -225,7 +231,9 @@ class AudienceSimulator:
         z = float(self._rng(post_index, _P_IMPRESSIONS).standard_normal())
         impressions = max(1, int(round(expected_imps * math.exp(sc.impressions_sigma * z))))
 
-        er = self.expected_er(content_type, hour, q, day)
+        topic_arm = None if topic_arm is None else str(topic_arm)
+        hook = None if hook is None else str(hook)
+        er = self.expected_er(content_type, hour, q, day, topic=topic_arm, hook=hook)
         u_e = float(self._rng(post_index, _P_ENGAGEMENTS).random())
         engagements = binom_ppf(u_e, impressions, er)
 
@@ -237,7 +245,7 @@ class AudienceSimulator:
         retweets = binom_ppf(float(u_r), rest, s["retweets"] / denom) if denom > 0 else 0
         replies = rest - retweets
 
-        f1k = truth.generators[generator_name]
+        f1k = truth.generators[generator_name] * sc.topic_effect(topic_arm, "follows") * sc.hook_effect(hook, "follows")
         lam_f = f1k * impressions / 1000.0
         follows = min(impressions, poisson_ppf(float(self._rng(post_index, _P_FOLLOWS).random()), lam_f))
         lam_extra_clicks = sc.profile_click_rate * impressions
@@ -259,7 +267,7 @@ class AudienceSimulator:
             day=day, local_hour=hour, hour_multiplier=hm, expected_impressions=expected_imps, true_er=er,
             true_f_per_1k=f1k, expected_follows=lam_f, impressions=impressions, likes=likes, retweets=retweets,
             replies=replies, quotes=quotes, bookmarks=bookmarks, url_clicks=url_clicks,
-            profile_clicks=profile_clicks, follows=follows,
+            profile_clicks=profile_clicks, follows=follows, topic_arm=topic_arm, hook=hook,
         )
         self._posts[decision_id] = post
         self._by_index[post_index] = decision_id
@@ -352,11 +360,14 @@ class AudienceSimulator:
     def _truth(self, day: int):
         return self.scenario.truth_at(day)
 
-    def expected_er(self, content_type: str, hour: int, quality: float, day: int = 0) -> float:
-        """True ER = clip(content ER · hour multiplier + quality_effect · (quality − 0.7)/0.1, 0, 1)."""
+    def expected_er(self, content_type: str, hour: int, quality: float, day: int = 0, *, topic: str | None = None,
+                    hook: str | None = None) -> float:
+        """True ER = clip((content ER · hour multiplier + quality_effect · (quality − 0.7)/0.1) · topic and hook
+        engagement multipliers, 0, 1)."""
         sc = self.scenario
         base = self._truth(day).content_types[content_type]
         er = base * sc.hour_mult(hour) + sc.quality_effect * (float(quality) - 0.7) / 0.1
+        er = er * sc.topic_effect(topic, "engagement") * sc.hook_effect(hook, "engagement")
         return min(1.0, max(0.0, er))
 
     def expected_f_per_1k(self, generator: str, day: int = 0) -> float:
@@ -418,6 +429,31 @@ class AudienceSimulator:
             probs[ct] = acc / (len(hours) * n_grid)
         self._success_cache[key] = dict(probs)
         return probs
+
+    def success_probability(self, er: float, hour: int, threshold: float | None = None, n_grid: int = 32) -> float:
+        """P(observed ER > threshold) of a post with true ER ``er`` at local ``hour``: as ``content_success_probs``
+        (exact binomial, ``n_grid`` quantile midpoints of the lognormal impressions), for any true ER (a topic's,
+        a hook's). Cached."""
+        sc = self.scenario
+        thr = sc.success_er_threshold if threshold is None else float(threshold)
+        key = ("er", round(float(er), 12), int(hour), thr, int(n_grid))
+        if key in self._success_cache:
+            return self._success_cache[key]["p"]
+        hm = sc.hour_mult(int(hour))
+        nd = NormalDist()
+        acc = 0.0
+        for j in range(n_grid):
+            n = max(1, int(round(sc.impressions_median * hm * math.exp(sc.impressions_sigma
+                                                                     * nd.inv_cdf((j + 0.5) / n_grid)))))
+            m = math.floor(thr * n)
+            while (m + 1) / n <= thr:
+                m += 1
+            while m >= 0 and m / n > thr:
+                m -= 1
+            acc += binom_sf(m, n, float(er))
+        p = acc / n_grid
+        self._success_cache[key] = {"p": p}
+        return p
 
     def lai_robbins_constant(self, day: int = 0, hour: int | None = None, quality: float = 0.7) -> float:
         """Σ over suboptimal content arms of (μ* − μ_a) / kl(μ_a, μ*), with μ from ``content_success_probs``."""

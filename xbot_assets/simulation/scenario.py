@@ -37,7 +37,16 @@ bookmark_rate                           0.002                   bookmarks per im
 url_click_rate                          0.001                   link clicks per impression (not part of ER)
 thread_impressions_multiplier           1.0                     impressions multiplier when ``is_thread``
 success_er_threshold                    0.03                    a content arm "succeeds" when observed ER > this
+topic_effects                           {}                      {topic: {engagement?, follows?}}: true multipliers of
+                                                                the ER and the F/1K of a post on that topic arm
+hook_effects                            {}                      {hook type: {engagement?, follows?}}: the same for the
+                                                                post's hook type
 ======================================  ======================  =====================================================
+
+Topic and hook effects (issue 17): a post's topic arm and hook type (what the planner chose) multiply its true ER
+(before clipping to [0, 1]) and its true F/1K. A multiplier not given is 1.0, a topic or hook not listed (or a post
+without one) has both at 1.0, so a scenario without effects simulates exactly as before. Give every arm the learner
+can choose when setting effects: the truth's best topic and hook are the best of those listed.
 
 The engagement rate (ER) of the truth is (likes + retweets + replies) / impressions.
 """
@@ -83,9 +92,12 @@ _DEFAULTS: dict[str, Any] = {
     "url_click_rate": 0.001,
     "thread_impressions_multiplier": 1.0,
     "success_er_threshold": 0.03,
+    "topic_effects": {},
+    "hook_effects": {},
 }
 _KNOWN = set(_REQUIRED) | set(_DEFAULTS)
 _DRIFT_KEYS = {"day", "content_types", "generators"}
+EFFECT_KEYS = ("engagement", "follows")
 
 
 # --------------------------------------------------------------------------------------------- validation helpers
@@ -134,6 +146,23 @@ def _rates(key: str, value: Any, *, nonempty: bool = True) -> dict[str, float]:
 def _f_per_1k(key: str, value: Any, *, nonempty: bool = True) -> dict[str, float]:
     m = _mapping(key, value, nonempty=nonempty)
     return {str(k): _number(f"{key}.{k}", v, lo=0.0) for k, v in m.items()}
+
+
+def _effects(key: str, value: Any) -> dict[str, dict[str, float]]:
+    """{arm: {engagement: m > 0, follows: m >= 0}}; a multiplier not given is 1.0."""
+    out: dict[str, dict[str, float]] = {}
+    for arm, given in _mapping(key, value).items():
+        if not isinstance(arm, str) or not arm.strip():
+            raise _fail(f"{key}.{arm}", "expected a non-empty name")
+        given = _mapping(f"{key}.{arm}", given)
+        for k in given:
+            if k not in EFFECT_KEYS:
+                raise _fail(f"{key}.{arm}.{k}", f"unknown key (expected {', '.join(EFFECT_KEYS)})")
+        out[arm] = {
+            "engagement": _number(f"{key}.{arm}.engagement", given.get("engagement", 1.0), lo=0.0, lo_open=True),
+            "follows": _number(f"{key}.{arm}.follows", given.get("follows", 1.0), lo=0.0),
+        }
+    return out
 
 
 def _parse_start(value: Any) -> datetime:
@@ -210,6 +239,8 @@ class Scenario:
     url_click_rate: float = 0.001
     thread_impressions_multiplier: float = 1.0
     success_er_threshold: float = 0.03
+    topic_effects: dict[str, dict[str, float]] = field(default_factory=dict)
+    hook_effects: dict[str, dict[str, float]] = field(default_factory=dict)
 
     # ----------------------------------------------------------------------------------------- loading
     @classmethod
@@ -325,17 +356,22 @@ class Scenario:
         if total <= 0:
             raise _fail("engagement_split", "weights must not all be zero")
         split = {k: split.get(k, 0.0) / total for k in ENGAGEMENT_FIELDS}
+        topic_effects = _effects("topic_effects", raw["topic_effects"])
+        hook_effects = _effects("hook_effects", raw["hook_effects"])
 
         return cls(
             name=name.strip(), description=description.strip(), content_types=content_types,
             generators=generators, seed=seed, start=start, timezone=tz, followers=followers,
             posts_per_day=posts_per_day, impressions_median=median, impressions_sigma=sigma,
             hour_multiplier=hm, quality_effect=quality_effect, drift=tuple(events),
-            engagement_split=split, **floats,
+            engagement_split=split, topic_effects=topic_effects, hook_effects=hook_effects, **floats,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The scenario as a mapping ``from_dict`` accepts (round-trips)."""
+        """The scenario as a mapping ``from_dict`` accepts (round-trips). Topic and hook effects appear only when
+        given, so a scenario without them keeps its fingerprint."""
+        effects = {k: {arm: dict(m) for arm, m in getattr(self, k).items()}
+                   for k in ("topic_effects", "hook_effects") if getattr(self, k)}
         return {
             "name": self.name, "description": self.description, "seed": self.seed,
             "start": self.start.isoformat().replace("+00:00", "Z"), "timezone": self.timezone,
@@ -354,6 +390,7 @@ class Scenario:
             "url_click_rate": self.url_click_rate,
             "thread_impressions_multiplier": self.thread_impressions_multiplier,
             "success_er_threshold": self.success_er_threshold,
+            **effects,
         }
 
     def fingerprint(self) -> str:
@@ -379,6 +416,22 @@ class Scenario:
     def hour_mult(self, hour: int) -> float:
         return self.hour_multiplier.get(int(hour), 1.0)
 
+    # ----------------------------------------------------------------------------------------- topic and hook effects
+    def topic_effect(self, topic: str | None, kind: str) -> float:
+        """The true ``kind`` ('engagement' or 'follows') multiplier of a post on topic arm ``topic`` (1.0 if none)."""
+        return self.topic_effects.get(topic, {}).get(kind, 1.0) if topic is not None else 1.0
+
+    def hook_effect(self, hook: str | None, kind: str) -> float:
+        """The true ``kind`` multiplier of a post with hook type ``hook`` (1.0 if none)."""
+        return self.hook_effects.get(hook, {}).get(kind, 1.0) if hook is not None else 1.0
+
+    def best_topic(self, kind: str = "engagement") -> str | None:
+        """The listed topic with the highest ``kind`` multiplier (ties: the name), None without topic effects."""
+        return _best(self.topic_effects, kind)
+
+    def best_hook(self, kind: str = "engagement") -> str | None:
+        return _best(self.hook_effects, kind)
+
     # ----------------------------------------------------------------------------------------- truth
     def truth_at(self, day: int) -> Truth:
         """Truths in force on simulated ``day``: the base values with every drift event of day <= ``day`` applied."""
@@ -389,6 +442,12 @@ class Scenario:
                 ct.update(ev.content_types)
                 gens.update(ev.generators)
         return Truth(day=int(day), content_types=ct, generators=gens)
+
+
+def _best(effects: dict[str, dict[str, float]], kind: str) -> str | None:
+    if kind not in EFFECT_KEYS:
+        raise ValueError(f"kind must be one of {EFFECT_KEYS}, got {kind!r}")
+    return max(effects, key=lambda a: (effects[a][kind], a)) if effects else None
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:

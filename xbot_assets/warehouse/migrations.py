@@ -441,6 +441,13 @@ TOPIC_HOOK_TABLES = (
     """,
 )
 
+# Topic and hook effects in the simulator (issue 17): the simulated platform keeps each post's topic arm and hook
+# type, so a replayed simulator applies the scenario's effects to the same posts.
+SIM_TOPIC_HOOK_TABLES = (
+    "alter table sim.published add column if not exists topic_arm varchar",
+    "alter table sim.published add column if not exists hook varchar",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
@@ -452,4 +459,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "history_import", HISTORY_IMPORT_TABLES),
     Migration(9, "quarantine_source", QUARANTINE_SOURCE_TABLES),
     Migration(10, "topic_hook_arms", TOPIC_HOOK_TABLES),
+    Migration(11, "sim_topic_hook", SIM_TOPIC_HOOK_TABLES),
 )
