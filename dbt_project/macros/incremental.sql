@@ -7,8 +7,8 @@
 
     "Loaded since" is read from raw.*.loaded_at, which records arrival, not measurement: a counter snapshot of an old
     post loaded today is picked up today however old its collected_at. The high-water mark is the newest loaded_at
-    the previous build of the model could see, kept in intermediate.xbot_incremental_state (not in the model's own
-    rows: the pre-hook deletes rows, and the marts' columns are a contract). var incremental_lookback_hours goes back
+    the previous build of the model could see, kept as the table's comment (not in the model's
+    own rows: the pre-hook deletes rows, and the marts' columns are a contract). var incremental_lookback_hours goes back
     a little further, for loaders whose transaction committed after a build read past its loaded_at.
 
     Everything is recomputed (as a full refresh would, but in place) when nothing is known of the previous build, when
@@ -20,10 +20,6 @@
 
 {#- Bumped whenever the SQL of an incremental model changes what it stores: stored rows are then recomputed. -#}
 {% macro xbot_incremental_logic_version() -%}1{%- endmacro %}
-
-{% macro xbot_state_relation() -%}
-    {{ return(api.Relation.create(database=target.database, schema='intermediate', identifier='xbot_incremental_state')) }}
-{%- endmacro %}
 
 {#- What the stored rows were computed with; any change recomputes every one of them: the vars the models read (not
     as_of: see above) and the SQL of the model and of every model upstream of it (dbt's checksums; a changed model
@@ -62,24 +58,40 @@
         (select count(*) from {{ source('raw', 'follower_snapshots') }}) as raw_follower_snapshots
 {%- endmacro %}
 
+{#- What the previous build saw: the table's comment, a JSON document (or none). Kept on the table itself: a state
+    table would be one more relation for every reader of the schemas to know of, and creating it once per run (an
+    on-run-start hook) would count as a node of every build. -#}
+{% macro xbot_read_state() -%}
+    {%- set found = run_query(adapter.dispatch('xbot_table_comment_sql', 'xbot')(this)) -%}
+    {%- if found.rows | length != 1 or found.rows[0][0] is none or not (found.rows[0][0] | string).startswith('{') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(fromjson(found.rows[0][0] | string)) }}
+{%- endmacro %}
+
+{% macro default__xbot_table_comment_sql(relation) -%}
+    select obj_description(to_regclass('{{ relation.schema }}.{{ relation.identifier }}'), 'pg_class')
+{%- endmacro %}
+
+{% macro duckdb__xbot_table_comment_sql(relation) -%}
+    select comment from duckdb_tables()
+    where database_name = current_database() and schema_name = '{{ relation.schema }}'
+        and table_name = '{{ relation.identifier }}'
+{%- endmacro %}
+
 {#- The SQL timestamp literal rows loaded after which this build recomputes, or none: recompute everything.
     Read when the model runs (never at parse time), identically by the model's SQL and by its pre-hook. -#}
 {% macro xbot_incremental_since() -%}
     {%- if not execute or not is_incremental() -%}{{ return(none) }}{%- endif -%}
-    {%- set state = xbot_state_relation() -%}
-    {%- if adapter.get_relation(database=state.database, schema=state.schema, identifier=state.identifier) is none -%}
+    {%- set state = xbot_read_state() -%}
+    {%- if state is none or state.get('loaded_through') is none -%}{{ return(none) }}{%- endif -%}
+    {%- if state.get('config_key') != xbot_incremental_config_key() -%}{{ return(none) }}{%- endif -%}
+    {%- set counts = run_query(xbot_raw_counts_sql()).rows[0] -%}
+    {%- if counts[0] < state['raw_posts'] or counts[1] < state['raw_follower_snapshots'] -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set stored = run_query(
-        "select cast(loaded_through as varchar), raw_posts, raw_follower_snapshots, config_key from " ~ state
-        ~ " where model_name = '" ~ this.identifier ~ "'") -%}
-    {%- if stored.rows | length != 1 or stored.rows[0][0] is none -%}{{ return(none) }}{%- endif -%}
-    {%- set row = stored.rows[0] -%}
-    {%- if row[3] != xbot_incremental_config_key() -%}{{ return(none) }}{%- endif -%}
-    {%- set counts = run_query(xbot_raw_counts_sql()).rows[0] -%}
-    {%- if counts[0] < row[1] or counts[1] < row[2] -%}{{ return(none) }}{%- endif -%}
     {%- set hours = var('incremental_lookback_hours') | float -%}
-    {{ return("(cast('" ~ row[0] ~ "' as timestamp) - " ~ hours ~ " * interval '1 hour')") }}
+    {{ return("(cast('" ~ state['loaded_through'] ~ "' as timestamp) - " ~ hours ~ " * interval '1 hour')") }}
 {%- endmacro %}
 
 {#- Hooks of every incremental model: `affected` is the name of a macro(since) giving the WHERE condition on the
@@ -96,40 +108,25 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The post-hooks recording what this build saw (rendered when they run, like every hook). -#}
+{#- The post-hook recording what this build saw (rendered when it runs, like every hook). -#}
 {% macro xbot_incremental_state_hooks() -%}
-    {%- do return(["{{ xbot_save_state(1) }}", "{{ xbot_save_state(2) }}"]) -%}
+    {%- do return(["{{ xbot_save_state() }}"]) -%}
 {%- endmacro %}
 
-{#- on-run-start: once per dbt invocation, before any model (two models creating it at once conflict on DuckDB). -#}
-{% macro xbot_create_incremental_state() -%}
-    {%- set state = xbot_state_relation() -%}
-    create schema if not exists {{ state.schema }};
-    create table if not exists {{ state }} (
-        model_name varchar, loaded_through timestamp, raw_posts bigint, raw_follower_snapshots bigint,
-        config_key varchar, built_at timestamp
-    )
-{%- endmacro %}
-
-{% macro xbot_save_state(step) -%}
-    {%- set state = xbot_state_relation() -%}
-    {%- if step == 1 -%}
-        delete from {{ state }} where model_name = '{{ this.identifier }}'
-    {%- else -%}
-        insert into {{ state }}
-        select
-            '{{ this.identifier }}',
-            greatest(
-                (select max(loaded_at) from {{ source('raw', 'posts') }}),
-                (select max(loaded_at) from {{ source('raw', 'metric_snapshots') }}),
-                (select max(loaded_at) from {{ source('raw', 'follower_snapshots') }})
-            ),
-            counts.raw_posts,
-            counts.raw_follower_snapshots,
-            '{{ xbot_incremental_config_key() }}',
-            {{ xbot_utc_now() }}
-        from ({{ xbot_raw_counts_sql() }}) as counts
-    {%- endif -%}
+{% macro xbot_save_state() -%}
+    {%- if not execute -%}{{ return('select 1 as not_executing') }}{%- endif -%}
+    {%- set seen = run_query("select cast(greatest("
+        ~ "(select max(loaded_at) from " ~ source('raw', 'posts') ~ "), "
+        ~ "(select max(loaded_at) from " ~ source('raw', 'metric_snapshots') ~ "), "
+        ~ "(select max(loaded_at) from " ~ source('raw', 'follower_snapshots') ~ ")) as varchar), "
+        ~ "counts.raw_posts, counts.raw_follower_snapshots from (" ~ xbot_raw_counts_sql() ~ ") as counts").rows[0] -%}
+    {%- set state = {
+        'loaded_through': seen[0],
+        'raw_posts': seen[1] | int,
+        'raw_follower_snapshots': seen[2] | int,
+        'config_key': xbot_incremental_config_key(),
+    } -%}
+    comment on table {{ this }} is '{{ tojson(state) | replace("'", "''") }}'
 {%- endmacro %}
 
 {#- First pre-hook: PostgreSQL's JIT compiles plans whose estimated cost is high, and the correlated lookups of the
@@ -227,7 +224,8 @@
         select 1
         from ({{ xbot_attribution_bounds(since) }}) as bounds
         where bounds.account_id = stored.account_id
-            and stored.interval_end > bounds.recompute_from
+            -- = interval_end > recompute_from (intervals are consecutive), on the columns of the unique key's index
+            and stored.interval_start >= bounds.start_bound
     )
 {%- endmacro %}
 
