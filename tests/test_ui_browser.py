@@ -55,7 +55,8 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "ui"
 SIMULATED_DAYS = 8
-LEARN_ASSETS = ["bandit_arms", "engagement_model", "follow_model", "generator_posterior", "generator_weights"]
+LEARN_ASSETS = ["bandit_arms", "engagement_model", "follow_model", "formulas", "generator_posterior", "generator_weights",
+                "strategy"]
 # The chain the upstream lineage of learn/engagement_model must show, raw tables first.
 ENGAGEMENT_CHAIN = [
     ("raw", "posts"), ("raw", "metric_snapshots"), ("raw", "follower_snapshots"),
