@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -131,8 +131,11 @@ def test_posts_move_forward_but_never_back(duckdb_url):
     posted = [{"decision_id": "d", "status": "posted", "content": "x", "posted_at": "2026-01-01T10:00:00"}]
     with wh.connect() as conn:
         assert WRITERS["posts"](conn, queued, now=NOW).loaded == 1
+    later = NOW + timedelta(hours=2)
     with wh.connect() as conn:
-        assert WRITERS["posts"](conn, posted, now=NOW).updated == 1
+        assert WRITERS["posts"](conn, posted, now=later).updated == 1
+        # The update is when the row last arrived: the incremental marts recompute the post from it.
+        assert conn.scalar("select loaded_at from raw.posts where decision_id = 'd'") == later
     with wh.connect() as conn:
         back = WRITERS["posts"](conn, queued, now=NOW)
         assert dict(back.quarantined) == {"status went backwards": 1}

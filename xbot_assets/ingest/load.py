@@ -176,7 +176,9 @@ def write_posts(
     conn.insert_rows("raw.posts", columns, [[r[c] for c in POST_COLUMNS] + [now] for r in inserts])
     conn.insert_rows(
         "raw.posts", columns, [[r[c] for c in POST_COLUMNS] + [now] for r in updates],
-        conflict_columns=("decision_id",), update_columns=tuple(c for c in POST_COLUMNS if c != "decision_id"),
+        # loaded_at moves with an update: the incremental marts recompute a post by when its row last arrived.
+        conflict_columns=("decision_id",),
+        update_columns=(*(c for c in POST_COLUMNS if c != "decision_id"), "loaded_at"),
     )
     quarantine.flush(conn)
     return report
