@@ -46,10 +46,15 @@ def test_closed_loop_plans_publishes_collects_and_learns(loop_env):
         published = conn.scalar("select count(*) from sim.published where account_id = 'loop'")
         posteriors = conn.scalar("select count(*) from learn.generator_posteriors where account_id = 'loop'")
         outcomes = conn.scalar("select count(*) from analytics.outcomes where account_id = 'loop'")
+        # The simulator reports each post's own follows (issue 14): outcomes learn from them, not from attribution.
+        reported, learned_from_reported = conn.fetchone(
+            "select count(followers_reported), sum(case when followers_gained = followers_reported then 1 else 0 end) "
+            "from analytics.outcomes where account_id = 'loop'")
     posted = posts[posts["status"] == "posted"]
     # Day 0 was planned and lived; day 1 was planned from what day 0 taught and lived too.
     assert len(posted[posted["account_id"] == "loop"]) == published == 8
     assert snapshots > 0 and followers == 1 + 2 * 48 and posteriors == 12 and outcomes >= 4
+    assert reported == outcomes == learned_from_reported
     # Every candidate carries its propensities and reasons; rejected ones say why.
     assert posts[["content_propensity", "timing_propensity", "generator_propensity"]].notna().all().all()
     assert posts["decision_reasons"].map(lambda r: len(json.loads(r)) > 0).all()

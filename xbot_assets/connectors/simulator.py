@@ -4,7 +4,8 @@ The simulated platform keeps its own record of what was published to it (`sim.pu
 a connector built in a new process replays that record into the simulator, which is deterministic for a seed, so the
 counters and the follower count read later are the ones the platform would have shown. Slot k of the record is the
 k-th post the account ever published: two runs of different policies share the random numbers of each slot
-(common random numbers), which is what makes their comparison sharp.
+(common random numbers), which is what makes their comparison sharp. Each post's own follows are reported with its
+counters (`follows`, as X's post analytics give them) unless the scenario says `reported_follows: false`.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class SimulatorConnector:
                 found[tweet_id] = self.simulator.metrics_for_tweet(tweet_id, now)
             except KeyError:
                 continue
+            if self.scenario.reported_follows:  # X's post analytics: the post's own follows beside its counters
+                found[tweet_id]["follows"] = self.simulator.follows_reported(tweet_id, now)
         return found
 
     def read_followers(self, now: datetime) -> int:

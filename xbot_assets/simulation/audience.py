@@ -315,6 +315,11 @@ class AudienceSimulator:
     def metrics_for_tweet(self, tweet_id: str, at: datetime) -> dict[str, int]:
         return self.metrics_at(self.decision_for_tweet(tweet_id), at)
 
+    def follows_reported(self, tweet_id: str, at: datetime) -> int:
+        """The post's own follows accrued by ``at``, as the platform's per-post analytics report them."""
+        p = self.post(self.decision_for_tweet(tweet_id))
+        return accrued(p.follows, (_as_utc(at) - p.posted_at) / timedelta(hours=1), self.scenario.follows_half_life_hours)
+
     def follows_accrued(self, at: datetime) -> int:
         """Follows caused by all published posts, accrued by ``at`` (same half-life as profile clicks)."""
         at = _as_utc(at)

@@ -94,6 +94,7 @@ _DEFAULTS: dict[str, Any] = {
     "success_er_threshold": 0.03,
     "topic_effects": {},
     "hook_effects": {},
+    "reported_follows": True,
 }
 _KNOWN = set(_REQUIRED) | set(_DEFAULTS)
 _DRIFT_KEYS = {"day", "content_types", "generators"}
@@ -241,6 +242,9 @@ class Scenario:
     success_er_threshold: float = 0.03
     topic_effects: dict[str, dict[str, float]] = field(default_factory=dict)
     hook_effects: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Whether the platform reports each post's own follows, as X's post analytics do for the account's posts
+    # (false: only the follower count, so follows must be attributed; measures the old path).
+    reported_follows: bool = True
 
     # ----------------------------------------------------------------------------------------- loading
     @classmethod
@@ -358,18 +362,21 @@ class Scenario:
         split = {k: split.get(k, 0.0) / total for k in ENGAGEMENT_FIELDS}
         topic_effects = _effects("topic_effects", raw["topic_effects"])
         hook_effects = _effects("hook_effects", raw["hook_effects"])
+        if not isinstance(raw["reported_follows"], bool):
+            raise _fail("reported_follows", f"expected true or false, got {raw['reported_follows']!r}")
 
         return cls(
             name=name.strip(), description=description.strip(), content_types=content_types,
             generators=generators, seed=seed, start=start, timezone=tz, followers=followers,
             posts_per_day=posts_per_day, impressions_median=median, impressions_sigma=sigma,
             hour_multiplier=hm, quality_effect=quality_effect, drift=tuple(events),
-            engagement_split=split, topic_effects=topic_effects, hook_effects=hook_effects, **floats,
+            engagement_split=split, topic_effects=topic_effects, hook_effects=hook_effects,
+            reported_follows=raw["reported_follows"], **floats,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The scenario as a mapping ``from_dict`` accepts (round-trips). Topic and hook effects appear only when
-        given, so a scenario without them keeps its fingerprint."""
+        given, and reported_follows only when false, so a scenario without them keeps its fingerprint."""
         effects = {k: {arm: dict(m) for arm, m in getattr(self, k).items()}
                    for k in ("topic_effects", "hook_effects") if getattr(self, k)}
         return {
@@ -391,6 +398,7 @@ class Scenario:
             "thread_impressions_multiplier": self.thread_impressions_multiplier,
             "success_er_threshold": self.success_er_threshold,
             **effects,
+            **({} if self.reported_follows else {"reported_follows": False}),
         }
 
     def fingerprint(self) -> str:
