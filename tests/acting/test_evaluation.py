@@ -38,6 +38,32 @@ def test_evaluate_prints_the_product_keys(isolated, capsys):
     assert result["engagement_model"]["r2_holdout"] is None
     assert result["lift_vs_static"] == pytest.approx(
         seed["f_per_1k"]["weights"] / seed["f_per_1k"]["static"] - 1.0)
+    # Two days are one window, whose numbers are the whole run's (issue 14: `windows` per policy).
+    (window,) = result["policies"]["weights"]["windows"]
+    assert (window["from_day"], window["to_day"]) == (0, 1)
+    assert window["share_of_oracle"] == pytest.approx(result["share_of_oracle"])
+    assert window["lift_vs_static"] == pytest.approx(result["lift_vs_static"])
+    assert len(result["policies"]["posterior"]["windows"]) == 1
+
+
+def test_windows_split_the_run_into_consecutive_ten_day_stretches():
+    import pandas as pd
+
+    from xbot_assets.evaluation.evaluate import realized_f_per_1k
+    from xbot_assets.evaluation.windows import mean_windows, policy_windows
+
+    days = list(range(25))
+    # The learner gains 1 follower per 1000 impressions until day 9, then 2, then 3 (days 20-24); static always 1.
+    learned = pd.DataFrame({"day": days, "impressions": [1000] * 25, "follows": [1 + d // 10 for d in days]})
+    static = learned.assign(follows=1)
+    windows = policy_windows({"weights": learned, "static": static}, "weights", 25, lambda w: 4.0 if len(w) else None,
+                             realized_f_per_1k)
+    assert [(w["from_day"], w["to_day"]) for w in windows] == [(0, 9), (10, 19), (20, 24)]
+    assert [w["share_of_oracle"] for w in windows] == [0.25, 0.5, 0.75]
+    assert [w["lift_vs_static"] for w in windows] == [0.0, 1.0, 2.0]
+    other = [{**w, "share_of_oracle": 0.0} for w in windows]
+    assert [w["share_of_oracle"] for w in mean_windows([windows, other], lambda v: sum(v) / len(v))] == \
+        [0.125, 0.25, 0.375]
 
 
 def test_common_random_numbers_make_policies_comparable(isolated):

@@ -32,6 +32,7 @@ from xbot_assets.acting.accounts import Account
 from xbot_assets.evaluation.closed_loop import LoopResult, run_closed_loop
 from xbot_assets.evaluation.ope_validation import BEHAVIOUR, TARGET, summarize, validate_ope
 from xbot_assets.evaluation.strategy_regret import follow_ceiling, mean_entries, strategy_regret
+from xbot_assets.evaluation.windows import mean_windows, policy_windows
 from xbot_assets.learned.models import newest_registry_row, training_frame
 from xbot_assets.learned.store import LearningSettings
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL
@@ -225,6 +226,8 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
                 "content_regret": {"learned": regret, "lai_robbins_bound": bound},
                 **model_quality(loop, warehouse, account_id(seed, policy), end),
                 **strategy_regret(loop, warehouse, account_id(seed, policy)),
+                "windows": policy_windows(posts, policy, days, lambda w: oracle_f_per_1k(scenario, w),
+                                          realized_f_per_1k),
             }
         static_regret, _ = content_regret(loop, account_id(seed, "static"))
         entry["static_content_regret"] = static_regret
@@ -258,6 +261,7 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
             "follow_model": {"auc_holdout": mean_of([policy, "follow_model", "auc_holdout"]),
                              "auc_ceiling": mean_of([policy, "follow_model", "auc_ceiling"])},
             **mean_entries(mean_of, policy),
+            "windows": mean_windows([entry[policy]["windows"] for entry in per_seed], _mean),
         }
     headline = policies["weights"]
     result = {
