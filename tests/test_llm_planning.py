@@ -134,3 +134,17 @@ def test_viral_examples_never_reach_the_training_set_or_the_arms(env):
             text = str(conn.fetchall(f"select * from {relation}"))
             assert "x-1" not in text and EXAMPLE not in text and "90000" not in text, relation
         assert conn.scalar("select count(*) from staging.stg_viral_examples") == 1  # harvested, kept apart
+
+
+def test_the_same_post_or_thread_is_never_queued_twice(env):
+    """The server answers every single post and every thread with the same text: one of each is queued, every later
+    attempt is refused by the repeat gate with its reason (issue 17: identical threads had both been queued)."""
+    wh, server, profile = env
+    llm_account_with_an_example(wh, profile)
+    assert main(["plan", "--as-of", AS_OF]) == 0
+    with wh.connect() as conn:
+        rows = conn.fetch_df("select status, skip_reason, content, thread_parts from raw.posts").to_dict("records")
+    queued = [r for r in rows if r["status"] == "queued"]
+    assert len({r["content"] for r in queued}) == len(queued) <= 2
+    repeats = [r for r in rows if r["skip_reason"] and "repeat gate" in r["skip_reason"]]
+    assert repeats and all(r["content"] in {q["content"] for q in queued} for r in repeats)

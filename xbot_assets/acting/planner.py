@@ -72,6 +72,9 @@ class PlanSettings:
     banned_words: tuple[str, ...] = ()  # from the account's profile
     banned_claims: tuple[str, ...] = ()
     max_example_similarity: float = 0.6  # TF-IDF cosine to a viral example above which a draft is a near copy
+    # TF-IDF cosine of a draft's opening post to one of the account's last 7 days' posts (or of this plan) at or above
+    # which it is the same post again: a thread repeated word for word, or a single post, is never queued twice.
+    max_repeat_similarity: float = 0.95
     content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
     static_hours: tuple[int, ...] | None = None
     trending_share: float = 0.35  # slots on a trending topic (the original's 35 %), when one is trending
@@ -360,6 +363,9 @@ def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: 
     rejections: list[str] = []
     if quality.value < settings.min_quality:
         rejections.append(f"quality gate: {quality.value:.2f} < {settings.min_quality:.2f}")
+    if similarity >= settings.max_repeat_similarity:
+        rejections.append(f"repeat gate: {similarity:.2f} similar to a recent post of the account (>= "
+                          f"{settings.max_repeat_similarity:.2f})")
     rejections += profile_rejections(" ".join((draft.text, *draft.thread_parts)), settings)
     if draft.examples:
         copied = max_similarity(" ".join((draft.text, *draft.thread_parts)), draft.examples)
