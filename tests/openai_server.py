@@ -2,11 +2,14 @@
 it, with usage numbers, JSON-schema and JSON-object modes (either can be refused as a server without them would),
 and scripted answers: a content string, malformed output, a refusal (structured outputs' `message.refusal`, content
 null), any error status (429 and 5xx with retry headers), a slow answer; or a `writer(request body) -> content` that
-answers each unscripted request from its prompt."""
+answers each unscripted request from its prompt. An unscripted label request (the labeller's "Label these N posts",
+its texts in `<post index="i">` elements) is answered by `label(text) -> (hook, structure parts)` for each text. A
+wrong key is quoted back in the 401, as OpenAI's servers do, so tests can see that it is never stored."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -20,6 +23,7 @@ class OpenAIState:
         self.script: deque = deque()
         self.requests: list[dict] = []
         self.writer = None  # Callable[[dict], str] | None: answers unscripted requests when set
+        self.label = lambda text: ("question", ["[question]", "[evidence]"])  # label requests' answer per text
         self.supports_json_schema = True
         self.supports_json_object = True
         self.default_content = json.dumps({"text": "Morning light sets your body clock: 10 minutes outside before "
@@ -59,14 +63,17 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") != "/v1/chat/completions":
             return self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
         if self.headers.get("authorization") != "Bearer test-key":
-            return self._send(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
-                                              "code": "invalid_api_key"}})
+            sent = (self.headers.get("authorization") or "").removeprefix("Bearer ")
+            return self._send(401, {"error": {"message": f"Incorrect API key provided: {sent}",
+                                              "type": "invalid_request_error", "code": "invalid_api_key"}})
         with state.lock:
             state.requests.append(body)
             asked = " ".join(m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user")
             default = state.thread_content if "Write one thread" in asked else state.default_content
             if state.script:
                 item = state.script.popleft()
+            elif asked.startswith("Label these"):
+                item = {"content": label_answer(asked, state.label)}
             else:
                 item = {"content": state.writer(body) if state.writer else default}
         kind = (body.get("response_format") or {}).get("type")
@@ -96,6 +103,13 @@ class _Handler(BaseHTTPRequestHandler):
                              "choices": [{"index": 0, "finish_reason": "stop", "message": message}]})
         except (BrokenPipeError, ConnectionResetError):  # a slow answer to a client that gave up
             self.close_connection = True
+
+
+def label_answer(asked: str, label) -> str:
+    """The labeller's answer: `label(text)` for each `<post index="i">text</post>` of the request."""
+    posts = re.findall(r'<post index="(\d+)">(.*?)</post>', asked, re.S)
+    answers = [dict(zip(("hook", "structure"), label(text), strict=True)) for _, text in posts]
+    return json.dumps({"labels": [{"index": int(i), **a} for (i, _), a in zip(posts, answers, strict=True)]})
 
 
 class FakeOpenAIServer:

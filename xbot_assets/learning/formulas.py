@@ -8,7 +8,8 @@ original's thresholds. Its performance is measured on every gated post with that
 mean impressions, pooled engagement rate, followers per 1,000 impressions) with a confidence posts / (posts + 5)
 that grows with evidence; formulas rank by confidence × engagement rate, so one lucky post does not top the list.
 Its example is its best winner's text. Only the account's own posts are read: other accounts' viral posts never
-become formulas.
+become formulas. A post's structure may come labelled instead (a language model's, in the same vocabulary:
+`STRUCTURE_PARTS`); then it is used as given.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ LEADS = {"question": "[question]", "surprising number": "[surprising stat]", "co
          "myth/fact": "[myth] + [fact]"}
 NAMES = {"question": "Question", "surprising number": "Surprising Stat", "contrarian claim": "Contrarian",
          "story": "Story", "list": "List", "how-to": "How-to", "myth/fact": "Myth Buster"}
+# The parts a structure is made of after its lead, in the order `post_structure` reads them; with the leads, the
+# vocabulary a language model labels structures in (acting/generators/llm_labels.py), so both read the same way.
+EXTRA_PARTS = ("[specific number]", "[contrarian take]", "[evidence]", "[question to the reader]", "[call to action]")
+STRUCTURE_PARTS = tuple(dict.fromkeys((*LEADS.values(), *EXTRA_PARTS)))  # "[contrarian take]" is both: once
 _NUMBER = re.compile(r"\d")
 _CONTRARIAN = re.compile(r"\b(but|actually|instead|unpopular|everyone says|otherwise|against)\b", re.I)
 _EVIDENCE = re.compile(r"\b(study|studies|trial|cohort|research|data|evidence|meta-analysis|review|tracked|"
@@ -93,12 +98,15 @@ def extract_formulas(outcomes: pd.DataFrame, *, min_er: float = MIN_ER,
     """The account's formulas, ranked account-wide (generator_name '*') and per generator on its own posts.
 
     `outcomes`: decision_id, generator_name, hook, content, impressions, likes, retweets, replies, engagement_rate,
-    followers_gained — gated posts of one account. Posts without text or hook teach nothing here.
+    followers_gained — gated posts of one account — and optionally `structure`: a row that has one (a language
+    model's label) keeps it, the others are read by `post_structure`. Posts without text or hook teach nothing here.
     """
     posts = outcomes.dropna(subset=["content", "hook"]).copy()
     if posts.empty:
         return pd.DataFrame(columns=FORMULA_COLUMNS)
-    posts["structure"] = [post_structure(t, h) for t, h in zip(posts["content"], posts["hook"], strict=True)]
+    given = posts["structure"] if "structure" in posts else pd.Series(None, index=posts.index, dtype=object)
+    posts["structure"] = [s if isinstance(s, str) and s else post_structure(t, h)
+                          for s, t, h in zip(given, posts["content"], posts["hook"], strict=True)]
     posts["length_class"] = posts["content"].map(length_class)
     posts["is_winner"] = (posts["engagement_rate"].astype(float) >= min_er) | (
         posts["impressions"].fillna(0).astype(float) >= min_impressions)

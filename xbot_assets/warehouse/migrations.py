@@ -448,6 +448,24 @@ SIM_TOPIC_HOOK_TABLES = (
     "alter table sim.published add column if not exists hook varchar",
 )
 
+# Model labels (issue 17): a language model's hook type and structure of a post (XBOT_LABELLER=llm), read by
+# learn/formulas instead of the rules; only the model's labels are stored (source 'model'), so a post the rules read
+# is asked about again by a later run. raw.posts.hook stays the hook that was the decision.
+POST_LABEL_TABLES = (
+    """
+    create table if not exists act.post_labels (
+        decision_id varchar primary key,
+        account_id varchar not null,
+        hook varchar,
+        structure varchar,
+        source varchar not null,
+        model varchar,
+        prompt_version varchar,
+        labelled_at timestamp not null
+    )
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
@@ -460,4 +478,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "quarantine_source", QUARANTINE_SOURCE_TABLES),
     Migration(10, "topic_hook_arms", TOPIC_HOOK_TABLES),
     Migration(11, "sim_topic_hook", SIM_TOPIC_HOOK_TABLES),
+    Migration(12, "post_labels", POST_LABEL_TABLES),
 )

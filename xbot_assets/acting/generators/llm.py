@@ -12,6 +12,8 @@ OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp).
   attempts are skipped with the first failure as the reason, at once, and an alert is recorded in `act.alerts`.
 - Every call's tokens and estimated cost go to `act.llm_calls`; `XBOT_LLM_DAILY_BUDGET_USD` refuses a call that
   could take the day's spend past it (the slot is skipped with the reason; the offline generator does not stand in).
+- The call machinery above (formats, budget, records, faults) is `ModelCalls`, shared with the labeller of
+  `learn/formulas` (`llm_labels.py`); a `CallSpec` names the caller, its prompt version, temperature and schema.
 
 Settings: OPENAI_BASE_URL, OPENAI_API_KEY (through the environment only, never stored), XBOT_LLM_MODEL
 (gpt-4o-mini), XBOT_LLM_TIMEOUT_SECONDS (30), XBOT_LLM_MAX_RETRIES (2), XBOT_LLM_INVALID_RETRIES (2),
@@ -21,6 +23,7 @@ XBOT_LLM_PRICE_INPUT_PER_1M (0.15) and XBOT_LLM_PRICE_OUTPUT_PER_1M (0.60) USD, 
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -157,13 +160,34 @@ def _formula_line(formula: dict) -> str:
     return f"- {formula['name']}: {formula['structure']} ({evidence}). Example: <example>{formula['example']}</example>"
 
 
-class LLMGenerator:
-    """One account's generator: an `openai.OpenAI` client, the settings, and where calls are recorded."""
+class BudgetExceeded(GenerationFailed):
+    """The call could take the day's spend past XBOT_LLM_DAILY_BUDGET_USD: every later call of the day would too."""
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """What one kind of call sends: who asks (act.llm_calls.generator_name), the prompt's version, the sampling
+    temperature and the JSON schema (with its name); `answer_tokens` is the budget check's worst case for the answer."""
+
+    name: str
+    prompt_version: str
+    temperature: float
+    schema_name: str
+    schema: dict[str, Any]
+    answer_tokens: int = 600
+
+
+class ModelCalls:
+    """The call machinery every use of the model shares (the generator, the labeller): the response_format fallback
+    json_schema → json_object → plain, the daily budget, `act.llm_calls`, refusals, and the stop for the rest of the
+    run after an unusable server (with one alert). `purpose`, `job_name` and `alert_prefix` say who stopped asking;
+    `skipped` ends the budget's reason ("not generated")."""
 
     MODES = ("json_schema", "json_object", "plain")
 
-    def __init__(self, client, settings: LLMSettings, warehouse: Warehouse | None = None,
-                 account_id: str = "main", clock=None):
+    def __init__(self, client, settings: LLMSettings, warehouse: Warehouse | None = None, account_id: str = "main",
+                 clock=None, *, purpose: str = "planning", job_name: str = "plan_job",
+                 alert_prefix: str = "llm_unavailable", skipped: str = "generated"):
         self.client = client
         self.settings = settings
         self.warehouse = warehouse
@@ -171,14 +195,7 @@ class LLMGenerator:
         self.clock = clock or WallClock().now
         self.mode = "json_schema"  # the best the server accepts; lowered once when it refuses one
         self.unavailable: str | None = None  # why the server is not asked again in this run
-
-    @classmethod
-    def from_env(cls, warehouse: Warehouse | None, account_id: str) -> LLMGenerator:
-        from openai import OpenAI
-
-        settings = LLMSettings.from_env()
-        client = OpenAI(timeout=settings.timeout_seconds, max_retries=settings.max_retries)  # OPENAI_* from env
-        return cls(client, settings, warehouse, account_id)
+        self.purpose, self.job_name, self.alert_prefix, self.skipped = purpose, job_name, alert_prefix, skipped
 
     def spent_today(self, at: datetime) -> float:
         if self.warehouse is None:
@@ -194,6 +211,94 @@ class LLMGenerator:
         with self.warehouse.connect() as conn:
             conn.insert_rows("act.llm_calls", LLM_CALL_COLUMNS, [[values.get(c) for c in LLM_CALL_COLUMNS]])
 
+    def call(self, spec: CallSpec, chat: list[dict[str, str]], tally) -> str:
+        """One answer's content; `tally` (prompt_tokens, completion_tokens, cost_usd, notes) adds up what it took.
+        Raises GenerationFailed with the reason when there is no answer to validate."""
+        import openai
+
+        now, secret = self.clock(), getattr(self.client, "api_key", None)  # a 401 may quote the key back
+        budget = self.settings.daily_budget_usd
+        if budget is not None:
+            spent = self.spent_today(now)
+            worst = self.settings.cost(sum(len(m["content"]) for m in chat) // 3 + 50, spec.answer_tokens)
+            if spent + worst > budget:
+                raise BudgetExceeded(f"llm daily budget: ${spent:.4f} of ${budget:.2f} spent today, this call "
+                                       f"could cost ${worst:.4f}; not {self.skipped}")
+        while True:
+            started = time.perf_counter()
+            record = {"call_id": uuid.uuid4().hex, "account_id": self.account_id, "model": self.settings.model,
+                      "generator_name": spec.name, "prompt_version": spec.prompt_version, "started_at": now,
+                      "mode": self.mode}
+            try:
+                response = self.client.chat.completions.create(
+                    model=self.settings.model, messages=chat, temperature=spec.temperature, **self._format(spec))
+            except openai.BadRequestError as exc:
+                error = short_error(exc, secret)
+                record.update(duration_ms=(time.perf_counter() - started) * 1000, prompt_tokens=0,
+                              completion_tokens=0, cost_usd=0.0, outcome="refused", error=error)
+                self._record(record)
+                if self.mode != "plain" and _format_refused(exc):
+                    lower = self.MODES[self.MODES.index(self.mode) + 1]
+                    tally.notes.append(f"the server refused {self.mode} output; using {lower}")
+                    self.mode = lower
+                    continue
+                raise GenerationFailed(f"llm: the server refused the request ({error})") from None
+            except openai.APIError as exc:  # timeouts, connection errors, 429/5xx after the SDK's own retries
+                error = short_error(exc, secret)
+                record.update(duration_ms=(time.perf_counter() - started) * 1000, prompt_tokens=0,
+                              completion_tokens=0, cost_usd=0.0, outcome="error", error=error)
+                self._record(record)
+                reason = f"llm: {type(exc).__name__}: {error}"
+                if _server_unusable(exc):
+                    self._stop_asking(reason, now)
+                raise GenerationFailed(reason) from None
+            usage = response.usage
+            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            cost = self.settings.cost(prompt_tokens, completion_tokens)
+            tally.prompt_tokens += prompt_tokens
+            tally.completion_tokens += completion_tokens
+            tally.cost_usd += cost
+            message = response.choices[0].message
+            refusal = getattr(message, "refusal", None)
+            refusal = short_error(refusal, secret) if refusal else None
+            record.update(duration_ms=(time.perf_counter() - started) * 1000, prompt_tokens=prompt_tokens,
+                          completion_tokens=completion_tokens, cost_usd=cost,
+                          outcome="refused" if refusal else "answered", error=refusal)
+            self._record(record)
+            if refusal:  # an answer, not malformed output: asking the same again would be refused again
+                raise GenerationFailed(f"llm: the model refused: {refusal}")
+            return message.content or ""
+
+    def _stop_asking(self, reason: str, now: datetime) -> None:
+        """Every further call of this run would wait for the same failure (and hold the step's lock)."""
+        self.unavailable = reason
+        if self.warehouse is not None:
+            record_alert(self.warehouse, f"{self.alert_prefix}:{self.account_id}:{now:%Y-%m-%dT%H}", now,
+                         f"{self.purpose} for {self.account_id} stopped asking the language model for this run: "
+                         f"{reason}", job_name=self.job_name)
+
+    def _format(self, spec: CallSpec) -> dict[str, Any]:
+        if self.mode == "json_schema":
+            return {"response_format": {"type": "json_schema", "json_schema": {
+                "name": spec.schema_name, "schema": spec.schema, "strict": True}}}
+        if self.mode == "json_object":
+            return {"response_format": {"type": "json_object"}}
+        return {}
+
+
+class LLMGenerator(ModelCalls):
+    """One account's generator: an `openai.OpenAI` client, the settings, and where calls are recorded (the
+    calls' defaults of `ModelCalls` are planning's)."""
+
+    @classmethod
+    def from_env(cls, warehouse: Warehouse | None, account_id: str) -> LLMGenerator:
+        from openai import OpenAI
+
+        settings = LLMSettings.from_env()
+        client = OpenAI(timeout=settings.timeout_seconds, max_retries=settings.max_retries)  # OPENAI_* from env
+        return cls(client, settings, warehouse, account_id)
+
     def generate(self, generator_name: str, content_type: str, topic: str, *, thread: bool = False,
                  audience: str | None = None, examples: Sequence[str] = (), rules: Sequence[str] = (),
                  hook: str | None = None, formulas: Sequence[dict] | None = None) -> LLMDraft:
@@ -204,96 +309,26 @@ class LLMGenerator:
             raise GenerationFailed(f"llm: not asked, the model's server failed earlier in this run "
                                    f"({self.unavailable})")
         chat = messages(persona, content_type, topic, audience, examples, thread, rules, hook, formulas or ())
+        spec = CallSpec(persona.name, persona.version, persona.temperature, "post", output_schema())
         draft = LLMDraft(output=None, generator_name=generator_name, prompt_version=persona.version,  # type: ignore
                          model=self.settings.model)
         problems: list[str] = []
         for attempt in range(1, self.settings.invalid_retries + 2):
             draft.attempts = attempt
-            content = self._call(persona, chat, draft)
+            content = self.call(spec, chat, draft)
             try:
-                draft.output = DraftOutput.model_validate_json(_json_text(content))
+                draft.output = DraftOutput.model_validate_json(json_text(content))
             except (ValidationError, ValueError) as exc:
-                problems.append(_short(exc))
+                problems.append(short_error(exc))
                 chat = [*chat, {"role": "assistant", "content": content or ""},
-                        {"role": "user", "content": f"That was not valid: {_short(exc)}. Answer again with the JSON "
-                                                    "object only."}]
+                        {"role": "user", "content": f"That was not valid: {short_error(exc)}. Answer again with the "
+                                                    "JSON object only."}]
                 continue
             if thread and draft.output.parts is None or not thread and draft.output.text is None:
                 problems.append("wrong form (a thread was asked for)" if thread else "wrong form (a single post)")
                 continue
             return draft
         raise GenerationFailed(f"llm: no valid output after {draft.attempts} attempts ({'; '.join(problems)})")
-
-    def _call(self, persona: Persona, chat: list[dict[str, str]], draft: LLMDraft) -> str:
-        import openai
-
-        now = self.clock()
-        budget = self.settings.daily_budget_usd
-        if budget is not None:
-            spent = self.spent_today(now)
-            worst = self.settings.cost(sum(len(m["content"]) for m in chat) // 3 + 50, 600)
-            if spent + worst > budget:
-                raise GenerationFailed(f"llm daily budget: ${spent:.4f} of ${budget:.2f} spent today, this call "
-                                       f"could cost ${worst:.4f}; not generated")
-        while True:
-            started = time.perf_counter()
-            record = {"call_id": uuid.uuid4().hex, "account_id": self.account_id, "model": self.settings.model,
-                      "generator_name": persona.name, "prompt_version": persona.version, "started_at": now,
-                      "mode": self.mode}
-            try:
-                response = self.client.chat.completions.create(
-                    model=self.settings.model, messages=chat, temperature=persona.temperature,
-                    **self._format())
-            except openai.BadRequestError as exc:
-                record.update(duration_ms=(time.perf_counter() - started) * 1000, prompt_tokens=0,
-                              completion_tokens=0, cost_usd=0.0, outcome="refused", error=_short(exc))
-                self._record(record)
-                if self.mode != "plain" and _format_refused(exc):
-                    lower = self.MODES[self.MODES.index(self.mode) + 1]
-                    draft.notes.append(f"the server refused {self.mode} output; using {lower}")
-                    self.mode = lower
-                    continue
-                raise GenerationFailed(f"llm: the server refused the request ({_short(exc)})") from None
-            except openai.APIError as exc:  # timeouts, connection errors, 429/5xx after the SDK's own retries
-                record.update(duration_ms=(time.perf_counter() - started) * 1000, prompt_tokens=0,
-                              completion_tokens=0, cost_usd=0.0, outcome="error", error=_short(exc))
-                self._record(record)
-                reason = f"llm: {type(exc).__name__}: {_short(exc)}"
-                if _server_unusable(exc):
-                    self._stop_asking(reason, now)
-                raise GenerationFailed(reason) from None
-            usage = response.usage
-            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-            cost = self.settings.cost(prompt_tokens, completion_tokens)
-            draft.prompt_tokens += prompt_tokens
-            draft.completion_tokens += completion_tokens
-            draft.cost_usd += cost
-            message = response.choices[0].message
-            refusal = getattr(message, "refusal", None)
-            record.update(duration_ms=(time.perf_counter() - started) * 1000, prompt_tokens=prompt_tokens,
-                          completion_tokens=completion_tokens, cost_usd=cost,
-                          outcome="refused" if refusal else "answered", error=_short(refusal) if refusal else None)
-            self._record(record)
-            if refusal:  # an answer, not malformed output: asking the same again would be refused again
-                raise GenerationFailed(f"llm: the model refused: {_short(refusal)}")
-            return message.content or ""
-
-    def _stop_asking(self, reason: str, now: datetime) -> None:
-        """Every further attempt of this run would wait for the same failure (and hold the planning lock)."""
-        self.unavailable = reason
-        if self.warehouse is not None:
-            record_alert(self.warehouse, f"llm_unavailable:{self.account_id}:{now:%Y-%m-%dT%H}", now,
-                         f"planning for {self.account_id} stopped asking the language model for this run: {reason}",
-                         job_name="plan_job")
-
-    def _format(self) -> dict[str, Any]:
-        if self.mode == "json_schema":
-            return {"response_format": {"type": "json_schema",
-                                        "json_schema": {"name": "post", "schema": output_schema(), "strict": True}}}
-        if self.mode == "json_object":
-            return {"response_format": {"type": "json_object"}}
-        return {}
 
 
 def llm_usage(conn: Connection, at: datetime) -> dict[str, dict[str, Any]]:
@@ -333,7 +368,7 @@ def _format_refused(exc: Exception) -> bool:
     return "response_format" in text or "json_schema" in text or "json_object" in text
 
 
-def _json_text(content: str) -> str:
+def json_text(content: str) -> str:
     """Plain mode: the JSON object inside a reply that may wrap it in prose or a code fence."""
     content = (content or "").strip()
     if content.startswith("{"):
@@ -344,7 +379,14 @@ def _json_text(content: str) -> str:
     return content[start:end + 1]
 
 
-def _short(exc: Exception) -> str:
+# What looks like an API key in a server's error ("Incorrect API key provided: sk-abc***xyz"): never stored.
+_KEY_LIKE = re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_*.\-]{4,}")
+
+
+def short_error(exc: Exception | str, secret: str | None = None) -> str:
+    """One line of at most 300 characters, without the API key (a 401 may quote it back)."""
     text = str(exc).replace("\n", " ")
-    return text[:300]
+    for key in {secret, os.environ.get("OPENAI_API_KEY")} - {None, ""}:
+        text = text.replace(key, "[redacted]")
+    return _KEY_LIKE.sub("[redacted]", text)[:300]
 
