@@ -17,6 +17,7 @@ from test_x_exports import CONTENT_HEADER, write_csv
 from xbot_assets.evaluation.static_history import simulate_static_history
 from xbot_assets.ingest.load import write_follower_snapshots, write_posts
 from xbot_assets.ingest.metrics import write_metric_snapshots
+from xbot_assets.learned.strategy import load_strategy, strategy_summary
 from xbot_assets.operator.cli import main
 from xbot_assets.pages.data import read_dashboard
 from xbot_assets.simulation.scenario import load_scenario
@@ -27,7 +28,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "dashboa
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SECTIONS = ("summary", "audience", "posts", "best-times", "performance", "queue", "learning")
+SECTIONS = ("summary", "audience", "posts", "best-times", "performance", "strategy", "queue", "learning")
 
 
 def _simulated(account: str) -> tuple[list[dict], list[dict], list[dict]]:
@@ -148,6 +149,14 @@ def test_every_number_comes_from_the_warehouse(pages, account):
         assert generators["weight"].notna().all()
     low, high = generators["ci_low"].dropna(), generators["ci_high"].dropna()
     assert (low <= generators.loc[low.index, "f_per_1k"]).all() and (generators.loc[high.index, "f_per_1k"] <= high).all()
+    # The strategy is learn.strategy's document, as the refresh built it from the account's gated outcomes.
+    with wh.connect() as conn:
+        assert data.strategy == load_strategy(conn, account)
+    assert data.strategy["posts"] == _count(wh, "select count(*) from analytics.outcomes where account_id = ? and "
+                                                "passes_learning_gate and engagement_rate is not null", [account])
+    best_hour = data.strategy["best_hours"][0]
+    assert best_hour["posts"] == _count(wh, "select plays from learn.bandit_arms where account_id = ? and "
+                                            "scope = 'timing' and arm_value = ?", [account, str(best_hour["hour"])])
 
 
 def test_the_pages_open_in_a_browser_with_nothing_fetched(pages, request):
@@ -187,6 +196,12 @@ def test_the_pages_open_in_a_browser_with_nothing_fetched(pages, request):
                 assert int(page.locator("[data-queued]").get_attribute("data-queued")) == len(data.queue)
                 first_top = page.locator("table.posts.top tbody tr").first.locator("td").nth(3).inner_text()
                 assert int(re.sub(r"\D", "", first_top)) == int(data.top_posts.iloc[0]["impressions"])
+                strategy = page.locator("section#strategy")
+                assert int(strategy.locator("[data-posts]").get_attribute("data-posts")) == data.strategy["posts"]
+                for name, words in strategy_summary(data.strategy):
+                    assert strategy.locator(f'dd[data-item="{name}"]').inner_text() == words
+                assert strategy.locator("table.arms tbody tr").count() == sum(
+                    len(data.strategy[k]) for k in ("top_topics", "effective_hooks", "best_hours"))
                 assert errors == [] and outside == [], (errors, outside)
                 page.close()
         finally:

@@ -215,6 +215,19 @@ def test_the_strategy_names_what_works_with_its_evidence_and_status_shows_it(lea
     assert "learned strategy (from 48 gated posts" in text
     assert f"top topics: naps ({naps} posts" in text and "effective hooks: question (16 posts" in text
     assert "best formulas: Short Question = [question] (16 posts" in text
+    # The operator's dashboard shows the same strategy, in the same words, with the arms' evidence in a table.
+    from xbot_assets.pages.dashboard import render_dashboard
+    from xbot_assets.pages.data import read_dashboard
+
+    page = render_dashboard(read_dashboard(wh, "acct", NOW))
+    section = page[page.index('<section id="strategy">'):]
+    section = section[: section.index("</section>")]
+    assert f'<dd data-item="top topics">naps ({naps} posts' in section
+    assert '<dd data-item="effective hooks">question (16 posts' in section
+    assert '<td>topic</td><td>naps</td><td>' + str(naps) + '</td>' in section
+    assert "<td>Short Question</td><td>[question]</td>" in section
+    assert '<td>trending topics</td><td>8</td>' in section and "<td>the topic arms&#x27; choices</td><td>40</td>" \
+        in section
 
 
 def test_planning_sees_the_trending_topic_and_writes_with_the_formulas(learned):

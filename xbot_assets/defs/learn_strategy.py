@@ -17,7 +17,7 @@ from xbot_assets.defs.isolation import AccountLoop
 from xbot_assets.defs.metadata import markdown_table
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
 from xbot_assets.learned.formulas import FormulaSettings, learn_formulas
-from xbot_assets.learned.strategy import learn_strategy
+from xbot_assets.learned.strategy import learn_strategy, strategy_summary
 
 OUTCOMES = dg.AssetKey(["analytics", "outcomes"])
 BANDIT_ARMS = dg.AssetKey(["learn", "bandit_arms"])
@@ -101,15 +101,5 @@ def strategy(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
 
 
 def strategy_markdown(learned: dict) -> str:
-    def items(key: str, name: str) -> str:
-        found = learned.get(key) or []
-        return ", ".join(f"{i[name]} ({i['posts']} posts, ER {i['mean_er']:.2%})" for i in found
-                         if i.get("mean_er") is not None) or "not learned yet"
-
-    formulas = ", ".join(f"{f['name']} ({f['posts']} posts)" for f in learned.get("best_formulas") or []) or "none yet"
-    generators = ", ".join(f"{g['generator']} (F/1K {g['f_per_1k']:.2f}, {g['posts']} posts)"
-                           for g in (learned.get("generator_performance") or [])[:3] if g.get("f_per_1k") is not None)
-    return "\n".join([f"- top topics: {items('top_topics', 'topic')}", f"- best hours: {items('best_hours', 'hour')}",
-                      f"- effective hooks: {items('effective_hooks', 'hook')}", f"- best formulas: {formulas}",
-                      f"- generators: {generators or 'not learned yet'}",
+    return "\n".join([*(f"- {name}: {words}" for name, words in strategy_summary(learned)),
                       f"- from {learned.get('posts', 0)} gated posts"])

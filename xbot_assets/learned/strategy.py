@@ -103,3 +103,40 @@ def load_strategy(conn: Connection, account_id: str) -> dict | None:
         return None
     raw = conn.scalar("select strategy_json from learn.strategy where account_id = ?", [account_id])
     return json.loads(raw) if raw else None
+
+
+def _share(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.1%}"
+
+
+def _arm_words(items: list[dict], key: str) -> str:
+    # UCB1 picks the hour deterministically: its "probability" is 0 or 1 and says nothing, so it is not shown.
+    if key == "hour":
+        return "; ".join(f"{i['hour']:02d}:00 UTC ({i['posts']} posts, ER {_share(i['mean_er'])})"
+                         for i in items) or "none played yet"
+    return "; ".join(f"{i[key]} ({i['posts']} posts, ER {_share(i['mean_er'])}, P(chosen) {_share(i['p_chosen'])})"
+                     for i in items) or "none played yet"
+
+
+def strategy_summary(strategy: dict) -> list[tuple[str, str]]:
+    """The strategy in words, item by item, each with its evidence: what `xbot status`, the asset's metadata and the
+    operator's dashboard all show (one wording)."""
+    formulas = "; ".join(
+        f"{f['name']} = {f['structure']} ({f['posts']} posts, ER {_share(f['engagement_rate'])}, confidence "
+        f"{'—' if f.get('confidence') is None else format(float(f['confidence']), '.2f')})"
+        for f in strategy.get("best_formulas") or [])
+    generators = "; ".join(
+        f"{g['generator']} (F/1K {'—' if g['f_per_1k'] is None else format(g['f_per_1k'], '.2f')}, "
+        f"ER {_share(g['engagement_rate'])}, {g['posts']} posts)"
+        for g in (strategy.get("generator_performance") or [])[:TOP])
+    split = strategy.get("trending_vs_bandit") or {}
+    trend, bandit = split.get("trending") or {}, split.get("bandit") or {}
+    return [
+        ("top topics", _arm_words(strategy.get("top_topics") or [], "topic")),
+        ("best hours", _arm_words(strategy.get("best_hours") or [], "hour")),
+        ("effective hooks", _arm_words(strategy.get("effective_hooks") or [], "hook")),
+        ("best formulas", formulas or "none yet"),
+        ("generators", generators or "none yet"),
+        ("trending topics", f"{trend.get('posts', 0)} posts, ER {_share(trend.get('engagement_rate'))} (the "
+                            f"bandit's topics: {bandit.get('posts', 0)} posts, ER {_share(bandit.get('engagement_rate'))})"),
+    ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from xbot_assets.defs.metadata import markdown_table
 from xbot_assets.learned.controls import ControlReport
+from xbot_assets.learned.strategy import strategy_summary
 from xbot_assets.learned.weights import OptimizationReport
 from xbot_assets.learning.generator_weights import LOCKED, PINNED
 from xbot_assets.operator.health import NO_ACCOUNTS_REASON, HealthVerdict
@@ -135,23 +136,8 @@ def strategy_lines(strategy: dict[str, Any] | None) -> list[str]:
     """learn/strategy in words, each item with its evidence (posts, mean ER; formulas with their confidence)."""
     if not strategy:
         return ["", "learned strategy: not built yet (learn/strategy)"]
-
-    def arms(key: str, name: str) -> str:
-        return "; ".join(f"{i[name]} ({i['posts']} posts, ER {_pct(i['mean_er'])}, P(chosen) {_pct(i['p_chosen'])})"
-                         for i in strategy.get(key) or []) or "none played"
-
-    formulas = "; ".join(f"{f['name']} = {f['structure']} ({f['posts']} posts, ER {_pct(f['engagement_rate'])}, "
-                         f"confidence {_num(f['confidence'], 2)})" for f in strategy.get("best_formulas") or [])
-    generators = "; ".join(f"{g['generator']} (F/1K {_num(g['f_per_1k'], 2)}, ER {_pct(g['engagement_rate'])}, "
-                           f"{g['posts']} posts)" for g in (strategy.get("generator_performance") or [])[:3])
-    split = strategy.get("trending_vs_bandit") or {}
-    trend, bandit = split.get("trending") or {}, split.get("bandit") or {}
     return ["", f"learned strategy (from {strategy.get('posts', 0)} gated posts, {_when(strategy.get('as_of'))}):",
-            f"  top topics: {arms('top_topics', 'topic')}", f"  best hours: {arms('best_hours', 'hour')}",
-            f"  effective hooks: {arms('effective_hooks', 'hook')}", f"  best formulas: {formulas or 'none yet'}",
-            f"  generators: {generators or 'none yet'}",
-            f"  trending topics: {trend.get('posts', 0)} posts, ER {_pct(trend.get('engagement_rate'))} "
-            f"(bandit's topics: {bandit.get('posts', 0)} posts, ER {_pct(bandit.get('engagement_rate'))})"]
+            *(f"  {name}: {words}" for name, words in strategy_summary(strategy))]
 
 
 def _change_line(change: dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 Sections (each a `<section id=…>`; the numbers in `data-…` attributes are the ones shown, for tests and scrapers):
 summary (KPIs against the previous period), audience (followers, impressions and engagements per day), posts (top
-and bottom), best-times (weekday × hour heatmap), performance (content types and generators), queue (pending
+and bottom), best-times (weekday × hour heatmap), performance (content types and generators), strategy (learn.strategy
+in words: topics, hooks and hours with their evidence, formulas, trending beside the bandit), queue (pending
 approvals first, then the rest, then what was rejected), learning (models, optimization, alerts, spend).
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from xbot_assets.learned.strategy import strategy_summary
 from xbot_assets.pages.charts import (
     daily_chart,
     followers_chart,
@@ -154,6 +156,53 @@ def _queue(data: DashboardData) -> str:
     return "".join(parts)
 
 
+def _hour(hour: int, now: datetime, timezone: str) -> str:
+    at = pd.Timestamp(now)
+    at = at.tz_convert("UTC") if at.tzinfo else at.tz_localize("UTC")
+    shown = at.replace(hour=hour, minute=0, second=0, microsecond=0).tz_convert(timezone)
+    return f"{hour:02d}:00 UTC" + ("" if timezone == "UTC" else f" ({shown:%H:%M} {timezone})")
+
+
+def _strategy(data: DashboardData) -> str:
+    strategy = data.strategy
+    if not strategy:
+        return '<p class="empty">Not learned yet: learn/strategy is built with each refresh once posts are measured.</p>'
+    items = "".join(f'<dt>{_e(name)}</dt><dd data-item="{_e(name)}">{_e(words)}</dd>'
+                    for name, words in strategy_summary(strategy))
+    parts = [f'<p class="muted" data-posts="{int(strategy.get("posts", 0))}">Learned from '
+             f'{int(strategy.get("posts", 0))} posts past the learning gate, {_when(strategy.get("as_of"))} UTC. '
+             "Topics and hooks rank by their Beta posterior mean (the chance a post of theirs succeeds), hours by "
+             "their mean engagement rate (UCB1 picks the hour, no chance involved); “chosen next” is the chance "
+             "Thompson sampling picks it for the next post.</p>",
+             f'<dl class="strategy">{items}</dl>']
+    rows = []
+    for scope, key in (("topic", "top_topics"), ("hook", "effective_hooks"), ("hour", "best_hours")):
+        for arm in strategy.get(key) or []:
+            name = _hour(int(arm["hour"]), data.now, data.timezone) if scope == "hour" else label(arm[scope])
+            beta = scope != "hour"  # hours are UCB1's: no posterior, and a deterministic pick
+            rows.append([scope, name, str(arm["posts"]), _number(arm.get("successes"), ",.1f"),
+                         _percent(arm.get("mean_er")), _number(arm.get("posterior_mean"), ".3f") if beta else "—",
+                         _percent(arm.get("p_chosen"), ".1%") if beta else "by UCB1"])
+    if rows:
+        parts.append(html_table(["what", "arm", "posts", "successes", "mean engagement rate", "posterior mean",
+                                 "chosen next"], rows, cls="arms"))
+    formulas = strategy.get("best_formulas") or []
+    if formulas:
+        rows = [[label(f.get("name")), label(f.get("structure")), label(f.get("hook")), label(f.get("posts")),
+                 label(f.get("winners")), _percent(f.get("engagement_rate")), _number(f.get("f_per_1k"), ".2f"),
+                 _number(f.get("confidence"), ".2f"), _text(f.get("example"))] for f in formulas]
+        parts.append("<h3>Formulas from the account's own winners</h3>" + html_table(
+            ["formula", "structure", "hook", "posts", "winners", "engagement rate", "F/1K", "confidence",
+             "example"], rows, cls="formulas"))
+    split = strategy.get("trending_vs_bandit") or {}
+    rows = [[source, str((split.get(key) or {}).get("posts", 0)), _percent((split.get(key) or {}).get(
+        "engagement_rate")), _number((split.get(key) or {}).get("f_per_1k"), ".2f")]
+            for source, key in (("trending topics", "trending"), ("the topic arms' choices", "bandit"))]
+    parts.append("<h3>Trending topics, judged apart</h3>" + html_table(
+        ["posts on", "posts", "engagement rate", "F/1K"], rows, cls="trending"))
+    return "".join(parts)
+
+
 def _learning(data: DashboardData) -> str:
     parts = []
     rows = []
@@ -219,6 +268,7 @@ def render_dashboard(data: DashboardData) -> str:
         + "<h3>By generator</h3>" + _groups_table(data.by_generator, with_weights=True)
         + '<p class="muted">Locked and pinned generators (highlighted) keep the weight the operator gave them.</p>'
         + _chart("generators", interval_chart(data.by_generator, "F/1K by generator"), "") + "</section>",
+        '<section id="strategy"><h2>What works for this account, in words</h2>' + _strategy(data) + "</section>",
         '<section id="queue"><h2>What it will post next, and why</h2>' + _queue(data) + "</section>",
         '<section id="learning"><h2>Learning health</h2>' + _learning(data) + "</section>",
     ]
@@ -265,6 +315,7 @@ min-width:150px}.kpi-name{font-size:.8em;color:#666}.kpi-value{font-size:1.4em;f
 table{border-collapse:collapse;font-size:.85em;margin:.4em 0}th,td{border-bottom:1px solid #eee;padding:.3em .5em;
 text-align:left;vertical-align:top}th{background:#fafafa}tr.fixed td{background:#fff7e0}
 tr.pending td{background:#eef5ff}.chart{margin:.6em 0}
+dl.strategy dt{font-weight:600;margin-top:.3em}dl.strategy dd{margin:0 0 0 1.2em}
 """
 
 

@@ -21,6 +21,7 @@ from xbot_assets.acting.approvals import queue
 from xbot_assets.acting.generators.llm import llm_usage
 from xbot_assets.connectors.ledger import month_usage
 from xbot_assets.learned.models import MODEL_NAMES
+from xbot_assets.learned.strategy import load_strategy
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
 
@@ -53,6 +54,7 @@ class DashboardData:
     models: list[dict[str, Any]]  # the newest version of each model, with its holdout metric against its baseline
     optimization: list[dict[str, Any]]  # the newest optimization events
     alerts: pd.DataFrame  # created_at, severity, job_name, error
+    strategy: dict[str, Any] | None = None  # learn.strategy's document (learned.strategy), None before it is built
     api: dict[str, Any] = field(default_factory=dict)
     llm: dict[str, Any] = field(default_factory=dict)
 
@@ -239,6 +241,7 @@ def read_dashboard(warehouse: Warehouse, account_id: str, now: datetime, period_
         rejected = _rejected(conn, account_id, now - timedelta(days=7))
         api = month_usage(conn, now).get(account_id, {})
         llm = llm_usage(conn, now).get(account_id, {})
+        strategy = load_strategy(conn, account_id)
     posts = all_posts[pd.to_datetime(all_posts["posted_at"]) > now - period].reset_index(drop=True)
     daily = (all_posts.groupby("local_day").agg(posts=("decision_id", "count"), impressions=("impressions", "sum"),
                                                 engagements=("engagements", "sum"))
@@ -263,7 +266,7 @@ def read_dashboard(warehouse: Warehouse, account_id: str, now: datetime, period_
         daily=daily, kpis=_kpis(followers, all_posts, now, period), posts=posts, heatmap=heatmap,
         by_content_type=_grouped(posts, "content_type", now), by_generator=by_generator,
         queue=queue(warehouse, account_id), rejected=rejected, models=models, optimization=optimization,
-        alerts=alerts, api=api, llm=llm,
+        alerts=alerts, strategy=strategy, api=api, llm=llm,
     )
 
 
