@@ -19,6 +19,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import dagster as dg
+import pandas as pd
 import pytest
 import redis
 from conftest import REDIS_URL, _admin_connection
@@ -386,6 +387,23 @@ def test_learning_settings_come_from_the_environment(monkeypatch):
     assert LearningSettings.from_env() == LearningSettings(
         min_training_samples=80, ucb_c=2.0, arm_half_life_days=14.0, learning_window_days=14, model_window_days=None
     )
+    monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "auto")
+    assert LearningSettings.from_env().arm_half_life_days == "auto"
+    monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "0")
+    assert LearningSettings.from_env().arm_half_life_days is None
+    monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "-3")
+    with pytest.raises(ValueError, match="XBOT_ARM_HALF_LIFE_DAYS"):
+        LearningSettings.from_env()
+
+
+def test_an_automatic_half_life_is_chosen_per_arm_scope_and_stored(built):
+    from xbot_assets.learning.forgetting import HALF_LIVES
+
+    with built.wh.connect(read_only=True) as conn:
+        auto = compute_bandit_arms(conn, "main", NOW, LearningSettings(arm_half_life_days="auto"))
+    chosen = auto.groupby("scope")["half_life_days"].agg(["first", "nunique"])
+    assert (chosen["nunique"] <= 1).all()  # one half-life per scope
+    assert all(pd.isna(h) or h in HALF_LIVES for h in chosen["first"])
 
 
 def test_recency_decay_weights_successes_but_keeps_the_play_counts(built):

@@ -20,6 +20,7 @@ models from the warehouse registry (`xbot_assets.learned.serving.load_models` re
 
 
 import dagster as dg
+import pandas as pd
 
 from xbot_assets.defs.isolation import AccountLoop
 from xbot_assets.defs.learn_strategy import formulas, strategy
@@ -96,6 +97,9 @@ def bandit_arms(
             f"\n\nNo content arm has evidence: none of the {rewarded} posts past the learning gate has a content type."
             if not content["plays"].sum() else ""
         )
+        chosen = arms.groupby("scope", sort=True)["half_life_days"].first()
+        metadata[f"{account_id}: half-life (days)"] = ", ".join(
+            f"{scope} {'never' if pd.isna(h) else format(h, 'g')}" for scope, h in chosen.items())
         metadata[f"{account_id}: content arms"] = dg.MetadataValue.md(
             markdown_table(
                 ["arm", "plays", "successes", "failures", "α", "β", "mean ER", "posterior mean", "P(Thompson picks)"],
@@ -359,6 +363,8 @@ def generator_posterior(
         "prior weight (posts)": settings.prior_posts,
     }
     for account_id, frame in by_account.items():
+        chosen = frame["half_life_days"].iloc[0] if len(frame) else None
+        metadata[f"{account_id}: half-life (days)"] = "never" if chosen is None or pd.isna(chosen) else float(chosen)
         ordered = frame.sort_values("posterior_mean", ascending=False)
         metadata[f"{account_id}: posteriors"] = dg.MetadataValue.md(
             markdown_table(

@@ -19,11 +19,13 @@ from xbot_assets.learned.store import (
 )
 from xbot_assets.learning.content_arms import (
     HOOK_ARM_PREFIX,
+    SUCCESS_ER_THRESHOLD,
     TOPIC_ARM_PREFIX,
     beta_arm_posteriors,
     content_arm_posteriors,
     thompson_propensities,
 )
+from xbot_assets.learning.forgetting import HalfLife, ages_in_days, beta_log_score, resolve_half_life
 from xbot_assets.learning.timing_arms import reward_scale, timing_arm_stats, ucb1_indices
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
@@ -62,8 +64,8 @@ def compute_bandit_arms(
             [account_id],
         )
     ]
-    half_life = settings.arm_half_life_days
-    content = content_arm_posteriors(outcomes, content_types, as_of=now, half_life_days=half_life)
+    half_lives = {"content": arm_half_life(settings.arm_half_life_days, outcomes, "content_type", now)}
+    content = content_arm_posteriors(outcomes, content_types, as_of=now, half_life_days=half_lives["content"])
     propensities = (
         thompson_propensities(content, np.random.default_rng(THOMPSON_SEED), n_draws=THOMPSON_DRAWS)
         if not content.empty
@@ -98,8 +100,9 @@ def compute_bandit_arms(
     # table has one meaning of successes/failures/alpha/beta for both scopes; UCB1 itself reads plays and mean reward.
     timed["hour_key"] = timed["posted_hour"].astype(int).astype(str)
     hours = [str(h) for h in stats["hour"]]
+    half_lives["timing"] = arm_half_life(settings.arm_half_life_days, timed, "hour_key", now)
     beta_counts = content_arm_posteriors(
-        timed.assign(content_type=timed["hour_key"]), hours, as_of=now, half_life_days=half_life
+        timed.assign(content_type=timed["hour_key"]), hours, as_of=now, half_life_days=half_lives["timing"]
     ).set_index("content_type")
     values = indices.to_numpy(dtype=float)
     best = values.max()
@@ -123,10 +126,11 @@ def compute_bandit_arms(
             "last_posted_at": [last_hour.get(h) for h in hours],
         }
     )
-    arms = pd.concat([content_rows, timing_rows, *_hook_and_topic_rows(conn, account_id, outcomes, now, half_life)],
+    arms = pd.concat([content_rows, timing_rows,
+                      *_hook_and_topic_rows(conn, account_id, outcomes, now, settings.arm_half_life_days, half_lives)],
                      ignore_index=True)
     arms.insert(0, "account_id", account_id)
-    arms["half_life_days"] = half_life
+    arms["half_life_days"] = arms["scope"].map(half_lives).astype(float)  # each scope forgets at its own rate
     arms["updated_at"] = now
     return arms[list(ARM_COLUMNS)]
 
@@ -147,8 +151,22 @@ def _beta_rows(posteriors: pd.DataFrame, scope: str, outcomes: pd.DataFrame, col
     })
 
 
+def arm_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str, now: datetime) -> float | None:
+    """The half-life of one scope's arms: the setting, or (auto) the one whose Beta posteriors best predicted the
+    last days' successes (learning/forgetting.py)."""
+    usable = outcomes.dropna(subset=[column, "posted_at"])
+
+    def score(half_life):
+        if usable.empty:
+            return 0.0, 0
+        return beta_log_score(usable[column], (usable["engagement_rate"] > SUCCESS_ER_THRESHOLD).to_numpy(float),
+                              ages_in_days(usable["posted_at"], now), half_life)
+
+    return resolve_half_life(setting, score).half_life_days
+
+
 def _hook_and_topic_rows(conn: Connection, account_id: str, outcomes: pd.DataFrame, now: datetime,
-                         half_life: float | None) -> list[pd.DataFrame]:
+                         setting: HalfLife, half_lives: dict[str, float | None]) -> list[pd.DataFrame]:
     """Hook arms (every hook the account's posts carry) and topic arms (every topic the planner chose from the
     bandit). Trending posts teach no topic arm: their topic was not the bandit's choice, so they are judged apart
     (learn/strategy compares them with the bandit's posts)."""
@@ -161,7 +179,8 @@ def _hook_and_topic_rows(conn: Connection, account_id: str, outcomes: pd.DataFra
             f"select distinct {column} from analytics.outcomes where account_id = ? and {where} order by 1",
             [account_id])]
         taught = outcomes if scope == "hook" else outcomes[outcomes["topic_source"].fillna("") != "trending"]
-        posteriors = beta_arm_posteriors(taught, column, values, prefix, as_of=now, half_life_days=half_life)
+        half_lives[scope] = arm_half_life(setting, taught, column, now)
+        posteriors = beta_arm_posteriors(taught, column, values, prefix, as_of=now, half_life_days=half_lives[scope])
         if not posteriors.empty:
             rows.append(_beta_rows(posteriors, scope, taught, column))
     return rows

@@ -9,7 +9,15 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from xbot_assets.learned.store import THOMPSON_DRAWS, THOMPSON_SEED, AccountRunner, mart_accounts, run_directly
+from xbot_assets.learned.store import (
+    THOMPSON_DRAWS,
+    THOMPSON_SEED,
+    AccountRunner,
+    half_life_setting,
+    mart_accounts,
+    run_directly,
+)
+from xbot_assets.learning.forgetting import HalfLife, ages_in_days, gamma_poisson_log_score, resolve_half_life
 from xbot_assets.learning.generator_posterior import generator_posteriors, generator_propensities
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS, NOT_GENERATORS
 from xbot_assets.settings import env_float
@@ -29,14 +37,28 @@ class PosteriorSettings:
     posterior policy's share of the oracle was 0.860 / 0.888 / 0.898 / 0.899 with a prior weight of 0.5 / 1 / 2 / 4
     posts: differences inside the seeds' spread (0.85–0.93), so the conventional one post stays the default."""
 
-    half_life_days: float | None = None
+    half_life_days: HalfLife = None
     prior_posts: float = 1.0
 
     @classmethod
     def from_env(cls) -> PosteriorSettings:
-        half_life = env_float("XBOT_GENERATOR_HALF_LIFE_DAYS", 0.0)
-        return cls(half_life_days=half_life if half_life > 0 else None,
+        return cls(half_life_days=half_life_setting("XBOT_GENERATOR_HALF_LIFE_DAYS"),
                    prior_posts=env_float("XBOT_GENERATOR_PRIOR_POSTS", 1.0))
+
+
+def generator_half_life(outcomes: pd.DataFrame, now: datetime, settings: PosteriorSettings):
+    """The half-life the posteriors use: the setting, or (auto) the one whose posteriors best predicted the last
+    days' follows (learning/forgetting.py)."""
+    usable = outcomes[pd.to_numeric(outcomes["impressions"], errors="coerce").gt(0)
+                      & pd.to_numeric(outcomes["followers_gained"], errors="coerce").notna()]
+
+    def score(half_life):
+        return gamma_poisson_log_score(
+            usable["generator_name"], pd.to_numeric(usable["followers_gained"]).clip(lower=0.0).to_numpy(float),
+            pd.to_numeric(usable["impressions"]).to_numpy(float) / 1000.0, ages_in_days(usable["posted_at"], now),
+            half_life, prior_posts=settings.prior_posts)
+
+    return resolve_half_life(settings.half_life_days, score)
 
 
 def compute_generator_posteriors(
@@ -54,13 +76,14 @@ def compute_generator_posteriors(
         "select generator_name from learn.generator_weights where account_id = ? and status <> 'disabled' "
         "order by generator_name", [account_id])] if conn.table_exists("learn", "generator_weights") else []
     generators = known or list(DEFAULT_WEIGHTS)
+    half_life = generator_half_life(outcomes, now, settings).half_life_days
     posteriors = generator_posteriors(
-        outcomes, generators, as_of=now, half_life_days=settings.half_life_days, prior_posts=settings.prior_posts
+        outcomes, generators, as_of=now, half_life_days=half_life, prior_posts=settings.prior_posts
     )
     propensities = generator_propensities(posteriors, np.random.default_rng(THOMPSON_SEED), n_draws=THOMPSON_DRAWS)
     posteriors["selection_probability"] = posteriors["generator_name"].map(propensities).astype(float)
     posteriors.insert(0, "account_id", account_id)
-    posteriors["half_life_days"] = settings.half_life_days
+    posteriors["half_life_days"] = half_life
     posteriors["updated_at"] = now
     return posteriors[list(POSTERIOR_TABLE_COLUMNS)]
 

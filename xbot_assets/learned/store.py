@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from xbot_assets.learning.forgetting import AUTO, HalfLife
 from xbot_assets.settings import env_float, env_int
 from xbot_assets.warehouse.connection import Connection, hash_lock_id
 
@@ -27,7 +29,8 @@ class LearningSettings:
 
     XBOT_MIN_TRAINING_SAMPLES (50): a model is not trained on fewer gated outcomes.
     XBOT_UCB_C (1.0): the exploration constant of the timing arms' UCB1.
-    XBOT_ARM_HALF_LIFE_DAYS (unset = no decay): recency-weight the arms' successes and failures.
+    XBOT_ARM_HALF_LIFE_DAYS (unset or 0 = no decay, a number of days, or `auto`: chosen per arm scope by the
+      account's own data, learning/forgetting.py): recency-weight the arms' successes and failures.
     XBOT_LEARNING_WINDOW_DAYS (7): the generator optimizer's window; must match the dbt var learning_window_days,
       which labels the mart's window ('7d').
     XBOT_MODEL_WINDOW_DAYS (30, the original's intended predictor lookback; 0 = all history): the models train on
@@ -42,19 +45,19 @@ class LearningSettings:
 
     min_training_samples: int = 50
     ucb_c: float = 1.0
-    arm_half_life_days: float | None = None
+    arm_half_life_days: HalfLife = None
     learning_window_days: int = 7
     model_window_days: int | None = 30
     model_min_age_hours: float = 24.0
 
     @classmethod
     def from_env(cls) -> LearningSettings:
-        half_life = env_float("XBOT_ARM_HALF_LIFE_DAYS", 0.0)
+        half_life = half_life_setting("XBOT_ARM_HALF_LIFE_DAYS")
         model_window = env_int("XBOT_MODEL_WINDOW_DAYS", 30)
         settings = cls(
             min_training_samples=env_int("XBOT_MIN_TRAINING_SAMPLES", 50),
             ucb_c=env_float("XBOT_UCB_C", 1.0),
-            arm_half_life_days=half_life if half_life > 0 else None,
+            arm_half_life_days=half_life,
             learning_window_days=env_int("XBOT_LEARNING_WINDOW_DAYS", 7),
             model_window_days=model_window if model_window > 0 else None,
             model_min_age_hours=env_float("XBOT_MODEL_MIN_AGE_HOURS", 24.0),
@@ -64,6 +67,18 @@ class LearningSettings:
         if settings.ucb_c < 0:
             raise ValueError(f"XBOT_UCB_C must not be negative, got {settings.ucb_c}")
         return settings
+
+
+def half_life_setting(name: str, default: HalfLife = None) -> HalfLife:
+    """A half-life setting: unset (the default), 0 (never forget), a number of days, or `auto`."""
+    if (os.environ.get(name) or "").strip().lower() == AUTO:
+        return AUTO
+    if os.environ.get(name) in (None, ""):
+        return default
+    days = env_float(name, 0.0)
+    if days < 0:
+        raise ValueError(f"{name} must be a number of days, 0 or {AUTO!r}, got {days}")
+    return days if days > 0 else None
 
 
 def canonical(value: Any) -> Any:
