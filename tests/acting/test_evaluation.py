@@ -44,6 +44,20 @@ def test_evaluate_prints_the_product_keys(isolated, capsys):
     assert window["share_of_oracle"] == pytest.approx(result["share_of_oracle"])
     assert window["lift_vs_static"] == pytest.approx(result["lift_vs_static"])
     assert len(result["policies"]["posterior"]["windows"]) == 1
+    assert result["settings"]["reported_follows"] is True  # the default scenario's
+
+
+def test_reported_follows_can_be_switched_off_for_the_attribution_path(isolated):
+    from xbot_assets.warehouse.connection import Warehouse
+
+    path = isolated / "evaluation.duckdb"
+    result = evaluate("default", 2, 1, warehouse_path=path, reported_follows=False).result
+    assert result["settings"]["reported_follows"] is False
+    with Warehouse.from_url(str(path)).connect(read_only=True) as conn:
+        counted = conn.fetchall("select count(*), count(followers_reported), count(followers_gained) "
+                                "from analytics.outcomes where passes_learning_gate")
+    (posts, reported, gained), = counted
+    assert posts > 0 and reported == 0 and gained == posts  # every follow attributed, none reported
 
 
 def test_windows_split_the_run_into_consecutive_ten_day_stretches():

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from xbot_assets.acting.accounts import Account
 from xbot_assets.evaluation.closed_loop import LoopResult, run_closed_loop
@@ -179,10 +180,20 @@ class Evaluation:
     loop: LoopResult
 
 
+def evaluation_settings(scenario: Scenario) -> dict[str, Any]:
+    """What the learners were told, so a result says what produced it."""
+    from xbot_assets.learned.posteriors import PosteriorSettings
+
+    return {"reported_follows": scenario.reported_follows,
+            "arm_half_life_days": LearningSettings.from_env().arm_half_life_days,
+            "generator_half_life_days": PosteriorSettings.from_env().half_life_days}
+
+
 def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Path | None = None,
-             progress=None, ope: bool = False) -> Evaluation:
+             progress=None, ope: bool = False, reported_follows: bool | None = None) -> Evaluation:
     """Run the evaluation; returns the PRODUCT §7 JSON object (means over seeds, plus per-seed values). With `ope`,
-    the off-policy estimators are checked against the truth too (`evaluation.ope_validation`)."""
+    the off-policy estimators are checked against the truth too (`evaluation.ope_validation`). `reported_follows`
+    overrides the scenario's setting (False: the platform reports no per-post follows, only the follower count)."""
     import dagster as dg
 
     from xbot_assets.runtime.instance import prepare_environment
@@ -193,6 +204,11 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
     scenario = load_scenario(scenario_ref)
     seed_list = [scenario.seed + i for i in range(seeds)]
     workdir = Path(tempfile.mkdtemp(prefix="xbot-evaluate-"))
+    if reported_follows is not None and reported_follows != scenario.reported_follows:
+        # The accounts name their scenario by reference: the changed one is written beside the warehouse.
+        scenario = Scenario.from_dict({**scenario.to_dict(), "reported_follows": reported_follows})
+        scenario_ref = str(workdir / f"{scenario.name}.yaml")
+        Path(scenario_ref).write_text(yaml.safe_dump(scenario.to_dict(), sort_keys=False), encoding="utf-8")
     warehouse = Warehouse(WarehouseTarget.parse(str(warehouse_path or workdir / "evaluation.duckdb")))
     prepare_environment()
     # The evaluation's warehouse is its own; the Dagster runs read it through the same setting as production.
@@ -270,6 +286,7 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
         "seeds": seed_list,
         "posts": mean_of(["posts", "weights"]),
         "generator_policy": "weights",
+        "settings": evaluation_settings(scenario),
         **headline,
         "policies": policies,
         "per_seed": per_seed,

@@ -70,7 +70,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"  day {day + 1}/{args.days} ({seconds:.0f}s)", file=sys.stderr, flush=True)
 
     try:
-        result = evaluate(args.scenario, args.days, args.seeds, progress=progress, ope=args.ope).result
+        reported = None if args.reported_follows is None else args.reported_follows == "on"
+        result = evaluate(args.scenario, args.days, args.seeds, progress=progress, ope=args.ope,
+                          reported_follows=reported).result
     except LoopError as exc:
         print(f"xbot evaluate: {exc}", file=sys.stderr)
         return 1
@@ -182,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the JSON object only")
     evaluate.add_argument("--ope", action="store_true", help="also check the off-policy estimators against the "
                           "truth: the seed weights estimated from the learning account's logs vs the static run")
+    evaluate.add_argument("--reported-follows", choices=["on", "off"], default=None,
+                          help="whether the simulated platform reports each post's follows (default: the "
+                               "scenario's reported_follows, true unless it says false); off: only the follower "
+                               "count, so follows are attributed")
     evaluate.set_defaults(func=cmd_evaluate)
 
     from xbot_assets.operator.dashboard import add_commands as add_operator_commands
