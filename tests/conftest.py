@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +10,13 @@ import pytest
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
 
-from services import PG_ADMIN_URL, REDIS_URL, _admin_connection  # noqa: F401 (tests import them from here)
+from services import (  # noqa: F401 (tests import them from here)
+    PG_ADMIN_URL,
+    REDIS_URL,
+    _admin_connection,
+    throwaway_database,
+    throwaway_databases,
+)
 
 
 def pytest_sessionstart(session):
@@ -24,17 +29,8 @@ def pytest_sessionstart(session):
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL database made for this test alone."""
-    conn, t = _admin_connection()
-    name = f"xbot_test_{uuid.uuid4().hex[:12]}"
-    with conn.cursor() as cur:
-        cur.execute(f"create database {name}")
-    auth = t.user + (f":{t.password}" if t.password else "")
-    try:
-        yield f"postgresql://{auth}@{t.host}:{t.port}/{name}"
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"drop database if exists {name} with (force)")
-        conn.close()
+    with throwaway_database() as url:
+        yield url
 
 
 @pytest.fixture

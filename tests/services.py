@@ -7,6 +7,9 @@ that folder's own conftest shadows the name.
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 PG_ADMIN_URL = os.environ.get("XBOT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("XBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -21,3 +24,28 @@ def _admin_connection():
     conn = psycopg2.connect(host=t.host, port=t.port, user=t.user, password=t.password, dbname=t.dbname)
     conn.autocommit = True
     return conn, t
+
+
+@contextmanager
+def throwaway_databases(count: int = 1) -> Iterator[list[str]]:
+    """`count` PostgreSQL databases made for the caller alone (their URLs), dropped afterwards whatever happens."""
+    admin, t = _admin_connection()
+    names = [f"xbot_test_{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    auth = t.user + (f":{t.password}" if t.password else "")
+    try:
+        with admin.cursor() as cur:
+            for name in names:
+                cur.execute(f"create database {name}")
+        yield [f"postgresql://{auth}@{t.host}:{t.port}/{name}" for name in names]
+    finally:
+        with admin.cursor() as cur:
+            for name in names:
+                cur.execute(f"drop database if exists {name} with (force)")
+        admin.close()
+
+
+@contextmanager
+def throwaway_database() -> Iterator[str]:
+    """One PostgreSQL database made for the caller alone, dropped afterwards."""
+    with throwaway_databases(1) as (url,):
+        yield url

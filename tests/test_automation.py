@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import redis
-from conftest import REDIS_URL, _admin_connection
+from conftest import REDIS_URL, throwaway_databases
 
 from xbot_assets.defs import automation
 from xbot_assets.defs.resources import WarehouseResource
@@ -26,6 +26,7 @@ from xbot_assets.ingest.metrics import write_metric_snapshots
 from xbot_assets.learned.models import REGISTRY_COLUMNS
 from xbot_assets.learned.serving import REDIS_LATEST_KEY
 from xbot_assets.runtime.instance import definitions, report_raw_materialization
+from xbot_assets.settings import WarehouseTarget
 from xbot_assets.simulation.scenario import load_scenario
 from xbot_assets.warehouse.connection import Warehouse
 
@@ -75,18 +76,11 @@ class Stack:
         return result
 
 
-def _create_database(admin) -> str:
-    name = f"xbot_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f"create database {name}")
-    return name
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    admin, t = _admin_connection()
-    warehouse_db, dagster_db = _create_database(admin), _create_database(admin)
-    auth = t.user + (f":{t.password}" if t.password else "")
+    databases = throwaway_databases(2)
+    warehouse_url, dagster_url = databases.__enter__()
+    t = WarehouseTarget.parse(dagster_url)
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     prefix = f"xbot-test-{uuid.uuid4().hex[:8]}:"
@@ -95,8 +89,8 @@ def stack(tmp_path_factory):
     try:
         for key, value in {
             "DAGSTER_PG_HOST": t.host, "DAGSTER_PG_PORT": str(t.port), "DAGSTER_PG_USER": t.user,
-            "DAGSTER_PG_PASSWORD": t.password, "DAGSTER_PG_DB": dagster_db,
-            "XBOT_WAREHOUSE": f"postgresql://{auth}@{t.host}:{t.port}/{warehouse_db}",
+            "DAGSTER_PG_PASSWORD": t.password, "DAGSTER_PG_DB": t.dbname,
+            "XBOT_WAREHOUSE": warehouse_url,
             "XBOT_REDIS_URL": REDIS_URL,
         }.items():
             mp.setenv(key, value)
@@ -104,7 +98,7 @@ def stack(tmp_path_factory):
         mp.delenv(automation.RETRAIN_MIN_ENV, raising=False)
         definitions.cache_clear()  # the learn group binds Redis when XBOT_REDIS_URL is set at load
         instance = dg.DagsterInstance.from_config(str(home))
-        yield Stack(instance, f"postgresql://{auth}@{t.host}:{t.port}/{warehouse_db}", prefix)
+        yield Stack(instance, warehouse_url, prefix)
     finally:
         if instance is not None:
             instance.dispose()
@@ -114,10 +108,7 @@ def stack(tmp_path_factory):
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
         client.close()
-        with admin.cursor() as cur:
-            for name in (warehouse_db, dagster_db):
-                cur.execute(f"drop database if exists {name} with (force)")
-        admin.close()
+        databases.__exit__(None, None, None)
 
 
 def _load_history(stack: Stack) -> datetime:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -63,20 +62,16 @@ def _own_posts(account: str) -> tuple[list[dict], list[dict]]:
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def pages(request, tmp_path_factory):
     """Both accounts loaded, refreshed and written as pages, through the CLI a user types."""
-    from services import _admin_connection
+    from contextlib import ExitStack, nullcontext
+
+    from services import throwaway_database
 
     from xbot_assets.runtime.instance import definitions
 
     tmp = tmp_path_factory.mktemp(f"dashboard-{request.param}")
-    admin, name = None, None
-    if request.param == "duckdb":
-        url = str(tmp / "warehouse.duckdb")
-    else:
-        admin, t = _admin_connection()
-        name = f"xbot_test_{uuid.uuid4().hex[:12]}"
-        with admin.cursor() as cur:
-            cur.execute(f"create database {name}")
-        url = f"postgresql://{t.user}{':' + t.password if t.password else ''}@{t.host}:{t.port}/{name}"
+    cleanup = ExitStack()
+    url = cleanup.enter_context(throwaway_database() if request.param == "postgres" else nullcontext(
+        str(tmp / "warehouse.duckdb")))
     saved = {k: os.environ.get(k) for k in ("XBOT_WAREHOUSE", "DAGSTER_HOME", "XBOT_DASHBOARD_DIR")}
     os.environ.update({"XBOT_WAREHOUSE": url, "DAGSTER_HOME": str(tmp / "dagster_home"),
                        "XBOT_DASHBOARD_DIR": str(tmp / "pages")})
@@ -107,10 +102,7 @@ def pages(request, tmp_path_factory):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        if admin is not None:
-            with admin.cursor() as cur:
-                cur.execute(f"drop database if exists {name} with (force)")
-            admin.close()
+        cleanup.close()
 
 
 def _count(wh: Warehouse, sql: str, params: list) -> float:

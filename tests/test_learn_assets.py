@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 import dagster as dg
 import pandas as pd
 import pytest
 import redis
-from conftest import REDIS_URL, _admin_connection
+from conftest import REDIS_URL, throwaway_database
 
 from xbot_assets.defs.ingest import raw_tables
 from xbot_assets.defs.learn import LEARN_ASSETS
@@ -116,34 +117,23 @@ class Built:
 def built(request, tmp_path_factory):
     """Ingest → transform → learn once per backend, with Redis under a key prefix of this module's own."""
     prefix = f"xbot-test-{uuid.uuid4().hex[:8]}:"
-    admin = None
-    if request.param == "duckdb":
-        url = str(tmp_path_factory.mktemp("learn") / "warehouse.duckdb")
-    else:
-        admin, t = _admin_connection()
-        name = f"xbot_test_{uuid.uuid4().hex[:12]}"
-        with admin.cursor() as cur:
-            cur.execute(f"create database {name}")
-        auth = t.user + (f":{t.password}" if t.password else "")
-        url = f"postgresql://{auth}@{t.host}:{t.port}/{name}"
+    database = throwaway_database() if request.param == "postgres" else nullcontext(
+        str(tmp_path_factory.mktemp("learn") / "warehouse.duckdb"))
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        load_history(Warehouse.from_url(url))
-        result = dg.materialize(
-            [raw_tables, xbot_dbt_assets, *LEARN_ASSETS, *LEARN_CHECKS],
-            resources=resources(url, prefix),
-            instance=dg.DagsterInstance.ephemeral(),
-            raise_on_error=False,
-        )
-        yield Built(url, prefix, result)
+        with database as url:
+            load_history(Warehouse.from_url(url))
+            result = dg.materialize(
+                [raw_tables, xbot_dbt_assets, *LEARN_ASSETS, *LEARN_CHECKS],
+                resources=resources(url, prefix),
+                instance=dg.DagsterInstance.ephemeral(),
+                raise_on_error=False,
+            )
+            yield Built(url, prefix, result)
     finally:
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
         client.close()
-        if admin is not None:
-            with admin.cursor() as cur:
-                cur.execute(f"drop database if exists {name} with (force)")
-            admin.close()
 
 
 def snapshot_tables(wh: Warehouse) -> dict[str, list]:

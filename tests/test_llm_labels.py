@@ -283,22 +283,10 @@ def test_no_api_key_reaches_the_warehouse_or_the_metadata(fresh, server, monkeyp
 
 @pytest.fixture(scope="module")
 def built_pg():
-    import uuid
+    from conftest import throwaway_database
 
-    from conftest import _admin_connection
-
-    admin, t = _admin_connection()
-    name = f"xbot_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f"create database {name}")
-    auth = t.user + (f":{t.password}" if t.password else "")
-    url = f"postgresql://{auth}@{t.host}:{t.port}/{name}"
-    try:
+    with throwaway_database() as url:
         yield url, build(url)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"drop database if exists {name} with (force)")
-        admin.close()
 
 
 def test_labels_are_stored_and_read_on_postgresql(built_pg, server, monkeypatch):

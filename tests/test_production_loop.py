@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import redis
-from conftest import REDIS_URL, _admin_connection
+from conftest import REDIS_URL, throwaway_databases
 from x_server import ACCESS_SECRET, ACCESS_TOKEN, CONSUMER_KEY, CONSUMER_SECRET, FakeXServer
 
 from xbot_assets.defs import automation
@@ -26,6 +25,7 @@ from xbot_assets.ingest.load import write_follower_snapshots, write_posts
 from xbot_assets.ingest.metrics import write_metric_snapshots
 from xbot_assets.operator.cli import main
 from xbot_assets.runtime.instance import definitions, instance, report_raw_materialization
+from xbot_assets.settings import WarehouseTarget
 from xbot_assets.simulation.scenario import load_scenario
 from xbot_assets.warehouse.connection import Warehouse
 
@@ -47,20 +47,16 @@ def _shift(rows: list[dict], delta: timedelta, account: str) -> list[dict]:
 
 @pytest.fixture
 def production(tmp_path, monkeypatch):
-    admin, t = _admin_connection()
-    names = [f"xbot_test_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    with admin.cursor() as cur:
-        for name in names:
-            cur.execute(f"create database {name}")
-    auth = t.user + (f":{t.password}" if t.password else "")
+    databases = throwaway_databases(2)
+    warehouse_url, dagster_url = databases.__enter__()
+    t = WarehouseTarget.parse(dagster_url)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     server = FakeXServer(dialect="new").__enter__()
-    warehouse_url = f"postgresql://{auth}@{t.host}:{t.port}/{names[0]}"
     for key, value in {
         "DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": t.host, "DAGSTER_PG_PORT": str(t.port),
-        "DAGSTER_PG_USER": t.user, "DAGSTER_PG_PASSWORD": t.password, "DAGSTER_PG_DB": names[1],
+        "DAGSTER_PG_USER": t.user, "DAGSTER_PG_PASSWORD": t.password, "DAGSTER_PG_DB": t.dbname,
         "XBOT_WAREHOUSE": warehouse_url, "XBOT_REDIS_URL": REDIS_URL,
         "XBOT_X_API_BASE_URL": server.url, "XBOT_X_API_KEY": CONSUMER_KEY, "XBOT_X_API_SECRET": CONSUMER_SECRET,
         "XBOT_X_ACCESS_TOKEN": ACCESS_TOKEN, "XBOT_X_ACCESS_SECRET": ACCESS_SECRET,
@@ -78,10 +74,7 @@ def production(tmp_path, monkeypatch):
         for key in client.scan_iter(match="predictor:v2:*"):
             client.delete(key)
         client.close()
-        with admin.cursor() as cur:
-            for name in names:
-                cur.execute(f"drop database if exists {name} with (force)")
-        admin.close()
+        databases.__exit__(None, None, None)
 
 
 def _cli(*args: str) -> None:

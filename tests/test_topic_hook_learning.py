@@ -105,21 +105,10 @@ def duckdb_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pg_url():
-    import uuid
+    from conftest import throwaway_database
 
-    from conftest import _admin_connection
-
-    admin, t = _admin_connection()
-    name = f"xbot_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f"create database {name}")
-    auth = t.user + (f":{t.password}" if t.password else "")
-    try:
-        yield f"postgresql://{auth}@{t.host}:{t.port}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"drop database if exists {name} with (force)")
-        admin.close()
+    with throwaway_database() as url:
+        yield url
 
 
 def test_hooks_and_topics_reach_the_marts_and_an_imported_post_is_classified(learned):
