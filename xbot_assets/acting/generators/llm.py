@@ -26,12 +26,12 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xbot_assets.acting.alerts import record_alert
 from xbot_assets.acting.generators.base import GenerationFailed
@@ -39,6 +39,8 @@ from xbot_assets.acting.generators.personas import HOOKS, PERSONAS, Persona
 from xbot_assets.clock import WallClock
 from xbot_assets.settings import env_float, env_int
 from xbot_assets.warehouse.connection import Connection, Warehouse
+
+T = TypeVar("T")
 
 LLM_CALL_COLUMNS = ("call_id", "account_id", "model", "generator_name", "prompt_version", "started_at",
                     "duration_ms", "mode", "prompt_tokens", "completion_tokens", "cost_usd", "outcome", "error")
@@ -270,6 +272,24 @@ class ModelCalls:
                 raise GenerationFailed(f"llm: the model refused: {refusal}")
             return message.content or ""
 
+    def ask_validated(self, spec: CallSpec, chat: list[dict[str, str]], tally, parse: Callable[[str], T],
+                      what: str) -> T:
+        """`parse` of the answer's JSON, asking at most `invalid_retries` more times while it raises ValueError (a
+        pydantic ValidationError is one): each time the model is shown what was wrong. `tally.attempts` counts the
+        asks. GenerationFailed with every reason when no answer was valid."""
+        problems: list[str] = []
+        for attempt in range(1, self.settings.invalid_retries + 2):
+            tally.attempts = attempt
+            content = self.call(spec, chat, tally)
+            try:
+                return parse(json_text(content))
+            except ValueError as exc:
+                problems.append(short_error(exc))
+                chat = [*chat, {"role": "assistant", "content": content or ""},
+                        {"role": "user", "content": f"That was not valid: {short_error(exc)}. Answer again with the "
+                                                    "JSON object only."}]
+        raise GenerationFailed(f"llm: no valid {what} after {len(problems)} attempts ({'; '.join(problems)})")
+
     def _stop_asking(self, reason: str, now: datetime) -> None:
         """Every further call of this run would wait for the same failure (and hold the step's lock)."""
         self.unavailable = reason
@@ -312,23 +332,15 @@ class LLMGenerator(ModelCalls):
         spec = CallSpec(persona.name, persona.version, persona.temperature, "post", output_schema())
         draft = LLMDraft(output=None, generator_name=generator_name, prompt_version=persona.version,  # type: ignore
                          model=self.settings.model)
-        problems: list[str] = []
-        for attempt in range(1, self.settings.invalid_retries + 2):
-            draft.attempts = attempt
-            content = self.call(spec, chat, draft)
-            try:
-                draft.output = DraftOutput.model_validate_json(json_text(content))
-            except (ValidationError, ValueError) as exc:
-                problems.append(short_error(exc))
-                chat = [*chat, {"role": "assistant", "content": content or ""},
-                        {"role": "user", "content": f"That was not valid: {short_error(exc)}. Answer again with the "
-                                                    "JSON object only."}]
-                continue
-            if thread and draft.output.parts is None or not thread and draft.output.text is None:
-                problems.append("wrong form (a thread was asked for)" if thread else "wrong form (a single post)")
-                continue
-            return draft
-        raise GenerationFailed(f"llm: no valid output after {draft.attempts} attempts ({'; '.join(problems)})")
+
+        def parse(text: str) -> DraftOutput:
+            output = DraftOutput.model_validate_json(text)
+            if thread and output.parts is None or not thread and output.text is None:
+                raise ValueError("wrong form (a thread was asked for)" if thread else "wrong form (a single post)")
+            return output
+
+        draft.output = self.ask_validated(spec, chat, draft, parse, "output")
+        return draft
 
 
 def llm_usage(conn: Connection, at: datetime) -> dict[str, dict[str, Any]]:

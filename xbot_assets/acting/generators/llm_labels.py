@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 from xbot_assets.acting.generators.base import GenerationFailed
-from xbot_assets.acting.generators.llm import BudgetExceeded, CallSpec, LLMSettings, ModelCalls, json_text, short_error
+from xbot_assets.acting.generators.llm import BudgetExceeded, CallSpec, LLMSettings, ModelCalls, short_error
 from xbot_assets.ingest.hooks import HOOK_TYPES
 from xbot_assets.learned.formulas import unlabelled_posts
 from xbot_assets.learning.formulas import EXTRA_PARTS, LEADS, STRUCTURE_PARTS
@@ -157,6 +157,7 @@ class _Tally:  # what ModelCalls.call adds up
     completion_tokens: int = 0
     cost_usd: float = 0.0
     notes: list[str] = field(default_factory=list)
+    attempts: int = 0
 
 
 class LLMLabeller(ModelCalls):
@@ -191,19 +192,10 @@ class LLMLabeller(ModelCalls):
                                    f"({self.unavailable})")
         if not 0 < len(texts) <= BATCH_SIZE:
             raise ValueError(f"a batch is 1 to {BATCH_SIZE} texts, not {len(texts)}")
-        chat, problems = label_messages(texts), []
-        for _ in range(self.settings.invalid_retries + 1):
-            content = self.call(self.SPEC, chat, _Tally())
-            try:
-                output = LabelsOutput.model_validate_json(json_text(content), context={"n": len(texts)})
-            except (ValidationError, ValueError) as exc:
-                problems.append(short_error(exc))
-                chat = [*chat, {"role": "assistant", "content": content or ""},
-                        {"role": "user", "content": f"That was not valid: {short_error(exc)}. Answer again with the "
-                                                    "JSON object only."}]
-                continue
-            return sorted(output.labels, key=lambda label: label.index)
-        raise GenerationFailed(f"llm: no valid labels after {len(problems)} attempts ({'; '.join(problems)})")
+        output = self.ask_validated(
+            self.SPEC, label_messages(texts), _Tally(),
+            lambda text: LabelsOutput.model_validate_json(text, context={"n": len(texts)}), "labels")
+        return sorted(output.labels, key=lambda label: label.index)
 
     def label_posts(self, account_id: str, posts: Sequence[tuple[str, str]]) -> LabelRun:
         """(decision_id, text) pairs in batches of 20; a batch the model cannot label is left to the rules."""
