@@ -36,14 +36,15 @@ def test_evaluate_prints_the_product_keys(isolated, capsys):
     assert seed["posts"] == {"weights": 8, "posterior": 8, "static": 8}
     # Two days are below the models' minimum sample count: nothing is claimed for them.
     assert result["engagement_model"]["r2_holdout"] is None
+    assert result["generator_policy"] == "posterior"  # the headline is what a new account gets
     assert result["lift_vs_static"] == pytest.approx(
-        seed["f_per_1k"]["weights"] / seed["f_per_1k"]["static"] - 1.0)
+        seed["f_per_1k"]["posterior"] / seed["f_per_1k"]["static"] - 1.0)
     # Two days are one window, whose numbers are the whole run's (issue 14: `windows` per policy).
-    (window,) = result["policies"]["weights"]["windows"]
+    (window,) = result["policies"]["posterior"]["windows"]
     assert (window["from_day"], window["to_day"]) == (0, 1)
     assert window["share_of_oracle"] == pytest.approx(result["share_of_oracle"])
     assert window["lift_vs_static"] == pytest.approx(result["lift_vs_static"])
-    assert len(result["policies"]["posterior"]["windows"]) == 1
+    assert len(result["policies"]["weights"]["windows"]) == 1
     assert result["settings"]["reported_follows"] is True  # the default scenario's
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from xbot_assets.acting.planner import GENERATOR_POLICIES, POLICIES
+from xbot_assets.acting.planner import DEFAULT_GENERATOR_POLICY, GENERATOR_POLICIES, POLICIES
 from xbot_assets.clock import utc_naive
 from xbot_assets.warehouse.connection import Connection, Warehouse
 
@@ -24,7 +24,7 @@ class Account:
     scenario: str | None = "default"
     sim_seed: int | None = None
     policy: str = "learned"
-    generator_policy: str = "weights"
+    generator_policy: str = DEFAULT_GENERATOR_POLICY
     posts_per_day: int = 4
     enabled: bool = True
     handle: str | None = None

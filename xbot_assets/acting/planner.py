@@ -51,6 +51,9 @@ DEFAULT_CONTENT_TYPES = ("educational_thread", "factual_single", "myth_busting",
 THREAD_CONTENT_TYPES = ("educational_thread",)
 POLICIES = ("learned", "static")
 GENERATOR_POLICIES = ("weights", "posterior")
+# What a new account gets: posterior sampling won on every shipped scenario (README, "Does it learn?"); the seed's
+# weight optimizer stays selectable per account.
+DEFAULT_GENERATOR_POLICY = "posterior"
 PROPENSITY_DRAWS = 4_000
 
 
@@ -65,7 +68,7 @@ class PlanSettings:
     attempts_per_slot: int = 3
     lead_minutes: int = 5
     policy: str = "learned"
-    generator_policy: str = "weights"
+    generator_policy: str = DEFAULT_GENERATOR_POLICY
     ucb_c: float = 1.0
     timezone: str = "UTC"
     allow_urls: bool = False  # a post with a link costs $0.20 on X instead of $0.015: off unless the account says

@@ -30,6 +30,7 @@ import pandas as pd
 import yaml
 
 from xbot_assets.acting.accounts import Account
+from xbot_assets.acting.planner import DEFAULT_GENERATOR_POLICY
 from xbot_assets.evaluation.closed_loop import LoopResult, run_closed_loop
 from xbot_assets.evaluation.ope_validation import BEHAVIOUR, TARGET, summarize, validate_ope
 from xbot_assets.evaluation.strategy_regret import follow_ceiling, mean_entries, strategy_regret
@@ -279,13 +280,13 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
             **mean_entries(mean_of, policy),
             "windows": mean_windows([entry[policy]["windows"] for entry in per_seed], _mean),
         }
-    headline = policies["weights"]
+    headline = policies[DEFAULT_GENERATOR_POLICY]  # the top-level numbers are what a new account would get
     result = {
         "scenario": scenario.name,
         "days": days,
         "seeds": seed_list,
         "posts": mean_of(["posts", "weights"]),
-        "generator_policy": "weights",
+        "generator_policy": DEFAULT_GENERATOR_POLICY,
         "settings": evaluation_settings(scenario),
         **headline,
         "policies": policies,

@@ -49,10 +49,11 @@ def report_run(result, elapsed: float) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from xbot_assets.acting.planner import DEFAULT_GENERATOR_POLICY
     from xbot_assets.operator.demo import run_demo
 
     return run_demo(days=args.days, scenario=args.scenario, account_id=args.account, seed=args.seed,
-                    generator_policy=args.generator_policy, report_path=Path(args.report) if args.report else None,
+                    generator_policy=args.generator_policy or DEFAULT_GENERATOR_POLICY, report_path=Path(args.report) if args.report else None,
                     generator=args.generator, profile_path=Path(args.profile) if args.profile else None)
 
 
@@ -165,9 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenario", default=None, help="scenario YAML (default: scenarios/default.yaml)")
     demo.add_argument("--account", default="demo", help="account_id the simulated posts are written under")
     demo.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
-    demo.add_argument("--generator-policy", choices=["weights", "posterior"], default="weights",
-                      help="how the learning account picks generators: by the optimized weights, or by sampling "
-                           "each generator's posterior followers per 1000 impressions")
+    demo.add_argument("--generator-policy", choices=["weights", "posterior"], default=None,
+                      help="how the learning account picks generators: by sampling each generator's posterior "
+                           "followers per 1000 impressions, or by the seed's optimized weights (default: what a "
+                           "new account gets, acting.planner.DEFAULT_GENERATOR_POLICY)")
     demo.add_argument("--report", default=None, help="where to write the HTML report (default .xbot/report.html)")
     demo.add_argument("--generator", choices=["offline", "llm"], default="offline",
                       help="who writes the learning account's posts (llm: OPENAI_BASE_URL, OPENAI_API_KEY, "

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from xbot_assets.acting.accounts import Account
+from xbot_assets.acting.planner import DEFAULT_GENERATOR_POLICY
 from xbot_assets.acting.profile import AccountProfile, read_profile, store_profile
 from xbot_assets.evaluation.closed_loop import LoopError, LoopResult, run_closed_loop
 from xbot_assets.evaluation.evaluate import oracle_f_per_1k, realized_f_per_1k
@@ -38,7 +39,7 @@ DEMO_PROFILE = {
 
 
 def run_demo(days: int = 30, scenario: str | None = None, account_id: str = "demo", seed: int | None = None,
-             generator_policy: str = "weights", report_path: Path | None = None, generator: str = "offline",
+             generator_policy: str = DEFAULT_GENERATOR_POLICY, report_path: Path | None = None, generator: str = "offline",
              profile_path: Path | None = None) -> int:
     started = time.perf_counter()
     scenario_ref = scenario or "default"
