@@ -200,7 +200,14 @@ def test_the_strategy_names_what_works_with_its_evidence_and_status_shows_it(lea
     assert strategy["trending_vs_bandit"]["trending"]["posts"] == 8
     assert strategy["trending_vs_bandit"]["bandit"]["posts"] == 40
     clock = Clock(now=NOW, source="as_of", wall=NOW)
-    text = render_status(collect_status(wh, clock, "acct"))
+    status = collect_status(wh, clock, "acct")
+    text = render_status(status)
+    with wh.connect() as conn:  # what each learner forgot at is what it stored, per arm scope and for the posterior
+        stored = dict(conn.fetchall("select scope, max(half_life_days) from learn.bandit_arms where account_id = ? "
+                                    "group by scope", ["acct"]))
+    forgetting = status["accounts"][0]["forgetting"]
+    assert {k: forgetting[k] for k in stored} == stored and "generator posterior" in forgetting
+    assert "forgetting (half-life of the evidence" in text
     assert "learned strategy (from 48 gated posts" in text
     assert f"top topics: naps ({naps} posts" in text and "effective hooks: question (16 posts" in text
     assert "best formulas: Short Question = [question] (16 posts" in text

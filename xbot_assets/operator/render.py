@@ -98,6 +98,10 @@ def render_status(status: dict[str, Any], runs: Sequence[dict[str, Any]] | None 
                 [(p["generator_name"], p["posts"], _num(p["posterior_mean"], 2), _pct(p["selection_probability"]))
                  for p in a["generator_posteriors"]],
             ))
+        if a.get("forgetting"):
+            out += ["", "forgetting (half-life of the evidence, chosen by the data under auto): " + ", ".join(
+                f"{name} {'never' if days is None else format(days, 'g') + ' days'}"
+                for name, days in a["forgetting"].items())]
         out += strategy_lines(a.get("strategy"))
         api = a.get("api") or {}
         budget = api.get("budget_usd")

@@ -310,6 +310,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, clo
         "timing_arms": timing_arms,
         "models": models,
         "generator_posteriors": posteriors,
+        "forgetting": _forgetting(conn, account_id),
         "strategy": load_strategy(conn, account_id),
         "optimization_events": optimization_events(conn, account_id, clock.cutoff),
         "api": api or {"month": now.strftime("%Y-%m"), "calls": 0, "failed_calls": 0, "spend_usd": 0.0,
@@ -317,6 +318,20 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, clo
         "llm": llm or {"daily_budget_usd": LLMSettings.from_env().daily_budget_usd, "today": None, "month": None},
         "health": verdict.as_dict(),
     }
+
+
+def _forgetting(conn: Connection, account_id: str) -> dict[str, float | None]:
+    """The half-life (days; None = nothing forgotten) each learner used in its last run, per arm scope and for the
+    generator posterior (chosen by the data under `auto`, learning/forgetting.py)."""
+    chosen: dict[str, float | None] = {}
+    for table, key, column in (("bandit_arms", "scope", "half_life_days"),
+                               ("generator_posteriors", "'generator posterior'", "half_life_days")):
+        if conn.table_exists("learn", table):
+            for name, half_life in conn.fetchall(
+                    f"select {key}, max({column}) from learn.{table} where account_id = ? group by 1 order by 1",
+                    [account_id]):
+                chosen[str(name)] = _py(half_life)
+    return chosen
 
 
 def collect_status(warehouse: Warehouse, clock: Clock, account: str | None = None,
