@@ -120,6 +120,9 @@ def built(request, tmp_path_factory):
     database = throwaway_database() if request.param == "postgres" else nullcontext(
         str(tmp_path_factory.mktemp("learn") / "warehouse.duckdb"))
     client = redis.Redis.from_url(REDIS_URL)
+    mp = pytest.MonkeyPatch()
+    for name in ("XBOT_ARM_HALF_LIFE_DAYS", "XBOT_GENERATOR_HALF_LIFE_DAYS"):
+        mp.setenv(name, "0")  # these tests count the evidence; forgetting has its own (tests/learning/test_forgetting)
     try:
         with database as url:
             load_history(Warehouse.from_url(url))
@@ -131,6 +134,7 @@ def built(request, tmp_path_factory):
             )
             yield Built(url, prefix, result)
     finally:
+        mp.undo()
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
         client.close()
@@ -402,7 +406,8 @@ def test_recency_decay_weights_successes_but_keeps_the_play_counts(built):
 
     decayed_settings = LearningSettings(arm_half_life_days=7.0)
     with pytest.raises(Rollback), built.wh.connect() as conn:  # written, checked, then rolled back
-        plain = compute_bandit_arms(conn, "main", NOW, LearningSettings()).set_index("arm_name")
+        plain = compute_bandit_arms(conn, "main", NOW, LearningSettings(arm_half_life_days=None)).set_index(
+            "arm_name")
         decayed = compute_bandit_arms(conn, "main", NOW, decayed_settings).set_index("arm_name")
         played = plain.index[plain["plays"] > 0]
         assert (decayed.loc[played, "plays"] == plain.loc[played, "plays"]).all()

@@ -74,6 +74,9 @@ def history() -> tuple[list[dict], list[dict]]:
     return posts, snapshots
 
 
+NO_FORGETTING = ("XBOT_ARM_HALF_LIFE_DAYS", "XBOT_GENERATOR_HALF_LIFE_DAYS")
+
+
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def learned(request):
     url = request.getfixturevalue("duckdb_url" if request.param == "duckdb" else "pg_url")
@@ -88,12 +91,15 @@ def learned(request):
                             "content": "How to nap on a 12-hour shift: 20 minutes, before 3 am.",
                             "posted_at": START}], now=NOW)
         write_viral_examples(conn, [VIRAL], now=NOW)
-    result = dg.materialize(
-        [raw_tables, xbot_dbt_assets, *LEARN_ASSETS, *LEARN_CHECKS],
-        resources={"warehouse": WarehouseResource(url=url), "clock": ClockResource(simulated_now=NOW.isoformat()),
-                   "redis": RedisResource(url=None)},
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
-    )
+    with pytest.MonkeyPatch.context() as mp:
+        for name in NO_FORGETTING:  # these tests count the evidence; forgetting has its own (test_forgetting)
+            mp.setenv(name, "0")
+        result = dg.materialize(
+            [raw_tables, xbot_dbt_assets, *LEARN_ASSETS, *LEARN_CHECKS],
+            resources={"warehouse": WarehouseResource(url=url),
+                       "clock": ClockResource(simulated_now=NOW.isoformat()), "redis": RedisResource(url=None)},
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        )
     assert result.success
     return wh, result
 

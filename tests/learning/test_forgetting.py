@@ -67,7 +67,7 @@ def test_the_gamma_score_is_the_generator_posteriors_negative_binomial(half_life
     assert scored == 4 and total == pytest.approx(float(expected.sum()), rel=1e-9)
 
 
-def _choice(rng: np.random.Generator, changed: bool) -> float | None:
+def _choice(rng: np.random.Generator, changed: bool, candidates=HALF_LIVES) -> float | None:
     """60 days of three arms; with `changed`, the best and the worst swap 15 days before now."""
     posts = _posts(rng, 60)
     before = {"a": 0.75, "b": 0.5, "c": 0.25}
@@ -76,14 +76,15 @@ def _choice(rng: np.random.Generator, changed: bool) -> float | None:
     p = np.where(late, posts["arm"].map(after), posts["arm"].map(before))
     success = (rng.random(len(posts)) < p).astype(float)
     ages = ages_in_days(posts["posted_at"], NOW)
-    return choose_half_life(lambda h: beta_log_score(posts["arm"], success, ages, h)).half_life_days
+    return choose_half_life(lambda h: beta_log_score(posts["arm"], success, ages, h), candidates).half_life_days
 
 
-def test_a_stationary_audience_keeps_its_memory_and_a_changed_one_forgets():
+@pytest.mark.parametrize("candidates", [HALF_LIVES, (None, *HALF_LIVES)])
+def test_a_stationary_audience_keeps_its_memory_and_a_changed_one_forgets(candidates):
     rng = np.random.default_rng(11)
-    stationary = [_choice(rng, changed=False) for _ in range(20)]
-    changed = [_choice(rng, changed=True) for _ in range(20)]
-    assert sum(h is None for h in stationary) >= 18, stationary
+    stationary = [_choice(rng, False, candidates) for _ in range(20)]
+    changed = [_choice(rng, True, candidates) for _ in range(20)]
+    assert sum(h == candidates[0] for h in stationary) >= 18, stationary  # the longest memory
     assert sum(h is not None and h <= 14 for h in changed) >= 18, changed
 
 
@@ -102,8 +103,8 @@ def test_a_fixed_setting_is_used_as_it_is():
     assert resolve_half_life(10, never_called).half_life_days == 10.0
     assert resolve_half_life(None, never_called).half_life_days is None
     seen = []
-    choice = resolve_half_life(AUTO, lambda h: (seen.append(h), (-1.0 if h is None else -2.0, 100))[1])
-    assert seen == list(HALF_LIVES) and choice.half_life_days is None and choice.scores["never"] == -0.01
+    choice = resolve_half_life(AUTO, lambda h: (seen.append(h), (-1.0 if h == 28.0 else -2.0, 100))[1])
+    assert seen == list(HALF_LIVES) and choice.half_life_days == 28.0 and choice.scores["28 days"] == -0.01
     # a shorter memory wins only by more than MARGIN_NATS
-    assert resolve_half_life(AUTO, lambda h: (-10.0 if h == 7.0 else -10.9, 100)).half_life_days is None
+    assert resolve_half_life(AUTO, lambda h: (-10.0 if h == 7.0 else -10.9, 100)).half_life_days == 28.0
     assert resolve_half_life(AUTO, lambda h: (-10.0 if h == 7.0 else -11.1, 100)).half_life_days == 7.0

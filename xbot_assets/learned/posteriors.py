@@ -17,7 +17,7 @@ from xbot_assets.learned.store import (
     mart_accounts,
     run_directly,
 )
-from xbot_assets.learning.forgetting import HalfLife, ages_in_days, gamma_poisson_log_score, resolve_half_life
+from xbot_assets.learning.forgetting import AUTO, HalfLife, ages_in_days, gamma_poisson_log_score, resolve_half_life
 from xbot_assets.learning.generator_posterior import generator_posteriors, generator_propensities
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS, NOT_GENERATORS
 from xbot_assets.settings import env_float
@@ -32,12 +32,13 @@ POSTERIOR_TABLE_COLUMNS = (
 
 @dataclass(frozen=True)
 class PosteriorSettings:
-    """XBOT_GENERATOR_HALF_LIFE_DAYS (unset = no decay) and XBOT_GENERATOR_PRIOR_POSTS (1: the prior, centred on
-    the typical tried generator, weighs as much as one average post). On hidden_gem, 60 days, mean of 5 seeds, the
+    """XBOT_GENERATOR_HALF_LIFE_DAYS (`auto` by default, as the arms; 0 = never forget) and
+    XBOT_GENERATOR_PRIOR_POSTS (1: the prior, centred on the typical tried generator, weighs as much as one average
+    post). On hidden_gem, 60 days, mean of 5 seeds, the
     posterior policy's share of the oracle was 0.860 / 0.888 / 0.898 / 0.899 with a prior weight of 0.5 / 1 / 2 / 4
     posts: differences inside the seeds' spread (0.85–0.93), so the conventional one post stays the default."""
 
-    half_life_days: HalfLife = None
+    half_life_days: HalfLife = AUTO
     prior_posts: float = 1.0
 
     @classmethod

@@ -29,8 +29,8 @@ class LearningSettings:
 
     XBOT_MIN_TRAINING_SAMPLES (50): a model is not trained on fewer gated outcomes.
     XBOT_UCB_C (1.0): the exploration constant of the timing arms' UCB1.
-    XBOT_ARM_HALF_LIFE_DAYS (unset or 0 = no decay, a number of days, or `auto`: chosen per arm scope by the
-      account's own data, learning/forgetting.py): recency-weight the arms' successes and failures.
+    XBOT_ARM_HALF_LIFE_DAYS (`auto`, the default: chosen per arm scope by the account's own data,
+      learning/forgetting.py; a number of days; 0 = never forget): recency-weight the arms' successes and failures.
     XBOT_LEARNING_WINDOW_DAYS (7): the generator optimizer's window; must match the dbt var learning_window_days,
       which labels the mart's window ('7d').
     XBOT_MODEL_WINDOW_DAYS (30, the original's intended predictor lookback; 0 = all history): the models train on
@@ -45,7 +45,7 @@ class LearningSettings:
 
     min_training_samples: int = 50
     ucb_c: float = 1.0
-    arm_half_life_days: HalfLife = None
+    arm_half_life_days: HalfLife = AUTO
     learning_window_days: int = 7
     model_window_days: int | None = 30
     model_min_age_hours: float = 24.0
@@ -69,8 +69,8 @@ class LearningSettings:
         return settings
 
 
-def half_life_setting(name: str, default: HalfLife = None) -> HalfLife:
-    """A half-life setting: unset (the default), 0 (never forget), a number of days, or `auto`."""
+def half_life_setting(name: str, default: HalfLife = AUTO) -> HalfLife:
+    """A half-life setting: unset (the default), `auto`, a number of days, or 0 (never forget)."""
     if (os.environ.get(name) or "").strip().lower() == AUTO:
         return AUTO
     if os.environ.get(name) in (None, ""):

@@ -5,11 +5,13 @@ that keeps a posterior (the content, timing, hook and topic arms: Beta on the su
 Gamma–Poisson on F/1K) can weight each outcome by 0.5 ** (age / half-life). Which half-life is right is a question
 the data answers: each candidate half-life predicts, day by day, the outcomes of the last `SCORED_DAYS` days from
 the outcomes before that day (prequential, "predict then learn"), and the candidate whose posterior predictive gave
-those outcomes the highest log probability is used (the longer memory unless a shorter one wins by MARGIN_NATS). Where nothing changed, remembering everything predicts best
-(a short memory is noisier); after a change, the short memories predict the new days better and win.
+those outcomes the highest log probability is used (the longer memory unless a shorter one wins by MARGIN_NATS).
+Where nothing changed, the longest memory predicts best (a short memory is noisier); after a change, the short
+memories predict the new days better and win.
 
-The candidate grid and the scoring window are fixed here for every account and scenario (never tuned to one); a
-half-life is only chosen from at least `MIN_SCORED` scored outcomes, else nothing is forgotten.
+The candidate grid and the scoring window are fixed here for every account and scenario (never tuned to one); they
+were chosen by `xbot evaluate` across the shipped scenarios (README, "Forgetting"). A half-life is only chosen from
+at least `MIN_SCORED` scored outcomes; a younger account forgets nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import pandas as pd
 from scipy.special import gammaln
 
 AUTO = "auto"
-HALF_LIVES: tuple[float | None, ...] = (None, 28.0, 14.0, 7.0)
+# No "never": a change in an arm the policy has stopped playing is invisible to any score of the outcomes, so every
+# learner forgets at least at 28 days and the arms it left behind drift back towards their prior and get tried again.
+HALF_LIVES: tuple[float | None, ...] = (28.0, 14.0, 7.0)
 SCORED_DAYS = 21
 MIN_SCORED = 30
 # A shorter memory is chosen only when it predicted the scored outcomes better by this much in total (a likelihood
