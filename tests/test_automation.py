@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import redis
-from conftest import REDIS_URL, throwaway_databases
+from services import REDIS_URL, throwaway_databases
 
 from xbot_assets.defs import automation
 from xbot_assets.defs.resources import WarehouseResource

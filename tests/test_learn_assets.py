@@ -23,7 +23,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 import redis
-from conftest import REDIS_URL, throwaway_database
+from services import REDIS_URL, throwaway_database
 
 from xbot_assets.defs.ingest import raw_tables
 from xbot_assets.defs.learn import LEARN_ASSETS

@@ -283,7 +283,7 @@ def test_no_api_key_reaches_the_warehouse_or_the_metadata(fresh, server, monkeyp
 
 @pytest.fixture(scope="module")
 def built_pg():
-    from conftest import throwaway_database
+    from services import throwaway_database
 
     with throwaway_database() as url:
         yield url, build(url)

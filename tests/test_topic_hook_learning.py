@@ -111,7 +111,7 @@ def duckdb_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pg_url():
-    from conftest import throwaway_database
+    from services import throwaway_database
 
     with throwaway_database() as url:
         yield url
