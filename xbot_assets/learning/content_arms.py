@@ -60,7 +60,7 @@ def beta_arm_posteriors(
     return table.rename(columns={"content_type": "arm_value"})
 
 
-def _as_utc(values: pd.Series | pd.Timestamp) -> pd.Series | pd.Timestamp:
+def as_utc(values: pd.Series | pd.Timestamp) -> pd.Series | pd.Timestamp:
     """Naive timestamps are read as UTC so that naive and zone-aware inputs can be subtracted safely."""
     if isinstance(values, pd.Series):
         values = pd.to_datetime(values)
@@ -77,7 +77,7 @@ def recency_weights(posted_at: pd.Series, as_of: datetime | pd.Timestamp, half_l
         raise ValueError(f"half_life_days must be positive, got {half_life_days}")
     if posted_at.isna().any():
         raise ValueError("recency decay needs posted_at on every counted outcome; some are missing")
-    age = _as_utc(pd.Timestamp(as_of)) - _as_utc(posted_at)
+    age = as_utc(pd.Timestamp(as_of)) - as_utc(posted_at)
     age_days = (age.dt.total_seconds() / 86_400.0).clip(lower=0.0)
     return 0.5 ** (age_days / half_life_days)
 
@@ -111,7 +111,7 @@ def content_arm_posteriors(
     elif usable.empty:
         usable["weight"] = pd.Series(dtype=float)
     else:
-        reference_time = as_of if as_of is not None else _as_utc(usable["posted_at"]).max()
+        reference_time = as_of if as_of is not None else as_utc(usable["posted_at"]).max()
         usable["weight"] = recency_weights(usable["posted_at"], reference_time, half_life_days)
 
     is_success = usable["engagement_rate"] > success_threshold  # strict, as in the seed

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
+from xbot_assets.learning.content_arms import as_utc
+
 AUTO = "auto"
 # No "never": a change in an arm the policy has stopped playing is invisible to any score of the outcomes, so every
 # learner forgets at least at 28 days and the arms it left behind drift back towards their prior and get tried again.
@@ -51,11 +53,7 @@ def candidate_name(half_life: float | None) -> str:
 
 def ages_in_days(posted_at: pd.Series, as_of: datetime | pd.Timestamp) -> np.ndarray:
     """Days from each outcome's posted_at to `as_of` (naive times are UTC)."""
-    posted = pd.to_datetime(posted_at)
-    posted = posted.dt.tz_localize("UTC") if posted.dt.tz is None else posted.dt.tz_convert("UTC")
-    at = pd.Timestamp(as_of)
-    at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
-    return ((at - posted).dt.total_seconds() / 86_400.0).to_numpy(dtype=float)
+    return ((as_utc(pd.Timestamp(as_of)) - as_utc(posted_at)).dt.total_seconds() / 86_400.0).to_numpy(dtype=float)
 
 
 def _prequential(ages: np.ndarray, half_life: float | None, days: int) -> tuple[np.ndarray, np.ndarray]:
