@@ -370,9 +370,10 @@ def test_definitions_put_the_learn_group_in_the_refresh_job_and_read_redis_from_
 
 def test_learning_settings_come_from_the_environment(monkeypatch):
     for name in ("XBOT_MIN_TRAINING_SAMPLES", "XBOT_UCB_C", "XBOT_ARM_HALF_LIFE_DAYS", "XBOT_LEARNING_WINDOW_DAYS",
-                 "XBOT_MODEL_WINDOW_DAYS"):
+                 "XBOT_MODEL_WINDOW_DAYS", "XBOT_TOPIC_REWARD"):
         monkeypatch.delenv(name, raising=False)
     assert LearningSettings.from_env() == LearningSettings()
+    assert LearningSettings().topic_reward == "success"
     monkeypatch.setenv("XBOT_MIN_TRAINING_SAMPLES", "80")
     monkeypatch.setenv("XBOT_UCB_C", "2")
     monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "14")
@@ -387,6 +388,12 @@ def test_learning_settings_come_from_the_environment(monkeypatch):
     assert LearningSettings.from_env().arm_half_life_days is None
     monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "-3")
     with pytest.raises(ValueError, match="XBOT_ARM_HALF_LIFE_DAYS"):
+        LearningSettings.from_env()
+    monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "0")
+    monkeypatch.setenv("XBOT_TOPIC_REWARD", " F_per_1K ")
+    assert LearningSettings.from_env().topic_reward == "f_per_1k"
+    monkeypatch.setenv("XBOT_TOPIC_REWARD", "followers")
+    with pytest.raises(ValueError, match="XBOT_TOPIC_REWARD must be one of success, f_per_1k"):
         LearningSettings.from_env()
 
 

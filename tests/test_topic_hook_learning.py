@@ -5,6 +5,8 @@ The history (account `acct`, 48 posts over 12 days at 09, 12, 15 and 18 UTC): qu
 hooks at 4 %, story hooks at 1.5 %; posts on naps engage 2 points more than the others (so a story on naps passes
 the 3 % success line); every sixth post is on a
 trending topic (marked, judged apart). Posts at 15:00 reach 6,000 impressions (the formulas' views threshold).
+Question posts bring 3 follows; posts on caffeine timing 4 more, so the topic that brings followers (caffeine timing)
+is not the one that engages (naps).
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ def history() -> tuple[list[dict], list[dict]]:
         snapshots.append({
             "decision_id": decision_id, "account_id": "acct", "collected_at": posted_at + timedelta(hours=25),
             "impressions": impressions, "likes": round(er * impressions), "retweets": 0, "replies": 0,
-            "follows": 3 if hook == "question" else 0, "source": "simulated",
+            "follows": (3 if hook == "question" else 0) + (4 if topic == "caffeine timing" else 0),
+            "source": "simulated",
         })
     return posts, snapshots
 
@@ -182,7 +185,7 @@ def test_formulas_come_from_the_accounts_own_winners_with_their_performance(lear
     asked = [s for p, s in zip(posts, snapshots, strict=True) if p["hook"] == "question"]
     impressions = sum(s["impressions"] for s in asked)
     assert question["engagement_rate"] == pytest.approx(sum(s["likes"] for s in asked) / impressions)
-    assert question["f_per_1k"] == pytest.approx(3 * 16 / impressions * 1000)
+    assert question["f_per_1k"] == pytest.approx(sum(s["follows"] for s in asked) / impressions * 1000)
     # A story wins only on naps (ER 3.5 % >= 2 %) or at 15:00 (6,000 impressions >= 5,000); all 16 are measured.
     story = overall.loc["story"]
     assert story["structure"] == "[personal story]" and story["posts"] == 16 and 0 < story["winners"] < 16
@@ -243,3 +246,79 @@ def test_planning_sees_the_trending_topic_and_writes_with_the_formulas(learned):
     assert [(t.label, t.profile_topic) for t in trending] == [("naps before a night shift", "naps")]
     assert formulas["coach"][0]["name"] == "Short Question"
     assert formulas["philosopher"][0]["name"] == "Short Question"  # never used one: the account's best
+
+
+def test_topic_arms_can_learn_on_followers_per_1000_impressions_and_the_planner_draws_from_them(learned):
+    """XBOT_TOPIC_REWARD=f_per_1k: the topic arms become Gamma posteriors of F/1K (the generator posterior's model),
+    naming the topic that brings followers; the planner Thompson-samples them; the counts still check."""
+    import numpy as np
+
+    from xbot_assets.acting.arm_choices import choose_topic
+    from xbot_assets.acting.planner import PlanSettings
+    from xbot_assets.acting.planning import load_planning_state
+    from xbot_assets.learned.arms import compute_bandit_arms, write_bandit_arms
+    from xbot_assets.learned.store import LearningSettings
+    from xbot_assets.learned.strategy import compute_strategy, strategy_summary
+
+    wh, _ = learned
+    on_follows = LearningSettings(arm_half_life_days=None, topic_reward="f_per_1k")
+    with wh.connect() as conn:
+        arms = compute_bandit_arms(conn, "acct", NOW, on_follows)
+        on_success = compute_bandit_arms(conn, "acct", NOW, LearningSettings(arm_half_life_days=None))
+    topics = arms[arms["scope"] == "topic"].set_index("arm_value")
+    assert set(arms.loc[arms["scope"] != "topic", "reward"]) == {"success"}
+    assert (topics["reward"] == "f_per_1k").all()
+    # By hand from the history: the bandit's posts of each topic (trending ones teach no arm), prior centred on the
+    # typical topic's F/1K with the weight of one average post.
+    posts, snapshots = history()
+    taught = [(p["topic_arm"], s["impressions"] / 1000, s["follows"]) for p, s in zip(posts, snapshots, strict=True)
+              if p["topic_source"] == "bandit"]
+    shown = {t: sum(k for topic, k, _ in taught if topic == t) for t in TOPICS}
+    gained = {t: sum(f for topic, _, f in taught if topic == t) for t in TOPICS}
+    prior_rate = sum(shown.values()) / len(taught)
+    prior_shape = np.mean([gained[t] / shown[t] for t in TOPICS]) * prior_rate
+    for topic in TOPICS:
+        assert topics.loc[topic, "alpha"] == pytest.approx(prior_shape + gained[topic])
+        assert topics.loc[topic, "beta"] == pytest.approx(prior_rate + shown[topic])
+        assert topics.loc[topic, "prior_alpha"] == pytest.approx(prior_shape)
+        assert topics.loc[topic, "posterior_mean"] == pytest.approx(
+            (prior_shape + gained[topic]) / (prior_rate + shown[topic]))
+    # Plays and successes keep the success rule's counts; only what the arm is a posterior of changed.
+    success_topics = on_success[on_success["scope"] == "topic"].set_index("arm_value")
+    assert topics["plays"].to_dict() == success_topics["plays"].to_dict()
+    assert topics["successes"].to_dict() == success_topics["successes"].to_dict()
+    assert success_topics["selection_probability"].idxmax() == "naps"  # engages most
+    assert topics["selection_probability"].idxmax() == "caffeine timing"  # brings the followers
+    assert topics["selection_probability"].sum() == pytest.approx(1.0)
+
+    register_account(wh, Account("acct", posts_per_day=6), NOW)
+    try:
+        with wh.connect() as conn:
+            write_bandit_arms(conn, "acct", arms)
+            assert arm_count_mismatches(conn) == []
+            strategy = compute_strategy(conn, "acct", NOW)
+        # The strategy ranks topics by what they were learned on, and its words say it.
+        top = strategy["top_topics"][0]
+        assert (top["topic"], top["learned_on"]) == ("caffeine timing", "f_per_1k")
+        assert top["posterior_mean"] == pytest.approx(topics.loc["caffeine timing", "posterior_mean"], rel=1e-5)
+        words = dict(strategy_summary(strategy))["top topics"]
+        assert words.startswith("caffeine timing (") and f"posterior F/1K {top['posterior_mean']:.2f}" in words
+        assert "posterior F/1K" not in dict(strategy_summary(strategy))["effective hooks"]
+        state, _ = load_planning_state(wh, Account("acct", posts_per_day=6), PlanSettings(), NOW)
+        assert set(state.topic_arms["reward"]) == {"f_per_1k"}
+        rng = np.random.default_rng(7)
+        weights = {t: 1 / 3 for t in TOPICS} | {"a new topic": 0.0}
+        picks = [choose_topic(weights, state.topic_arms, [], learn=True, trending_share=0.35, rng=rng)
+                 for _ in range(400)]
+        share = {t: sum(c.topic_arm == t for c in picks) / len(picks) for t in weights}
+        assert max(share, key=share.get) == "caffeine timing" and {c.source for c in picks} == {"bandit"}
+        # A never-played topic draws from the prior the learned ones started from, so it is still explored.
+        assert 0 < share["a new topic"] < share["caffeine timing"]
+        # The logged propensity is the Gamma draw's chance: over the learned topics, the stored one's.
+        for _ in range(5):
+            pick = choose_topic({t: 1 / 3 for t in TOPICS}, state.topic_arms, [], learn=True, trending_share=0.35,
+                                rng=rng)
+            assert pick.propensity == pytest.approx(topics.loc[pick.topic_arm, "selection_probability"], abs=0.03)
+    finally:
+        with wh.connect() as conn:
+            write_bandit_arms(conn, "acct", on_success)

@@ -48,17 +48,29 @@ def test_evaluate_prints_the_product_keys(isolated, capsys):
     assert result["settings"]["reported_follows"] is True  # the default scenario's
 
 
-def test_reported_follows_can_be_switched_off_for_the_attribution_path(isolated):
+def test_reported_follows_can_be_switched_off_for_the_attribution_path(isolated, monkeypatch):
+    from xbot_assets.operator.cli import evaluation_text
     from xbot_assets.warehouse.connection import Warehouse
 
+    monkeypatch.setenv("XBOT_TOPIC_REWARD", "f_per_1k")  # issue 17: topic arms learned on follows
+    monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "0")
     path = isolated / "evaluation.duckdb"
     result = evaluate("default", 2, 1, warehouse_path=path, reported_follows=False).result
     assert result["settings"]["reported_follows"] is False
+    assert result["settings"]["topic_reward"] == "f_per_1k"
     with Warehouse.from_url(str(path)).connect(read_only=True) as conn:
         counted = conn.fetchall("select count(*), count(followers_reported), count(followers_gained) "
                                 "from analytics.outcomes where passes_learning_gate")
+        rewards = conn.fetchall("select scope, reward, count(*) from learn.bandit_arms group by scope, reward")
     (posts, reported, gained), = counted
     assert posts > 0 and reported == 0 and gained == posts  # every follow attributed, none reported
+    by_scope = {scope: reward for scope, reward, _ in rewards}
+    assert by_scope["topic"] == "f_per_1k" and by_scope["content"] == by_scope["hook"] == "success"
+    assert len({scope for scope, _, _ in rewards}) == len(rewards)  # one kind of posterior per scope
+    # The text summary says what produced it: the learners' settings, as the operator sets them.
+    text = evaluation_text(result)
+    assert ("settings: arm_half_life_days 0, generator_half_life_days auto, reported_follows off, "
+            "topic_reward f_per_1k") in text
 
 
 def test_windows_split_the_run_into_consecutive_ten_day_stretches():

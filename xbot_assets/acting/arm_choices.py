@@ -6,7 +6,8 @@ exists) the top trending topic, otherwise a profile topic by Thompson sampling o
 played keeps the Beta(1,1) prior). Its propensity is the probability of the pair (topic, where it came from), so
 trending and bandit posts are both evaluable off-policy. The hook is Thompson-sampled over the seven hook types.
 Without learning (the static policy, or the arms switched off) the topic is drawn by the profile's weights and the
-hook uniformly, with those probabilities as propensities.
+hook uniformly, with those probabilities as propensities. Topic arms learned on followers per 1,000 impressions
+(XBOT_TOPIC_REWARD=f_per_1k) are Thompson-sampled over their Gamma posteriors instead of Beta ones.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from xbot_assets.ingest.hooks import HOOK_TYPES
-from xbot_assets.learning.content_arms import thompson_propensities
+from xbot_assets.learned.store import TOPIC_REWARD_F_PER_1K
+from xbot_assets.learning.content_arms import thompson_propensities, win_probabilities
 
 PROPENSITY_DRAWS = 4_000
 
@@ -56,6 +58,26 @@ def beta_choice(arms: pd.DataFrame, values: Sequence[str], rng: np.random.Genera
     return pick, max(props[pick], 1.0 / (PROPENSITY_DRAWS + 1))
 
 
+def gamma_choice(arms: pd.DataFrame, values: Sequence[str], rng: np.random.Generator) -> tuple[str, float]:
+    """Thompson sampling over Gamma posteriors of F/1K (alpha = shape, beta = rate; arms learned on follows): a value
+    never played draws from the prior the stored ones started from. The pick and its Monte Carlo propensity."""
+    values = list(dict.fromkeys([*values, *arms["arm_value"]]))
+    stored = arms.set_index("arm_value")
+    prior_shape, prior_rate = float(arms["prior_alpha"].iloc[0]), float(arms["prior_beta"].iloc[0])
+    shape = np.array([float(stored["alpha"].get(v, prior_shape)) for v in values])
+    rate = np.array([float(stored["beta"].get(v, prior_rate)) for v in values])
+    pick = values[int(np.argmax(rng.gamma(shape, 1.0 / rate)))]
+    props = win_probabilities(values, rng.gamma(shape, 1.0 / rate, size=(PROPENSITY_DRAWS, len(values))))
+    return pick, max(props[pick], 1.0 / (PROPENSITY_DRAWS + 1))
+
+
+def posterior_choice(arms: pd.DataFrame, values: Sequence[str], rng: np.random.Generator) -> tuple[str, float]:
+    """Thompson sampling over the arms as they were learned: Gamma posteriors of F/1K where the arms say so
+    (reward f_per_1k), else Beta posteriors on the success rule."""
+    on_follows = len(arms) > 0 and "reward" in arms and (arms["reward"] == TOPIC_REWARD_F_PER_1K).all()
+    return gamma_choice(arms, values, rng) if on_follows else beta_choice(arms, values, rng)
+
+
 def weighted_choice(weights: Mapping[str, float], rng: np.random.Generator) -> tuple[str, float]:
     names = list(weights)
     p = np.array([weights[n] for n in names], dtype=float)
@@ -77,7 +99,7 @@ def choose_topic(topic_weights: Mapping[str, float], topic_arms: pd.DataFrame, t
         top = trending[0]
         return TopicChoice(top.label, top.profile_topic, "trending", share)
     known = topic_arms[topic_arms["arm_value"].isin(list(topic_weights))] if len(topic_arms) else topic_arms
-    topic, p = beta_choice(known, list(topic_weights), rng)
+    topic, p = posterior_choice(known, list(topic_weights), rng)
     return TopicChoice(topic, topic, "bandit", (1.0 - share) * p)
 
 

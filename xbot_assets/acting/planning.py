@@ -92,11 +92,12 @@ def _model_view(document: dict, source: str) -> ModelView:
     return ModelView(document, True, "trusted")
 
 
-def _beta_arms(conn, account_id: str, scope: str, has_arms: bool) -> pd.DataFrame:
+def _posterior_arms(conn, account_id: str, scope: str, has_arms: bool) -> pd.DataFrame:
+    """A scope's stored posteriors: alpha and beta, what they are the posterior of (reward) and their prior."""
     if not has_arms:
-        return pd.DataFrame(columns=["arm_value", "alpha", "beta"])
-    return conn.fetch_df("select arm_value, alpha, beta from learn.bandit_arms where account_id = ? and scope = ? "
-                         "order by arm_value", [account_id, scope])
+        return pd.DataFrame(columns=["arm_value", "alpha", "beta", "reward", "prior_alpha", "prior_beta"])
+    return conn.fetch_df("select arm_value, alpha, beta, reward, prior_alpha, prior_beta from learn.bandit_arms "
+                         "where account_id = ? and scope = ? order by arm_value", [account_id, scope])
 
 
 def load_planning_state(
@@ -169,7 +170,8 @@ def load_planning_state(
             [aid, now - timedelta(days=2)])
         # The topic arms' values: the profile's topics, or the offline niche's without a profile.
         topic_weights = profile.topic_weights() if profile else {t[0]: 1.0 / len(TOPICS) for t in TOPICS}
-        topic_arms, hook_arms = _beta_arms(conn, aid, "topic", has_arms), _beta_arms(conn, aid, "hook", has_arms)
+        topic_arms = _posterior_arms(conn, aid, "topic", has_arms)
+        hook_arms = _posterior_arms(conn, aid, "hook", has_arms)
         trending = [] if static else load_trending(conn, aid, list(topic_weights), now)
         formulas = {} if static else best_formulas(conn, aid, list(weights))
     taken: Counter = Counter()

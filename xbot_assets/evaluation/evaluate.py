@@ -187,6 +187,7 @@ def evaluation_settings(scenario: Scenario) -> dict[str, Any]:
 
     return {"reported_follows": scenario.reported_follows,
             "arm_half_life_days": LearningSettings.from_env().arm_half_life_days,
+            "topic_reward": LearningSettings.from_env().topic_reward,
             "generator_half_life_days": PosteriorSettings.from_env().half_life_days}
 
 

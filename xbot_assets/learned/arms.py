@@ -9,9 +9,12 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from xbot_assets.learned.posteriors import follow_rate_half_life
 from xbot_assets.learned.store import (
     THOMPSON_DRAWS,
     THOMPSON_SEED,
+    TOPIC_REWARD_F_PER_1K,
+    TOPIC_REWARD_SUCCESS,
     AccountRunner,
     LearningSettings,
     mart_accounts,
@@ -24,8 +27,10 @@ from xbot_assets.learning.content_arms import (
     beta_arm_posteriors,
     content_arm_posteriors,
     thompson_propensities,
+    win_probabilities,
 )
 from xbot_assets.learning.forgetting import HalfLife, ages_in_days, beta_log_score, resolve_half_life
+from xbot_assets.learning.generator_posterior import follow_rate_posteriors
 from xbot_assets.learning.timing_arms import reward_scale, timing_arm_stats, ucb1_indices
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
@@ -35,14 +40,15 @@ from xbot_assets.warehouse.values import to_python
 ARM_COLUMNS = (
     "account_id", "arm_name", "scope", "arm_value", "plays", "successes", "failures", "alpha", "beta", "mean_reward",
     "total_reward", "posterior_mean", "ucb_index", "selection_probability", "half_life_days", "last_posted_at",
-    "updated_at",
+    "updated_at", "reward", "prior_alpha", "prior_beta",
 )
 
 
 def _rewarded_outcomes(conn: Connection, account_id: str) -> pd.DataFrame:
     """The outcomes that teach the arms: past the learning gate with a known engagement rate (as arm_performance)."""
     frame = conn.fetch_df(
-        "select decision_id, content_type, hook, topic_arm, topic_source, posted_hour, posted_at, engagement_rate "
+        "select decision_id, content_type, hook, topic_arm, topic_source, posted_hour, posted_at, engagement_rate, "
+        "impressions, followers_gained "
         "from analytics.outcomes "
         "where account_id = ? and passes_learning_gate and engagement_rate is not null order by posted_at, decision_id",
         [account_id],
@@ -126,8 +132,9 @@ def compute_bandit_arms(
             "last_posted_at": [last_hour.get(h) for h in hours],
         }
     )
-    arms = pd.concat([content_rows, timing_rows,
-                      *_hook_and_topic_rows(conn, account_id, outcomes, now, settings.arm_half_life_days, half_lives)],
+    beta_rows = [row.assign(reward=TOPIC_REWARD_SUCCESS, prior_alpha=1.0, prior_beta=1.0)
+                 for row in (content_rows, timing_rows)]
+    arms = pd.concat([*beta_rows, *_hook_and_topic_rows(conn, account_id, outcomes, now, settings, half_lives)],
                      ignore_index=True)
     arms.insert(0, "account_id", account_id)
     arms["half_life_days"] = arms["scope"].map(half_lives).astype(float)  # each scope forgets at its own rate
@@ -166,7 +173,7 @@ def arm_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str, now: d
 
 
 def _hook_and_topic_rows(conn: Connection, account_id: str, outcomes: pd.DataFrame, now: datetime,
-                         setting: HalfLife, half_lives: dict[str, float | None]) -> list[pd.DataFrame]:
+                         settings: LearningSettings, half_lives: dict[str, float | None]) -> list[pd.DataFrame]:
     """Hook arms (every hook the account's posts carry) and topic arms (every topic the planner chose from the
     bandit). Trending posts teach no topic arm: their topic was not the bandit's choice, so they are judged apart
     (learn/strategy compares them with the bandit's posts)."""
@@ -179,11 +186,34 @@ def _hook_and_topic_rows(conn: Connection, account_id: str, outcomes: pd.DataFra
             f"select distinct {column} from analytics.outcomes where account_id = ? and {where} order by 1",
             [account_id])]
         taught = outcomes if scope == "hook" else outcomes[outcomes["topic_source"].fillna("") != "trending"]
-        half_lives[scope] = arm_half_life(setting, taught, column, now)
+        on_follows = scope == "topic" and settings.topic_reward == TOPIC_REWARD_F_PER_1K
+        half_lives[scope] = (follow_rate_half_life(settings.arm_half_life_days, taught, column, now).half_life_days
+                             if on_follows else arm_half_life(settings.arm_half_life_days, taught, column, now))
         posteriors = beta_arm_posteriors(taught, column, values, prefix, as_of=now, half_life_days=half_lives[scope])
-        if not posteriors.empty:
-            rows.append(_beta_rows(posteriors, scope, taught, column))
+        if posteriors.empty:
+            continue
+        beta_rows = _beta_rows(posteriors, scope, taught, column)
+        rows.append(_follow_rate_rows(beta_rows, taught, column, now, half_lives[scope]) if on_follows
+                    else beta_rows.assign(reward=TOPIC_REWARD_SUCCESS, prior_alpha=1.0, prior_beta=1.0))
     return rows
+
+
+def _follow_rate_rows(beta_rows: pd.DataFrame, taught: pd.DataFrame, column: str, now: datetime,
+                      half_life: float | None) -> pd.DataFrame:
+    """Arms learned on followers per 1,000 impressions: alpha and beta become the Gamma shape and rate of each
+    value's F/1K (learning/generator_posterior.follow_rate_posteriors, the generator posterior's model and prior),
+    the posterior mean its F/1K and the propensity Thompson sampling's over those Gammas. Plays, successes and
+    failures keep the success rule's counts, so the table's counts mean one thing for every arm."""
+    values = beta_rows["arm_value"].tolist()
+    gamma = follow_rate_posteriors(taught, column, values, as_of=now, half_life_days=half_life).set_index(column)
+    shape, rate = gamma.loc[values, "shape"].to_numpy(float), gamma.loc[values, "rate"].to_numpy(float)
+    draws = np.random.default_rng(THOMPSON_SEED).gamma(shape, 1.0 / rate, size=(THOMPSON_DRAWS, len(values)))
+    propensities = win_probabilities(values, draws)
+    return beta_rows.assign(
+        alpha=shape, beta=rate, posterior_mean=shape / rate,
+        selection_probability=[propensities[v] for v in values], reward=TOPIC_REWARD_F_PER_1K,
+        prior_alpha=gamma.loc[values, "prior_shape"].to_numpy(float),
+        prior_beta=gamma.loc[values, "prior_rate"].to_numpy(float))
 
 
 def write_bandit_arms(conn: Connection, account_id: str, arms: pd.DataFrame) -> None:

@@ -17,7 +17,14 @@ from xbot_assets.learned.store import (
     mart_accounts,
     run_directly,
 )
-from xbot_assets.learning.forgetting import AUTO, HalfLife, ages_in_days, gamma_poisson_log_score, resolve_half_life
+from xbot_assets.learning.forgetting import (
+    AUTO,
+    ForgettingChoice,
+    HalfLife,
+    ages_in_days,
+    gamma_poisson_log_score,
+    resolve_half_life,
+)
 from xbot_assets.learning.generator_posterior import generator_posteriors, generator_propensities
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS, NOT_GENERATORS
 from xbot_assets.settings import env_float
@@ -47,19 +54,26 @@ class PosteriorSettings:
                    prior_posts=env_float("XBOT_GENERATOR_PRIOR_POSTS", 1.0))
 
 
-def generator_half_life(outcomes: pd.DataFrame, now: datetime, settings: PosteriorSettings):
+def generator_half_life(outcomes: pd.DataFrame, now: datetime, settings: PosteriorSettings) -> ForgettingChoice:
     """The half-life the posteriors use: the setting, or (auto) the one whose posteriors best predicted the last
     days' follows (learning/forgetting.py)."""
+    return follow_rate_half_life(settings.half_life_days, outcomes, "generator_name", now, settings.prior_posts)
+
+
+def follow_rate_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str, now: datetime,
+                          prior_posts: float = 1.0) -> ForgettingChoice:
+    """The half-life of Gamma posteriors of F/1K keyed on `column` (generators; topic arms learned on follows)."""
     usable = outcomes[pd.to_numeric(outcomes["impressions"], errors="coerce").gt(0)
-                      & pd.to_numeric(outcomes["followers_gained"], errors="coerce").notna()]
+                      & pd.to_numeric(outcomes["followers_gained"], errors="coerce").notna()
+                      & outcomes[column].notna() & outcomes["posted_at"].notna()]
 
     def score(half_life):
         return gamma_poisson_log_score(
-            usable["generator_name"], pd.to_numeric(usable["followers_gained"]).clip(lower=0.0).to_numpy(float),
+            usable[column], pd.to_numeric(usable["followers_gained"]).clip(lower=0.0).to_numpy(float),
             pd.to_numeric(usable["impressions"]).to_numpy(float) / 1000.0, ages_in_days(usable["posted_at"], now),
-            half_life, prior_posts=settings.prior_posts)
+            half_life, prior_posts=prior_posts)
 
-    return resolve_half_life(settings.half_life_days, score)
+    return resolve_half_life(setting, score)
 
 
 def compute_generator_posteriors(

@@ -21,6 +21,11 @@ from xbot_assets.warehouse.connection import Connection, hash_lock_id
 
 THOMPSON_DRAWS = 20_000
 THOMPSON_SEED = 20_260_101  # fixed: the stored propensities depend on the posteriors alone, so reruns agree
+# What an arm's alpha and beta are the posterior of (learn.bandit_arms.reward): Beta on the success rule, or Gamma
+# shape and rate of followers per 1,000 impressions (topic arms under XBOT_TOPIC_REWARD=f_per_1k).
+TOPIC_REWARD_SUCCESS = "success"
+TOPIC_REWARD_F_PER_1K = "f_per_1k"
+TOPIC_REWARDS = (TOPIC_REWARD_SUCCESS, TOPIC_REWARD_F_PER_1K)
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,9 @@ class LearningSettings:
       post reads about twice its final rate) and its followers are not in yet; the bandits may learn from young
       posts (the seed's 2-hour gate), a regression fitted on them learns the age instead of the content.
       Measured on the 60-day hidden_gem loop: holdout R² 0.39 with every gated post, 0.77 from 24 hours on.
+    XBOT_TOPIC_REWARD (`success`): what the topic arms learn — `success` (Beta posteriors on the success rule, as the
+      content and hook arms) or `f_per_1k` (Gamma–Poisson posteriors of followers per 1,000 impressions, as the
+      generator posterior: the topic that brings followers, not the one that engages).
     """
 
     min_training_samples: int = 50
@@ -49,6 +57,7 @@ class LearningSettings:
     learning_window_days: int = 7
     model_window_days: int | None = 30
     model_min_age_hours: float = 24.0
+    topic_reward: str = TOPIC_REWARD_SUCCESS
 
     @classmethod
     def from_env(cls) -> LearningSettings:
@@ -61,7 +70,11 @@ class LearningSettings:
             learning_window_days=env_int("XBOT_LEARNING_WINDOW_DAYS", 7),
             model_window_days=model_window if model_window > 0 else None,
             model_min_age_hours=env_float("XBOT_MODEL_MIN_AGE_HOURS", 24.0),
+            topic_reward=(os.environ.get("XBOT_TOPIC_REWARD") or TOPIC_REWARD_SUCCESS).strip().lower(),
         )
+        if settings.topic_reward not in TOPIC_REWARDS:
+            raise ValueError(f"XBOT_TOPIC_REWARD must be one of {', '.join(TOPIC_REWARDS)}, "
+                             f"got {settings.topic_reward!r}")
         if settings.learning_window_days < 1:
             raise ValueError(f"XBOT_LEARNING_WINDOW_DAYS must be at least 1, got {settings.learning_window_days}")
         if settings.ucb_c < 0:

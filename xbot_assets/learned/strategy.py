@@ -14,7 +14,14 @@ from typing import Any
 
 import pandas as pd
 
-from xbot_assets.learned.store import AccountRunner, canonical, mart_accounts, run_directly
+from xbot_assets.learned.store import (
+    TOPIC_REWARD_F_PER_1K,
+    TOPIC_REWARD_SUCCESS,
+    AccountRunner,
+    canonical,
+    mart_accounts,
+    run_directly,
+)
 from xbot_assets.learning.generator_weights import NOT_GENERATORS
 from xbot_assets.warehouse.connection import Connection, Warehouse
 
@@ -29,18 +36,20 @@ def _number(value: Any, digits: int = 6) -> float | None:
 
 def _arms(conn: Connection, account_id: str, scope: str) -> list[dict]:
     frame = conn.fetch_df(
-        "select arm_value, plays, successes, posterior_mean, mean_reward, selection_probability from learn.bandit_arms "
-        "where account_id = ? and scope = ? and plays > 0", [account_id, scope])
+        "select arm_value, plays, successes, posterior_mean, mean_reward, selection_probability, reward "
+        "from learn.bandit_arms where account_id = ? and scope = ? and plays > 0", [account_id, scope])
     if frame.empty:
         return []
-    # Beta arms rank by their posterior mean, ties by the mean engagement rate; hours (UCB1) by the mean rate.
+    # Beta arms rank by their posterior mean, ties by the mean engagement rate; hours (UCB1) by the mean rate; topic
+    # arms learned on follows by their posterior F/1K (learned_on f_per_1k).
     order = ["mean_reward"] if scope == "timing" else ["posterior_mean", "mean_reward"]
     frame = frame.sort_values([*order, "plays", "arm_value"], ascending=[*(False for _ in order), False, True])
     frame = frame.head(TOP)
     key = {"timing": "hour", "topic": "topic", "hook": "hook"}[scope]
     return [{key: int(r.arm_value) if scope == "timing" else str(r.arm_value), "posts": int(r.plays),
              "successes": _number(r.successes), "mean_er": _number(r.mean_reward),
-             "posterior_mean": _number(r.posterior_mean), "p_chosen": _number(r.selection_probability)}
+             "posterior_mean": _number(r.posterior_mean), "p_chosen": _number(r.selection_probability),
+             "learned_on": str(r.reward or TOPIC_REWARD_SUCCESS)}
             for r in frame.itertuples()]
 
 
@@ -114,8 +123,15 @@ def _arm_words(items: list[dict], key: str) -> str:
     if key == "hour":
         return "; ".join(f"{i['hour']:02d}:00 UTC ({i['posts']} posts, ER {_share(i['mean_er'])})"
                          for i in items) or "none played yet"
-    return "; ".join(f"{i[key]} ({i['posts']} posts, ER {_share(i['mean_er'])}, P(chosen) {_share(i['p_chosen'])})"
-                     for i in items) or "none played yet"
+    return "; ".join(f"{i[key]} ({i['posts']} posts, ER {_share(i['mean_er'])}{_follow_rate(i)}, "
+                     f"P(chosen) {_share(i['p_chosen'])})" for i in items) or "none played yet"
+
+
+def _follow_rate(item: dict) -> str:
+    """An arm learned on follows is ranked by its posterior F/1K: the words say so."""
+    if item.get("learned_on") != TOPIC_REWARD_F_PER_1K or item.get("posterior_mean") is None:
+        return ""
+    return f", posterior F/1K {float(item['posterior_mean']):.2f}"
 
 
 def strategy_summary(strategy: dict) -> list[tuple[str, str]]:

@@ -46,11 +46,28 @@ def generator_posteriors(
     imported from the account's history, or without a generator). With `half_life_days`, each post's evidence is
     weighted by 0.5 ** (age / half_life) so the posterior can follow drift.
     """
+    return follow_rate_posteriors(outcomes, "generator_name", generators, as_of=as_of, half_life_days=half_life_days,
+                                  prior_posts=prior_posts, excluded=NOT_GENERATORS)
+
+
+def follow_rate_posteriors(
+    outcomes: pd.DataFrame,
+    column: str,
+    values: Sequence[str],
+    *,
+    as_of: datetime | None = None,
+    half_life_days: float | None = None,
+    prior_posts: float = 1.0,
+    excluded: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The Gamma posteriors of F/1K keyed on any column of the outcomes (generator_name; topic_arm for topic arms
+    learned on follows): POSTERIOR_COLUMNS with `column` in place of generator_name, one row per value in `values`
+    plus any value in the outcomes, none for `excluded` values (they teach nothing either)."""
     if prior_posts <= 0:
         raise ValueError(f"prior_posts must be positive, got {prior_posts}")
     usable = outcomes.loc[
-        outcomes["generator_name"].notna()
-        & ~outcomes["generator_name"].astype(str).isin(NOT_GENERATORS)
+        outcomes[column].notna()
+        & ~outcomes[column].astype(str).isin(list(excluded))
         & pd.to_numeric(outcomes["impressions"], errors="coerce").gt(0)
         & pd.to_numeric(outcomes["followers_gained"], errors="coerce").notna()
     ].copy()
@@ -65,10 +82,10 @@ def generator_posteriors(
     usable["w_impressions_k"] = impressions.to_numpy() * weight / 1000.0
     usable["w_followers"] = followers.to_numpy() * weight
 
-    grouped = usable.groupby("generator_name").agg(
-        posts=("generator_name", "size"), impressions=("w_impressions_k", "sum"), followers_gained=("w_followers", "sum")
+    grouped = usable.groupby(column).agg(
+        posts=(column, "size"), impressions=("w_impressions_k", "sum"), followers_gained=("w_followers", "sum")
     )
-    # Empirical-Bayes prior: the typical tried generator's rate, with the weight of `prior_posts` average posts.
+    # Empirical-Bayes prior: the typical tried value's rate, with the weight of `prior_posts` average posts.
     tried = grouped[grouped["impressions"] > 0]
     typical = float((tried["followers_gained"] / tried["impressions"]).mean()) if len(tried) else 1.0
     total_k = float(usable["w_impressions_k"].sum())
@@ -76,8 +93,8 @@ def generator_posteriors(
     prior_rate = prior_posts * mean_post_k
     prior_shape = max(typical, 1e-3) * prior_rate
 
-    names = [n for n in dict.fromkeys([*generators, *sorted(usable["generator_name"].astype(str).unique())])
-             if n not in NOT_GENERATORS]
+    names = [n for n in dict.fromkeys([*values, *sorted(usable[column].astype(str).unique())])
+             if n not in excluded]
     rows = []
     for name in names:
         posts = int(grouped["posts"].get(name, 0))
@@ -85,7 +102,7 @@ def generator_posteriors(
         gained = float(grouped["followers_gained"].get(name, 0.0))
         shape, rate = prior_shape + gained, prior_rate + imps_k
         rows.append([name, posts, imps_k * 1000.0, gained, prior_shape, prior_rate, shape, rate, shape / rate])
-    return pd.DataFrame(rows, columns=POSTERIOR_COLUMNS)
+    return pd.DataFrame(rows, columns=[column, *POSTERIOR_COLUMNS[1:]])
 
 
 def _parameters(posteriors: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -80,20 +80,37 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"scenario {result['scenario']}, {result['days']} days, seeds {result['seeds']}")
+    print(evaluation_text(result))
+    return 0
+
+
+def evaluation_text(result: dict) -> str:
+    """`xbot evaluate`'s summary for a reader: the settings the learners had, each policy's headline, OPE."""
+    lines = [f"scenario {result['scenario']}, {result['days']} days, seeds {result['seeds']}",
+             "  settings: " + ", ".join(f"{k} {_setting(v)}" for k, v in sorted(result["settings"].items()))]
     for policy, values in result["policies"].items():
         f = values["f_per_1k"]
-        print(f"  generators by {policy:<9} F/1K {f['learned']:.2f} vs static {f['static']:.2f} (oracle "
-              f"{f['oracle']:.2f}): lift {values['lift_vs_static']:+.1%}, share of oracle "
-              f"{values['share_of_oracle']:.1%}; content regret {values['content_regret']['learned']:.1f} "
-              f"(Lai–Robbins {values['content_regret']['lai_robbins_bound']:.1f}); engagement R² "
-              f"{values['engagement_model']['r2_holdout']} (ceiling {values['engagement_model']['r2_ceiling']})")
+        lines.append(
+            f"  generators by {policy:<9} F/1K {f['learned']:.2f} vs static {f['static']:.2f} (oracle "
+            f"{f['oracle']:.2f}): lift {values['lift_vs_static']:+.1%}, share of oracle "
+            f"{values['share_of_oracle']:.1%}; content regret {values['content_regret']['learned']:.1f} "
+            f"(Lai–Robbins {values['content_regret']['lai_robbins_bound']:.1f}); engagement R² "
+            f"{values['engagement_model']['r2_holdout']} (ceiling {values['engagement_model']['r2_ceiling']})")
     if "ope" in result:
         from xbot_assets.operator.ope_cli import describe_validation
 
-        print(describe_validation(result["ope"]))
-    print(f"time: {result['timing_seconds']}")
-    return 0
+        lines.append(describe_validation(result["ope"]))
+    lines.append(f"time: {result['timing_seconds']}")
+    return "\n".join(lines)
+
+
+def _setting(value) -> str:
+    """A learner's setting as the operator sets it (a half-life of None is 0: never forget)."""
+    if value is None:
+        return "0"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

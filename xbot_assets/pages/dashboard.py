@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from xbot_assets.learned.store import TOPIC_REWARD_F_PER_1K
 from xbot_assets.learned.strategy import strategy_summary
 from xbot_assets.pages.charts import (
     daily_chart,
@@ -172,8 +173,9 @@ def _strategy(data: DashboardData) -> str:
     parts = [f'<p class="muted" data-posts="{int(strategy.get("posts", 0))}">Learned from '
              f'{int(strategy.get("posts", 0))} posts past the learning gate, {_when(strategy.get("as_of"))} UTC. '
              "Topics and hooks rank by their Beta posterior mean (the chance a post of theirs succeeds), hours by "
-             "their mean engagement rate (UCB1 picks the hour, no chance involved); “chosen next” is the chance "
-             "Thompson sampling picks it for the next post.</p>",
+             "their mean engagement rate (UCB1 picks the hour, no chance involved); topics learned on follows "
+             "(XBOT_TOPIC_REWARD=f_per_1k) rank by their posterior followers per 1,000 impressions instead. "
+             "“Chosen next” is the chance Thompson sampling picks it for the next post.</p>",
              f'<dl class="strategy">{items}</dl>']
     rows = []
     for scope, key in (("topic", "top_topics"), ("hook", "effective_hooks"), ("hour", "best_hours")):
@@ -181,7 +183,7 @@ def _strategy(data: DashboardData) -> str:
             name = _hour(int(arm["hour"]), data.now, data.timezone) if scope == "hour" else label(arm[scope])
             beta = scope != "hour"  # hours are UCB1's: no posterior, and a deterministic pick
             rows.append([scope, name, str(arm["posts"]), _number(arm.get("successes"), ",.1f"),
-                         _percent(arm.get("mean_er")), _number(arm.get("posterior_mean"), ".3f") if beta else "—",
+                         _percent(arm.get("mean_er")), _posterior(arm) if beta else "—",
                          _percent(arm.get("p_chosen"), ".1%") if beta else "by UCB1"])
     if rows:
         parts.append(html_table(["what", "arm", "posts", "successes", "mean engagement rate", "posterior mean",
@@ -201,6 +203,11 @@ def _strategy(data: DashboardData) -> str:
     parts.append("<h3>Trending topics, judged apart</h3>" + html_table(
         ["posts on", "posts", "engagement rate", "F/1K"], rows, cls="trending"))
     return "".join(parts)
+
+
+def _posterior(arm: dict) -> str:
+    on_follows = arm.get("learned_on") == TOPIC_REWARD_F_PER_1K and not missing(arm.get("posterior_mean"))
+    return _number(arm.get("posterior_mean"), ".3f") + (" F/1K" if on_follows else "")
 
 
 def _learning(data: DashboardData) -> str:

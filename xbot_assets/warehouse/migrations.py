@@ -466,6 +466,15 @@ POST_LABEL_TABLES = (
     """,
 )
 
+# Topic arms on follows (issue 17): what an arm's alpha and beta are the posterior of — 'success' (Beta on the
+# success rule) or 'f_per_1k' (Gamma shape and rate of followers per 1,000 impressions) — and the prior they started
+# from, so the planner draws a topic never played from the same prior the learned ones had.
+ARM_REWARD_TABLES = (
+    "alter table learn.bandit_arms add column if not exists reward varchar",
+    "alter table learn.bandit_arms add column if not exists prior_alpha double precision",
+    "alter table learn.bandit_arms add column if not exists prior_beta double precision",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
@@ -479,4 +488,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "topic_hook_arms", TOPIC_HOOK_TABLES),
     Migration(11, "sim_topic_hook", SIM_TOPIC_HOOK_TABLES),
     Migration(12, "post_labels", POST_LABEL_TABLES),
+    Migration(13, "arm_reward", ARM_REWARD_TABLES),
 )
