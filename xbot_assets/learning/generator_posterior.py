@@ -1,4 +1,5 @@
-"""The posterior-sampling generator policy: Gamma–Poisson Thompson sampling on followers per 1000 impressions.
+"""The posterior-sampling generator policy: Gamma–Poisson Thompson sampling on followers per 1000 impressions (the
+same posterior, keyed on the topic, is the topic arms' under XBOT_TOPIC_REWARD=f_per_1k: `follow_rate_posteriors`).
 
 Each generator's follow rate λ (followers per 1000 impressions) gets a Gamma(shape, rate) posterior: a post with
 I impressions and F attributed followers is F ~ Poisson(λ · I / 1000), so the conjugate update adds F to the shape
