@@ -73,6 +73,20 @@ def test_reported_follows_can_be_switched_off_for_the_attribution_path(isolated,
             "topic_reward f_per_1k") in text
 
 
+def test_seeds_run_in_parallel_processes_give_the_numbers_one_loop_gives(isolated, capsys):
+    """`xbot evaluate --jobs 2` (issue 15): each process runs its own seeds' loop in its own warehouse; a seed's
+    accounts read no other seed's rows, so every number but the timings is the one-loop run's."""
+    one = evaluate("default", 2, 2).result
+    assert main(["evaluate", "--scenario", "default", "--days", "2", "--seeds", "2", "--jobs", "2", "--json"]) == 0
+    two = json.loads(capsys.readouterr().out)
+    assert one["timing_seconds"]["jobs"] == 1 and two["timing_seconds"]["jobs"] == 2
+    assert two["per_seed"] == json.loads(json.dumps(one["per_seed"]))
+    assert two["policies"] == json.loads(json.dumps(one["policies"]))
+    assert two["timing_seconds"]["breakdown"]  # the processes' steps, summed
+    with pytest.raises(ValueError, match="--jobs must be at least 1"):
+        evaluate("default", 2, 1, jobs=0)
+
+
 def test_windows_split_the_run_into_consecutive_ten_day_stretches():
     import pandas as pd
 

@@ -178,7 +178,7 @@ def _mean(values: list[float | None]) -> float | None:
 @dataclass
 class Evaluation:
     result: dict[str, Any]
-    loop: LoopResult
+    loop: LoopResult | None  # None when the seeds ran in several processes (jobs > 1)
 
 
 def evaluation_settings(scenario: Scenario) -> dict[str, Any]:
@@ -192,16 +192,16 @@ def evaluation_settings(scenario: Scenario) -> dict[str, Any]:
 
 
 def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Path | None = None,
-             progress=None, ope: bool = False, reported_follows: bool | None = None) -> Evaluation:
+             progress=None, ope: bool = False, reported_follows: bool | None = None, jobs: int = 1) -> Evaluation:
     """Run the evaluation; returns the PRODUCT §7 JSON object (means over seeds, plus per-seed values). With `ope`,
     the off-policy estimators are checked against the truth too (`evaluation.ope_validation`). `reported_follows`
-    overrides the scenario's setting (False: the platform reports no per-post follows, only the follower count)."""
-    import dagster as dg
+    overrides the scenario's setting (False: the platform reports no per-post follows, only the follower count).
 
-    from xbot_assets.runtime.instance import prepare_environment
-    from xbot_assets.settings import WarehouseTarget
-    from xbot_assets.warehouse.connection import Warehouse
-
+    `jobs` > 1 runs the seeds in that many processes, each its own closed loop and warehouse: a seed's accounts never
+    read another seed's rows, so every seed's numbers are the ones one loop gives (tested); the result then carries
+    no single `loop` (None) and its timing sums the processes' steps."""
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
     started = time.perf_counter()
     scenario = load_scenario(scenario_ref)
     seed_list = [scenario.seed + i for i in range(seeds)]
@@ -211,7 +211,95 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
         scenario = Scenario.from_dict({**scenario.to_dict(), "reported_follows": reported_follows})
         scenario_ref = str(workdir / f"{scenario.name}.yaml")
         Path(scenario_ref).write_text(yaml.safe_dump(scenario.to_dict(), sort_keys=False), encoding="utf-8")
-    warehouse = Warehouse(WarehouseTarget.parse(str(warehouse_path or workdir / "evaluation.duckdb")))
+    jobs = min(jobs, len(seed_list))
+    loop = None
+    if jobs == 1:
+        per_seed, loop = _run_seeds(scenario_ref, seed_list, days, warehouse_path or workdir / "evaluation.duckdb",
+                                    progress, ope)
+        seconds, step_seconds = loop.seconds, loop.step_seconds
+    else:
+        if warehouse_path is not None:
+            raise ValueError("--jobs > 1 gives every process its own warehouse: no warehouse path can be kept")
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        chunks = [seed_list[k::jobs] for k in range(jobs)]
+        # spawn: a fresh interpreter per process (forking a process that holds DuckDB and Dagster state is unsafe)
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = list(pool.map(_seed_job, [(scenario_ref, chunk, days, str(workdir / f"evaluation-{k}.duckdb"), ope)
+                                              for k, chunk in enumerate(chunks)]))
+        by_seed = {entry["seed"]: entry for part, _, _ in parts for entry in part}
+        per_seed = [by_seed[seed] for seed in seed_list]
+        seconds, step_seconds = defaultdict(float), defaultdict(float)
+        for _, part_seconds, part_steps in parts:
+            for totals, values in ((seconds, part_seconds), (step_seconds, part_steps)):
+                for key, value in values.items():
+                    totals[key] += value
+
+    def mean_of(path: list[str]) -> float | None:
+        values = []
+        for entry in per_seed:
+            node: Any = entry
+            for key in path:
+                node = None if node is None else node.get(key)
+            values.append(node)
+        return _mean(values)
+
+    policies = {}
+    for policy in LEARNED_POLICIES:
+        policies[policy] = {
+            "f_per_1k": {"learned": mean_of(["f_per_1k", policy]), "static": mean_of(["f_per_1k", "static"]),
+                         "oracle": mean_of(["f_per_1k", "oracle"])},
+            "lift_vs_static": mean_of([policy, "lift_vs_static"]),
+            "share_of_oracle": mean_of([policy, "share_of_oracle"]),
+            "content_regret": {"learned": mean_of([policy, "content_regret", "learned"]),
+                               "lai_robbins_bound": mean_of([policy, "content_regret", "lai_robbins_bound"])},
+            "engagement_model": {"r2_holdout": mean_of([policy, "engagement_model", "r2_holdout"]),
+                                 "r2_ceiling": mean_of([policy, "engagement_model", "r2_ceiling"])},
+            "follow_model": {"auc_holdout": mean_of([policy, "follow_model", "auc_holdout"]),
+                             "auc_ceiling": mean_of([policy, "follow_model", "auc_ceiling"])},
+            **mean_entries(mean_of, policy),
+            "windows": mean_windows([entry[policy]["windows"] for entry in per_seed], _mean),
+        }
+    headline = policies[DEFAULT_GENERATOR_POLICY]  # the top-level numbers are what a new account would get
+    result = {
+        "scenario": scenario.name,
+        "days": days,
+        "seeds": seed_list,
+        "posts": mean_of(["posts", "weights"]),
+        "generator_policy": DEFAULT_GENERATOR_POLICY,
+        "settings": evaluation_settings(scenario),
+        **headline,
+        "policies": policies,
+        "per_seed": per_seed,
+        "timing_seconds": {**{k: round(v, 1) for k, v in seconds.items()},
+                           "total": round(time.perf_counter() - started, 1), "jobs": jobs,
+                           "breakdown": {k: round(v, 1) for k, v in sorted(
+                               step_seconds.items(), key=lambda kv: -kv[1])}},
+    }
+    if ope:
+        result["ope"] = summarize([entry["ope"] for entry in per_seed])
+    return Evaluation(result, loop)
+
+
+def _seed_job(job: tuple[str, list[int], int, str, bool]) -> tuple[list[dict], dict, dict]:
+    """One process of `evaluate(jobs=N)`: its seeds' entries and its loop's timings (picklable, no LoopResult)."""
+    scenario_ref, seeds, days, path, ope = job
+    per_seed, loop = _run_seeds(scenario_ref, seeds, days, Path(path), None, ope)
+    return per_seed, dict(loop.seconds), dict(loop.step_seconds)
+
+
+def _run_seeds(scenario_ref: str, seed_list: list[int], days: int, warehouse_path: Path, progress,
+               ope: bool) -> tuple[list[dict], LoopResult]:
+    """One closed loop over the seeds' accounts in one warehouse, and every seed's measured entry."""
+    import dagster as dg
+
+    from xbot_assets.runtime.instance import prepare_environment
+    from xbot_assets.settings import WarehouseTarget
+    from xbot_assets.warehouse.connection import Warehouse
+
+    scenario = load_scenario(scenario_ref)
+    warehouse = Warehouse(WarehouseTarget.parse(str(warehouse_path)))
     prepare_environment()
     # The evaluation's warehouse is its own; the Dagster runs read it through the same setting as production.
     saved = os.environ.get("XBOT_WAREHOUSE")
@@ -255,48 +343,4 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
             entry["ope"] = validate_ope(warehouse, scenario, posts[BEHAVIOUR], posts[TARGET],
                                         account_id(seed, BEHAVIOUR), days, end, seed=seed)
         per_seed.append(entry)
-
-    def mean_of(path: list[str]) -> float | None:
-        values = []
-        for entry in per_seed:
-            node: Any = entry
-            for key in path:
-                node = None if node is None else node.get(key)
-            values.append(node)
-        return _mean(values)
-
-    policies = {}
-    for policy in LEARNED_POLICIES:
-        policies[policy] = {
-            "f_per_1k": {"learned": mean_of(["f_per_1k", policy]), "static": mean_of(["f_per_1k", "static"]),
-                         "oracle": mean_of(["f_per_1k", "oracle"])},
-            "lift_vs_static": mean_of([policy, "lift_vs_static"]),
-            "share_of_oracle": mean_of([policy, "share_of_oracle"]),
-            "content_regret": {"learned": mean_of([policy, "content_regret", "learned"]),
-                               "lai_robbins_bound": mean_of([policy, "content_regret", "lai_robbins_bound"])},
-            "engagement_model": {"r2_holdout": mean_of([policy, "engagement_model", "r2_holdout"]),
-                                 "r2_ceiling": mean_of([policy, "engagement_model", "r2_ceiling"])},
-            "follow_model": {"auc_holdout": mean_of([policy, "follow_model", "auc_holdout"]),
-                             "auc_ceiling": mean_of([policy, "follow_model", "auc_ceiling"])},
-            **mean_entries(mean_of, policy),
-            "windows": mean_windows([entry[policy]["windows"] for entry in per_seed], _mean),
-        }
-    headline = policies[DEFAULT_GENERATOR_POLICY]  # the top-level numbers are what a new account would get
-    result = {
-        "scenario": scenario.name,
-        "days": days,
-        "seeds": seed_list,
-        "posts": mean_of(["posts", "weights"]),
-        "generator_policy": DEFAULT_GENERATOR_POLICY,
-        "settings": evaluation_settings(scenario),
-        **headline,
-        "policies": policies,
-        "per_seed": per_seed,
-        "timing_seconds": {**{k: round(v, 1) for k, v in loop.seconds.items()},
-                           "total": round(time.perf_counter() - started, 1),
-                           "breakdown": {k: round(v, 1) for k, v in sorted(
-                               loop.step_seconds.items(), key=lambda kv: -kv[1])}},
-    }
-    if ope:
-        result["ope"] = summarize([entry["ope"] for entry in per_seed])
-    return Evaluation(result, loop)
+    return per_seed, loop

@@ -73,7 +73,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         reported = None if args.reported_follows is None else args.reported_follows == "on"
         result = evaluate(args.scenario, args.days, args.seeds, progress=progress, ope=args.ope,
-                          reported_follows=reported).result
+                          reported_follows=reported, jobs=args.jobs).result
     except LoopError as exc:
         print(f"xbot evaluate: {exc}", file=sys.stderr)
         return 1
@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="whether the simulated platform reports each post's follows (default: the "
                                "scenario's reported_follows, true unless it says false); off: only the follower "
                                "count, so follows are attributed")
+    evaluate.add_argument("--jobs", type=int, default=1,
+                          help="run the seeds in this many processes, each its own loop and warehouse (default 1: "
+                               "one loop for every seed); the numbers are the same, the time is not")
     evaluate.set_defaults(func=cmd_evaluate)
 
     from xbot_assets.operator.dashboard import add_commands as add_operator_commands
