@@ -146,6 +146,6 @@ def test_migrations_are_idempotent(warehouse_url):
     wh = Warehouse.from_url(warehouse_url)
     assert wh.migrate() == ["raw_tables", "learned_tables", "acting", "alerts", "x_connector", "llm_generator", "account_profiles",
                             "history_import", "quarantine_source", "topic_hook_arms",
-                            "sim_topic_hook", "post_labels"]
+                            "sim_topic_hook", "post_labels", "arm_reward"]
     assert wh.migrate() == []
     assert wh.table_exists("raw", "quarantine")
