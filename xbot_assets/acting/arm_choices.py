@@ -21,7 +21,8 @@ import pandas as pd
 
 from xbot_assets.ingest.hooks import HOOK_TYPES
 from xbot_assets.learned.store import TOPIC_REWARD_F_PER_1K
-from xbot_assets.learning.content_arms import thompson_propensities, win_probabilities
+from xbot_assets.learning.content_arms import thompson_propensities
+from xbot_assets.learning.generator_posterior import gamma_win_probabilities
 
 PROPENSITY_DRAWS = 4_000
 
@@ -67,7 +68,7 @@ def gamma_choice(arms: pd.DataFrame, values: Sequence[str], rng: np.random.Gener
     shape = np.array([float(stored["alpha"].get(v, prior_shape)) for v in values])
     rate = np.array([float(stored["beta"].get(v, prior_rate)) for v in values])
     pick = values[int(np.argmax(rng.gamma(shape, 1.0 / rate)))]
-    props = win_probabilities(values, rng.gamma(shape, 1.0 / rate, size=(PROPENSITY_DRAWS, len(values))))
+    props = gamma_win_probabilities(values, shape, rate, rng, PROPENSITY_DRAWS)
     return pick, max(props[pick], 1.0 / (PROPENSITY_DRAWS + 1))
 
 

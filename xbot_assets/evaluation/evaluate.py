@@ -185,9 +185,10 @@ def evaluation_settings(scenario: Scenario) -> dict[str, Any]:
     """What the learners were told, so a result says what produced it."""
     from xbot_assets.learned.posteriors import PosteriorSettings
 
+    learning = LearningSettings.from_env()
     return {"reported_follows": scenario.reported_follows,
-            "arm_half_life_days": LearningSettings.from_env().arm_half_life_days,
-            "topic_reward": LearningSettings.from_env().topic_reward,
+            "arm_half_life_days": learning.arm_half_life_days,
+            "topic_reward": learning.topic_reward,
             "generator_half_life_days": PosteriorSettings.from_env().half_life_days}
 
 

@@ -27,10 +27,9 @@ from xbot_assets.learning.content_arms import (
     beta_arm_posteriors,
     content_arm_posteriors,
     thompson_propensities,
-    win_probabilities,
 )
 from xbot_assets.learning.forgetting import HalfLife, ages_in_days, beta_log_score, resolve_half_life
-from xbot_assets.learning.generator_posterior import follow_rate_posteriors
+from xbot_assets.learning.generator_posterior import follow_rate_posteriors, gamma_win_probabilities
 from xbot_assets.learning.timing_arms import reward_scale, timing_arm_stats, ucb1_indices
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
@@ -207,8 +206,7 @@ def _follow_rate_rows(beta_rows: pd.DataFrame, taught: pd.DataFrame, column: str
     values = beta_rows["arm_value"].tolist()
     gamma = follow_rate_posteriors(taught, column, values, as_of=now, half_life_days=half_life).set_index(column)
     shape, rate = gamma.loc[values, "shape"].to_numpy(float), gamma.loc[values, "rate"].to_numpy(float)
-    draws = np.random.default_rng(THOMPSON_SEED).gamma(shape, 1.0 / rate, size=(THOMPSON_DRAWS, len(values)))
-    propensities = win_probabilities(values, draws)
+    propensities = gamma_win_probabilities(values, shape, rate, np.random.default_rng(THOMPSON_SEED), THOMPSON_DRAWS)
     return beta_rows.assign(
         alpha=shape, beta=rate, posterior_mean=shape / rate,
         selection_probability=[propensities[v] for v in values], reward=TOPIC_REWARD_F_PER_1K,

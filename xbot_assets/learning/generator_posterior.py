@@ -127,4 +127,11 @@ def generator_propensities(posteriors: pd.DataFrame, rng: np.random.Generator, n
     if n_draws < 1:
         raise ValueError(f"n_draws must be at least 1, got {n_draws}")
     names, shape, rate = _parameters(posteriors)
+    return gamma_win_probabilities(names, shape, rate, rng, n_draws)
+
+
+def gamma_win_probabilities(names: list[str], shape: np.ndarray, rate: np.ndarray, rng: np.random.Generator,
+                            n_draws: int) -> dict[str, float]:
+    """Monte Carlo probability that each Gamma(shape, rate) has the largest draw: Thompson sampling's propensity
+    over follow-rate posteriors (generators, topic arms learned on follows)."""
     return win_probabilities(names, rng.gamma(shape, 1.0 / rate, size=(n_draws, len(names))))
