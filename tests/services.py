@@ -49,3 +49,16 @@ def throwaway_database() -> Iterator[str]:
     """One PostgreSQL database made for the caller alone, dropped afterwards."""
     with throwaway_databases(1) as (url,):
         yield url
+
+
+def materialize_for_accounts(assets, url: str, **kwargs):
+    """`dg.materialize` of `assets` (some partitioned by account) for every account the warehouse at `url` knows,
+    each given its partition first: one run over the range of them, as `xbot refresh` runs."""
+    import dagster as dg
+
+    from xbot_assets.runtime.instance import account_partition_tags, warehouse_accounts
+    from xbot_assets.warehouse.connection import Warehouse
+
+    instance = kwargs.pop("instance", None) or dg.DagsterInstance.ephemeral()
+    tags = account_partition_tags(warehouse_accounts(Warehouse.from_url(url)), on_instance=instance)
+    return dg.materialize(assets, instance=instance, tags={**(tags or {}), **kwargs.pop("tags", {})}, **kwargs)

@@ -49,9 +49,10 @@ class Stack:
     def tick(self, name: str):
         """One evaluation of a sensor against the instance, from the cursor the previous one left."""
         sensor = self.defs.get_repository_def().get_sensor_def(name)
+        # With the instance's ref, as the daemon gives it: partitioned run requests are resolved against it.
         context = dg.build_sensor_context(
-            instance=self.instance, cursor=self.cursors.get(name), definitions=self.defs,
-            resources=self.defs.resources,
+            instance=self.instance, instance_ref=self.instance.get_ref(), cursor=self.cursors.get(name),
+            definitions=self.defs, resources=self.defs.resources,
         )
         data = sensor.evaluate_tick(context)
         self.cursors[name] = data.cursor
@@ -156,18 +157,29 @@ def test_new_raw_rows_rebuild_transform_and_learn_and_retrain_the_models(stack):
 
     now = _load_history(stack)
 
-    # New raw rows → one run of every dbt model downstream of them and the bandit arms, nothing else.
+    # New raw rows → one run of every dbt model downstream of them (set-based, unpartitioned), nothing else.
     requests = stack.tick(auto).run_requests
     assert len(requests) == 1
     selected = set(requests[0].asset_selection)
-    assert {dg.AssetKey(["analytics", "training_set"]), dg.AssetKey(["learn", "bandit_arms"])} <= selected
-    assert not selected & {dg.AssetKey(["learn", "engagement_model"]), dg.AssetKey(["learn", "generator_weights"]),
-                           dg.AssetKey(["act", "planned_posts"])}
+    assert dg.AssetKey(["analytics", "training_set"]) in selected
+    assert not selected & {dg.AssetKey(["learn", "bandit_arms"]), dg.AssetKey(["learn", "engagement_model"]),
+                           dg.AssetKey(["learn", "generator_weights"]), dg.AssetKey(["act", "planned_posts"])}
+    assert requests[0].partition_key is None
     assert requests[0].tags["xbot/learn"] == "true" and requests[0].tags["xbot/warehouse"] == "postgres"
     started = time.perf_counter()
     transform_run = stack.launch(requests[0], now)
-    transform_seconds = time.perf_counter() - started
     assert transform_run.success
+    # The marts updated → the bandit arms, the formulas and the strategy of each account, in a run of its own
+    # (the history's account got its partition when its posts were reported).
+    assert stack.instance.get_dynamic_partitions("accounts") == ["main"]
+    requests = stack.tick(auto).run_requests
+    assert [r.partition_key for r in requests] == ["main"]
+    assert set(requests[0].asset_selection) == {dg.AssetKey(["learn", "bandit_arms"]), dg.AssetKey(["learn", "formulas"]),
+                                                dg.AssetKey(["learn", "strategy"])}
+    arms_run = stack.launch(requests[0], now)
+    transform_seconds = time.perf_counter() - started
+    assert arms_run.success
+    assert {e.partition for e in arms_run.get_asset_materialization_events()} == {"main"}
     # 4 content, 24 timing and 6 hook arms (the hooks the offline templates' texts are classified as).
     assert _count(stack.wh, "select count(*) from learn.bandit_arms where account_id = 'main'") == 34
     assert _count(stack.wh, "select count(*) from learn.model_registry") == 0
@@ -177,6 +189,7 @@ def test_new_raw_rows_rebuild_transform_and_learn_and_retrain_the_models(stack):
     assert len(data.run_requests) == 1
     request = data.run_requests[0]
     assert request.job_name == "retrain_job" and request.tags["xbot/retrain_accounts"] == "main"
+    assert request.partition_key == "main"
     started = time.perf_counter()
     retrain_run = stack.launch(request, now)
     retrain_seconds = time.perf_counter() - started
@@ -199,8 +212,8 @@ def test_new_raw_rows_rebuild_transform_and_learn_and_retrain_the_models(stack):
     assert not data.run_requests and "fewer than 10 new outcomes" in data.skip_message
 
     # Where a sensor-triggered learn run spends its time (printed with -s).
-    steps = _step_seconds(stack.instance, transform_run.run_id)
-    print(f"\ntransform + arms run: {transform_seconds:.1f}s, steps {steps}")
+    steps = {**_step_seconds(stack.instance, transform_run.run_id), **_step_seconds(stack.instance, arms_run.run_id)}
+    print(f"\ntransform run + arms run: {transform_seconds:.1f}s, steps {steps}")
     print(f"retrain run: {retrain_seconds:.1f}s, steps {_step_seconds(stack.instance, retrain_run.run_id)}")
 
 
@@ -239,7 +252,7 @@ def _reload(monkeypatch, **env: str | None) -> dg.Definitions:
     return definitions()
 
 
-def test_everything_is_off_by_default_and_one_switch_turns_production_on(monkeypatch):
+def test_everything_is_off_by_default_and_one_switch_turns_production_on(monkeypatch, instance):
     settings = {s.env: None for s in automation.SCHEDULES}
     try:
         defs = _reload(monkeypatch, **settings, **{automation.PRODUCTION_ENV: None, "XBOT_WAREHOUSE": None})
@@ -254,7 +267,19 @@ def test_everything_is_off_by_default_and_one_switch_turns_production_on(monkeyp
             assert schedules[s.name].cron_schedule == s.default_cron
             assert schedules[s.name].execution_timezone == "UTC"
             assert schedules[s.name].job_name == s.job_name
-            assert schedules[s.name].tags[automation.WAREHOUSE_TAG] == "duckdb"  # the default warehouse
+            if s.job_name not in automation.PER_ACCOUNT_JOBS:
+                assert schedules[s.name].tags[automation.WAREHOUSE_TAG] == "duckdb"  # the default warehouse
+        # The schedules of the partitioned jobs launch one run per account partition, keyed by their tick.
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 3, 1, 6),
+                                            repository_def=repo)
+        assert "no account partitions" in schedules["plan_schedule"].evaluate_tick(context).skip_message
+        instance.add_dynamic_partitions("accounts", ["alpha", "beta"])
+        for name in ("plan_schedule", "optimize_schedule"):
+            with dg.partition_loading_context(dynamic_partitions_store=instance):
+                requests = schedules[name].evaluate_tick(context).run_requests
+            assert [r.partition_key for r in requests] == ["alpha", "beta"]
+            assert len({r.run_key for r in requests}) == 2
+            assert all(r.tags[automation.WAREHOUSE_TAG] == "duckdb" for r in requests)
         assert schedules["collect_metrics_schedule"].cron_schedule == "*/10 * * * *"
         assert schedules["optimize_schedule"].cron_schedule == "0 */6 * * *"
 
@@ -307,17 +332,33 @@ def _register(wh: Warehouse, window_end: datetime, version: int) -> None:
         conn.insert_rows("learn.model_registry", REGISTRY_COLUMNS, rows)
 
 
-def test_retrain_sensor_needs_ten_new_outcomes_since_the_model_and_never_fires_twice(duckdb_url, monkeypatch):
+@pytest.fixture
+def instance(tmp_path):
+    """A persistent instance in a temporary folder: sensors and schedules resolve partitioned run requests through
+    its ref. (Not dg.instance_for_test: it leaves a stale current instance behind for later definition loads.)"""
+    persistent = dg.DagsterInstance.local_temp(str(tmp_path))
+    yield persistent
+    persistent.dispose()
+
+
+def test_retrain_sensor_needs_ten_new_outcomes_since_the_model_and_never_fires_twice(duckdb_url, monkeypatch,
+                                                                                    instance):
     monkeypatch.delenv(automation.RETRAIN_MIN_ENV, raising=False)
     wh = Warehouse.from_url(duckdb_url)
     wh.migrate()
     sensor = automation.build_retrain_sensor(running=False)
     cursor = None
 
+    repository = definitions().get_repository_def()  # retrain_job, whose partitions the requests name
+
     def tick():
         nonlocal cursor
-        context = dg.build_sensor_context(cursor=cursor, resources={"warehouse": WarehouseResource(url=duckdb_url)})
+        context = dg.build_sensor_context(cursor=cursor, instance=instance, instance_ref=instance.get_ref(),
+                                          repository_def=repository,
+                                          resources={"warehouse": WarehouseResource(url=duckdb_url)})
         data = sensor.evaluate_tick(context)
+        for request in data.dynamic_partitions_requests or []:  # as the daemon applies them
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         cursor = data.cursor if data.cursor is not None else cursor
         return data
 
@@ -330,6 +371,8 @@ def test_retrain_sensor_needs_ten_new_outcomes_since_the_model_and_never_fires_t
     _training_set(wh, [T0 + timedelta(hours=70)])  # the 10th
     data = tick()
     assert len(data.run_requests) == 1 and data.run_requests[0].tags["xbot/new_outcomes"] == "acct=10"
+    assert data.run_requests[0].partition_key == "acct"  # the account had no partition: the sensor added it
+    assert instance.get_dynamic_partitions("accounts") == ["acct"]
     assert not tick().run_requests  # same data, advanced cursor
 
     # The run did not register a new version (e.g. unchanged data): 10 more beyond the cursor are needed.

@@ -23,7 +23,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 import redis
-from services import REDIS_URL, throwaway_database
+from services import REDIS_URL, materialize_for_accounts, throwaway_database
 
 from xbot_assets.defs.ingest import raw_tables
 from xbot_assets.defs.learn import LEARN_ASSETS
@@ -103,8 +103,11 @@ class Built:
         self.wh = Warehouse.from_url(url)
 
     def metadata(self, key: list[str]) -> dict:
+        """The metadata of the asset's materialization: one per account partition of the run, all the same (the
+        step learned the accounts together)."""
         events = [e for e in self.result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)]
-        assert len(events) == 1
+        assert len({e.partition for e in events}) == len(events) >= 1
+        assert all(e.materialization.metadata == events[0].materialization.metadata for e in events)
         return events[0].materialization.metadata
 
     def checks(self) -> dict[str, dg.AssetCheckEvaluation]:
@@ -126,10 +129,9 @@ def built(request, tmp_path_factory):
     try:
         with database as url:
             load_history(Warehouse.from_url(url))
-            result = dg.materialize(
-                [raw_tables, xbot_dbt_assets, *LEARN_ASSETS, *LEARN_CHECKS],
+            result = materialize_for_accounts(
+                [raw_tables, xbot_dbt_assets, *LEARN_ASSETS, *LEARN_CHECKS], url,
                 resources=resources(url, prefix),
-                instance=dg.DagsterInstance.ephemeral(),
                 raise_on_error=False,
             )
             yield Built(url, prefix, result)
@@ -271,10 +273,9 @@ def test_arm_counts_equal_the_counts_in_outcomes(built):
 def test_rematerializing_the_learn_group_on_unchanged_data_changes_nothing(built):
     tables, published = snapshot_tables(built.wh), redis_snapshot(built.prefix)
     assert all(tables[t] for t in LEARN_TABLES)
-    again = dg.materialize(
-        [*LEARN_ASSETS, *LEARN_CHECKS],
+    again = materialize_for_accounts(
+        [*LEARN_ASSETS, *LEARN_CHECKS], built.url,
         resources=resources(built.url, built.prefix),
-        instance=dg.DagsterInstance.ephemeral(),
     )
     assert again.success
     assert snapshot_tables(built.wh) == tables
@@ -286,10 +287,9 @@ def test_rematerializing_the_learn_group_on_unchanged_data_changes_nothing(built
     assert engagement.materialization.metadata["new versions"].value == 0
 
     # Without Redis (XBOT_REDIS_URL unset): the same tables, nothing published, and the asset says so.
-    no_redis = dg.materialize(
-        LEARN_ASSETS,
+    no_redis = materialize_for_accounts(
+        LEARN_ASSETS, built.url,
         resources={**resources(built.url, built.prefix), "redis": RedisResource()},
-        instance=dg.DagsterInstance.ephemeral(),
     )
     assert no_redis.success and snapshot_tables(built.wh) == tables
     follow = next(

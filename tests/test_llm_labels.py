@@ -13,6 +13,7 @@ from datetime import timedelta
 import dagster as dg
 import pytest
 from openai_server import FakeOpenAIServer
+from services import materialize_for_accounts
 from test_topic_hook_learning import NOW, START, history
 
 from xbot_assets.acting.generators.llm_labels import PROMPT_VERSION, LabelsOutput, labels_schema
@@ -102,9 +103,9 @@ def model_reading(text: str) -> tuple[str, list[str]]:
 
 def run_formulas(url: str) -> dict:
     """Materialize learn/formulas alone (its upstream marts are built); the metadata, as plain values."""
-    result = dg.materialize([formulas], resources=resources(url), instance=dg.DagsterInstance.ephemeral())
+    result = materialize_for_accounts([formulas], url, resources=resources(url))
     assert result.success
-    [event] = result.get_asset_materialization_events()
+    event = result.get_asset_materialization_events()[0]  # one per account partition, the same metadata
     return {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
 
 

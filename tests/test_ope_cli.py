@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-import dagster as dg
+from services import materialize_for_accounts
 
 from xbot_assets.acting.accounts import Account, register_account
 from xbot_assets.defs.ingest import raw_tables
@@ -34,11 +34,11 @@ def build_learned_warehouse(url: str) -> None:
         write_metric_snapshots(conn, history.metric_snapshots, now=NOW)
         write_follower_snapshots(conn, history.follower_snapshots, now=NOW)
     register_account(wh, Account("main"), NOW)
-    result = dg.materialize(
-        [raw_tables, xbot_dbt_assets, *LEARN_ASSETS],
+    result = materialize_for_accounts(
+        [raw_tables, xbot_dbt_assets, *LEARN_ASSETS], url,
         resources={"warehouse": WarehouseResource(url=url), "clock": ClockResource(simulated_now=NOW.isoformat()),
                    "redis": RedisResource()},
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        raise_on_error=False,
     )
     assert result.success
 

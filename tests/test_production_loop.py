@@ -83,8 +83,9 @@ def _cli(*args: str) -> None:
 
 def _tick(defs, inst, name: str, cursors: dict):
     sensor = defs.get_repository_def().get_sensor_def(name)
-    context = dg.build_sensor_context(instance=inst, cursor=cursors.get(name), definitions=defs,
-                                      resources=defs.resources)
+    # With the instance's ref, as the daemon gives it: partitioned run requests are resolved against it.
+    context = dg.build_sensor_context(instance=inst, instance_ref=inst.get_ref(), cursor=cursors.get(name),
+                                      definitions=defs, resources=defs.resources)
     data = sensor.evaluate_tick(context)
     cursors[name] = data.cursor
     return data

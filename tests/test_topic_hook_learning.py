@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-import dagster as dg
 import pytest
+from services import materialize_for_accounts
 
 from xbot_assets.acting.accounts import Account, register_account
 from xbot_assets.acting.planning import plan_posts
@@ -97,11 +97,11 @@ def learned(request):
     with pytest.MonkeyPatch.context() as mp:
         for name in NO_FORGETTING:  # these tests count the evidence; forgetting has its own (test_forgetting)
             mp.setenv(name, "0")
-        result = dg.materialize(
-            [raw_tables, xbot_dbt_assets, *LEARN_ASSETS, *LEARN_CHECKS],
+        result = materialize_for_accounts(
+            [raw_tables, xbot_dbt_assets, *LEARN_ASSETS, *LEARN_CHECKS], url,
             resources={"warehouse": WarehouseResource(url=url),
                        "clock": ClockResource(simulated_now=NOW.isoformat()), "redis": RedisResource(url=None)},
-            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+            raise_on_error=False,
         )
     assert result.success
     return wh, result

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 import pytest
+from services import materialize_for_accounts
 
 from xbot_assets.acting.accounts import Account, register_account
 from xbot_assets.defs.act import planned_posts
@@ -57,14 +58,13 @@ def new_account_posts(account_id: str) -> tuple[list[dict], list[dict]]:
 
 
 def refresh_and_plan(url: str) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [raw_tables, xbot_dbt_assets, *LEARN_ASSETS, planned_posts],
+    return materialize_for_accounts(
+        [raw_tables, xbot_dbt_assets, *LEARN_ASSETS, planned_posts], url,
         resources={
             "warehouse": WarehouseResource(url=url),
             "clock": ClockResource(simulated_now=NOW.isoformat()),
             "redis": RedisResource(),
         },
-        instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
 

@@ -31,6 +31,7 @@ from xbot_assets.defs.learn import (
 )
 from xbot_assets.defs.learn_strategy import FORMULAS
 from xbot_assets.defs.metadata import markdown_table
+from xbot_assets.defs.partitions import ACCOUNTS, ONE_RUN_PER_ACCOUNT, partition_accounts
 from xbot_assets.defs.resources import ClockResource, RedisResource, WarehouseResource, XApiResource
 from xbot_assets.ingest.load import write_viral_examples
 from xbot_assets.ingest.records import LoadReport
@@ -84,23 +85,26 @@ class ActConfig(dg.Config):
     key=PLANNED_POSTS,
     group_name="act",
     pool="warehouse",
+    partitions_def=ACCOUNTS,
+    backfill_policy=ONE_RUN_PER_ACCOUNT,
     deps=[BANDIT_ARMS, ENGAGEMENT, FOLLOW, GENERATOR_WEIGHTS, GENERATOR_POSTERIOR, FORMULAS],
     kinds={"python"},
     description=(
-        "The rest of today's posts for every enabled account: content type by Thompson sampling, hour by UCB1, "
+        "The rest of today's posts of each enabled account (one partition per account): content type by Thompson sampling, hour by UCB1, "
         "generator by the weights (or posterior sampling), text, quality gate, predictions and the threshold gate. "
         "Every candidate, queued or skipped, lands in raw.posts with its propensities and reasons."
     ),
 )
 def planned_posts(
-    context: dg.AssetExecutionContext, config: ActConfig, warehouse: WarehouseResource, clock: ClockResource,
-    redis: RedisResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, clock: ClockResource, redis: RedisResource
 ) -> dg.MaterializeResult:
     wh = warehouse.get()
     wh.migrate()
     now = clock.now()
     loop = AccountLoop(context, wh, now, "act/planned_posts")
-    reports = [report for account in _accounts(wh, config.account) if (report := loop.run(
+    partitions = set(partition_accounts(context))
+    enabled = [a for a in _accounts(wh) if a.account_id in partitions]
+    reports = [report for account in enabled if (report := loop.run(
         account.account_id, lambda account=account: plan_posts(wh, account, now, redis_url=redis.url))) is not None]
     total = LoadReport("raw.posts")
     for r in reports:
@@ -124,7 +128,7 @@ def planned_posts(
         "models": dg.MetadataValue.md("\n".join(f"- {r.account_id}: {r.models}" for r in reports) or "no accounts"),
     }
     if not reports and not loop.failures:
-        context.log.warning("no enabled account in act.accounts: nothing planned")
+        context.log.warning(f"no enabled account of {sorted(partitions)} in act.accounts: nothing planned")
     return dg.MaterializeResult(metadata=loop.finish(metadata))
 
 

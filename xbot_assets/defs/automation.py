@@ -56,6 +56,7 @@ from xbot_assets.acting.alerts import ALERT_COLUMNS
 from xbot_assets.defs.jobs import LEARN_RUN_TAG
 from xbot_assets.defs.learn import BANDIT_ARMS
 from xbot_assets.defs.learn_strategy import FORMULAS, STRATEGY
+from xbot_assets.defs.partitions import ACCOUNTS
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
 from xbot_assets.learned.models import newest_registry_row
 from xbot_assets.learned.store import LearningSettings
@@ -111,20 +112,44 @@ def production() -> bool:
     return (os.environ.get(PRODUCTION_ENV) or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+# The jobs whose assets are partitioned by account: their schedules launch one run per account.
+PER_ACCOUNT_JOBS = ("plan_job", "optimize_job")
+
+
+def per_account_runs(setting: ScheduleSetting):
+    """A schedule's evaluation: one run per account partition (each its own process on the run launcher, retried
+    alone), keyed by the tick so a tick evaluated twice launches nothing twice."""
+
+    def evaluate(context: dg.ScheduleEvaluationContext):
+        accounts = context.instance.get_dynamic_partitions(ACCOUNTS.name)
+        if not accounts:
+            yield dg.SkipReason("no account partitions yet (xbot accounts add NAME ...)")
+            return
+        tick = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
+        for account in accounts:
+            yield dg.RunRequest(run_key=f"{setting.name}:{tick}:{account}", partition_key=account,
+                                tags=run_tags(learn=False))
+
+    return evaluate
+
+
 def build_schedules(running: bool) -> list[dg.ScheduleDefinition]:
     status = dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
-    return [
-        dg.ScheduleDefinition(
+    schedules = []
+    for s in SCHEDULES:
+        per_account = s.job_name in PER_ACCOUNT_JOBS
+        schedules.append(dg.ScheduleDefinition(
             name=s.name,
             job_name=s.job_name,
             cron_schedule=s.cron(),
             execution_timezone="UTC",
             default_status=status,
-            tags=run_tags(learn=False),  # optimize_job adds xbot/learn itself
-            description=f"{s.description} Cron (UTC) from {s.env}, default '{s.default_cron}'.",
-        )
-        for s in SCHEDULES
-    ]
+            # optimize_job adds xbot/learn itself
+            **({"execution_fn": per_account_runs(s)} if per_account else {"tags": run_tags(learn=False)}),
+            description=f"{s.description} Cron (UTC) from {s.env}, default '{s.default_cron}'."
+                        + (" One run per account." if per_account else ""),
+        ))
+    return schedules
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -257,17 +282,25 @@ def build_retrain_sensor(running: bool) -> dg.SensorDefinition:
             new_marks[c.account_id] = c.newest_posted_at.isoformat()
         cursor = json.dumps({"accounts": new_marks}, sort_keys=True)
         context.log.info(f"retraining for {', '.join(c.account_id for c in due)} ({summary})")
+        digest = hashlib.sha256(cursor.encode()).hexdigest()[:16]
+        known = set(context.instance.get_dynamic_partitions(ACCOUNTS.name))
+        new_partitions = sorted({c.account_id for c in due} - known)
         return dg.SensorResult(
+            # An account with outcomes but no partition yet (a history loaded outside the CLI) gets one first.
+            dynamic_partitions_requests=[ACCOUNTS.build_add_request(new_partitions)] if new_partitions else None,
+            # One run per account (its partition of the model assets): accounts retrain apart and fail apart.
             run_requests=[
                 dg.RunRequest(
                     job_name="retrain_job",
-                    run_key=f"retrain:{hashlib.sha256(cursor.encode()).hexdigest()[:16]}",
+                    run_key=f"retrain:{digest}:{c.account_id}",
+                    partition_key=c.account_id,
                     tags={
                         **run_tags(learn=True),
-                        "xbot/retrain_accounts": ",".join(c.account_id for c in due),
-                        "xbot/new_outcomes": ",".join(f"{c.account_id}={c.count}" for c in due),
+                        "xbot/retrain_accounts": c.account_id,
+                        "xbot/new_outcomes": f"{c.account_id}={c.count}",
                     },
                 )
+                for c in due
             ],
             cursor=cursor,
         )

@@ -25,6 +25,7 @@ import pandas as pd
 from xbot_assets.defs.isolation import AccountLoop
 from xbot_assets.defs.learn_strategy import formulas, strategy
 from xbot_assets.defs.metadata import markdown_table
+from xbot_assets.defs.partitions import ACCOUNTS, ONE_RUN_PER_ACCOUNT, partition_accounts
 from xbot_assets.defs.resources import REDIS_ENV, ClockResource, RedisResource, WarehouseResource
 from xbot_assets.learned.arms import learn_bandit_arms
 from xbot_assets.learned.models import gate_counts, learn_models
@@ -65,6 +66,8 @@ def _settings_metadata(settings: LearningSettings) -> dict:
     key=BANDIT_ARMS,
     group_name="learn",
     pool="warehouse",
+    partitions_def=ACCOUNTS,
+    backfill_policy=ONE_RUN_PER_ACCOUNT,
     deps=[OUTCOMES],
     kinds={"python", "sql"},
     description=(
@@ -80,7 +83,7 @@ def bandit_arms(
     settings = LearningSettings.from_env()
     now = clock.now()
     loop = AccountLoop(context, wh, now, "learn/bandit_arms")
-    arms_by_account = learn_bandit_arms(wh, now, settings, run=loop.run)
+    arms_by_account = learn_bandit_arms(wh, now, settings, run=loop.run, only=partition_accounts(context))
     metadata: dict = {
         "dagster/row_count": sum(len(a) for a in arms_by_account.values()),
         "dagster/relation_identifier": "learn.bandit_arms",
@@ -138,8 +141,11 @@ _MODEL_COLUMNS = {
 }
 
 
-def _gate_table(conn) -> tuple[str, dict]:
+def _gate_table(conn, accounts: list[str]) -> tuple[str, dict]:
     counts = gate_counts(conn)
+    counts = counts[counts["account_id"].isin(accounts)]
+    if counts.empty:
+        return "no posted outcomes for these accounts", {"posted outcomes": 0, "passed the learning gate": 0}
     pivot = counts.pivot_table(index="account_id", columns="gate", values="posts", aggfunc="sum", fill_value=0)
     gates = list(pivot.columns)
     rows = [
@@ -169,6 +175,8 @@ def _model_asset(model_name: str, key: dg.AssetKey, description: str):
         key=key,
         group_name="learn",
         pool="warehouse",
+        partitions_def=ACCOUNTS,
+        backfill_policy=ONE_RUN_PER_ACCOUNT,
         deps=[TRAINING_SET, OUTCOMES],
         kinds={"python", "scikitlearn"},
         description=description,
@@ -181,9 +189,10 @@ def _model_asset(model_name: str, key: dg.AssetKey, description: str):
         settings = LearningSettings.from_env()
         now = clock.now()
         loop = AccountLoop(context, wh, now, f"learn/{key.path[-1]}")
-        outcomes = learn_models(wh, model_name, now, settings, run=loop.run)
+        accounts = partition_accounts(context)
+        outcomes = learn_models(wh, model_name, now, settings, run=loop.run, only=accounts)
         with wh.connect() as conn:
-            gate_md, gate_totals = _gate_table(conn)
+            gate_md, gate_totals = _gate_table(conn, accounts)
             versions = conn.scalar("select count(*) from learn.model_registry where model_name = ?", [model_name])
         columns = _MODEL_COLUMNS[model_name]
         rows = []
@@ -269,6 +278,8 @@ def _failed_report(account_id: str, error: str) -> OptimizationReport:
     key=GENERATOR_WEIGHTS,
     group_name="learn",
     pool="warehouse",
+    partitions_def=ACCOUNTS,
+    backfill_policy=ONE_RUN_PER_ACCOUNT,
     deps=[GENERATOR_PERFORMANCE],
     kinds={"python", "sql"},
     description=(
@@ -286,7 +297,7 @@ def generator_weights(
     optimizer = OptimizerSettings()
     now = clock.now()
     with wh.connect() as conn:
-        accounts = mart_accounts(conn, "generator_performance")
+        accounts = mart_accounts(conn, "generator_performance", partition_accounts(context))
     loop = AccountLoop(context, wh, now, "learn/generator_weights")
     reports = []
     for account in accounts:
@@ -338,6 +349,8 @@ def generator_weights(
     key=GENERATOR_POSTERIOR,
     group_name="learn",
     pool="warehouse",
+    partitions_def=ACCOUNTS,
+    backfill_policy=ONE_RUN_PER_ACCOUNT,
     deps=[OUTCOMES, GENERATOR_WEIGHTS],
     kinds={"python", "sql"},
     description=(
@@ -354,7 +367,7 @@ def generator_posterior(
     settings = PosteriorSettings.from_env()
     now = clock.now()
     loop = AccountLoop(context, wh, now, "learn/generator_posterior")
-    by_account = learn_generator_posteriors(wh, now, settings, run=loop.run)
+    by_account = learn_generator_posteriors(wh, now, settings, run=loop.run, only=partition_accounts(context))
     metadata: dict = {
         "dagster/row_count": sum(len(f) for f in by_account.values()),
         "dagster/relation_identifier": "learn.generator_posteriors",

@@ -15,6 +15,7 @@ import dagster as dg
 from xbot_assets.acting.generators.llm_labels import LabellerSettings, LabelRun, LLMLabeller, label_account
 from xbot_assets.defs.isolation import AccountLoop
 from xbot_assets.defs.metadata import markdown_table
+from xbot_assets.defs.partitions import ACCOUNTS, ONE_RUN_PER_ACCOUNT, partition_accounts
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
 from xbot_assets.learned.formulas import FormulaSettings, learn_formulas
 from xbot_assets.learned.strategy import learn_strategy, strategy_summary
@@ -27,7 +28,8 @@ STRATEGY = dg.AssetKey(["learn", "strategy"])
 
 
 @dg.asset(
-    key=FORMULAS, group_name="learn", pool="warehouse", deps=[OUTCOMES], kinds={"python", "sql"},
+    key=FORMULAS, group_name="learn", pool="warehouse", partitions_def=ACCOUNTS,
+    backfill_policy=ONE_RUN_PER_ACCOUNT, deps=[OUTCOMES], kinds={"python", "sql"},
     description=(
         "Formulas from the account's own winners (ER >= 2 % or 5,000+ impressions): a structure read from the hook "
         "and the text, a name, one example, and the performance of every post with that structure (posts, mean "
@@ -52,7 +54,7 @@ def formulas(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         def label(account_id: str) -> None:
             runs[account_id] = label_account(wh, labeller, account_id, labelling.max_posts, now)
 
-    by_account = learn_formulas(wh, now, settings, run=loop.run, label=label)
+    by_account = learn_formulas(wh, now, settings, run=loop.run, label=label, only=partition_accounts(context))
     metadata: dict = {"dagster/row_count": sum(len(f) for f in by_account.values()),
                       "dagster/relation_identifier": "learn.formulas", "accounts": len(by_account),
                       "winner: min ER": settings.min_er, "winner: min impressions": settings.min_impressions,
@@ -82,7 +84,8 @@ def labels_metadata(kind: str, runs: dict[str, LabelRun], by_account: dict) -> d
 
 
 @dg.asset(
-    key=STRATEGY, group_name="learn", pool="warehouse", deps=[OUTCOMES, BANDIT_ARMS, FORMULAS],
+    key=STRATEGY, group_name="learn", pool="warehouse", partitions_def=ACCOUNTS,
+    backfill_policy=ONE_RUN_PER_ACCOUNT, deps=[OUTCOMES, BANDIT_ARMS, FORMULAS],
     kinds={"python", "sql"},
     description=("The learned strategy in words, per account: top topics, best hours, effective hooks, best formulas "
                  "and generator performance, each with the evidence behind it (shown by `xbot status`)."),
@@ -93,7 +96,7 @@ def strategy(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     wh.migrate()
     now = clock.now()
     loop = AccountLoop(context, wh, now, "learn/strategy")
-    by_account = learn_strategy(wh, now, run=loop.run)
+    by_account = learn_strategy(wh, now, run=loop.run, only=partition_accounts(context))
     metadata: dict = {"dagster/row_count": len(by_account), "dagster/relation_identifier": "learn.strategy"}
     for account_id, learned in by_account.items():
         metadata[f"{account_id}: strategy"] = dg.MetadataValue.md(strategy_markdown(learned))

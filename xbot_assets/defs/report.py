@@ -16,6 +16,7 @@ from xbot_assets.defs.act import PLANNED_POSTS
 from xbot_assets.defs.isolation import AccountLoop
 from xbot_assets.defs.learn import ENGAGEMENT, FOLLOW, GENERATOR_WEIGHTS
 from xbot_assets.defs.metadata import markdown_table
+from xbot_assets.defs.partitions import ACCOUNTS, ONE_RUN_PER_ACCOUNT, partition_accounts
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
 from xbot_assets.pages.dashboard import build_dashboard, dashboard_dir
 from xbot_assets.pages.data import dashboard_accounts
@@ -36,10 +37,12 @@ def dashboard_url(account_id: str) -> str:
     key=OPERATOR_DASHBOARD,
     group_name=REPORT_GROUP,
     pool="warehouse",
+    partitions_def=ACCOUNTS,
+    backfill_policy=ONE_RUN_PER_ACCOUNT,
     deps=[PLANNED_POSTS, GENERATOR_WEIGHTS, ENGAGEMENT, FOLLOW],
     kinds={"python", "html"},
     description=(
-        "The operator's dashboard of every account: followers, impressions and engagements against the previous "
+        "The operator's dashboard, one page per account (partition): followers, impressions and engagements against the previous "
         "period, top and bottom posts, the best times to post, performance by content type and generator, the "
         "queue and why each post was chosen, and learning health (models, optimization, alerts, spend)."
     ),
@@ -50,7 +53,7 @@ def operator_dashboard(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     wh.migrate()
     now = clock.now()
     with wh.connect(read_only=True) as conn:
-        accounts = dashboard_accounts(conn)
+        accounts = [a for a in dashboard_accounts(conn) if a in set(partition_accounts(context))]
     loop = AccountLoop(context, wh, now, "report/operator_dashboard")
     rows = []
     for account_id in accounts:

@@ -132,6 +132,7 @@ def run_closed_loop(
     def learn_and_plan(now: datetime, day: int, job: str = job_name) -> None:
         began = time.perf_counter()
         result = run_job(job, now=now, on_instance=instance, console_log_level="WARNING",
+                         accounts=[a.account_id for a in accounts],
                          tags={"xbot/trigger": "closed-loop", "xbot/day": str(day), **(tags or {})})
         elapsed = time.perf_counter() - began
         steps = 0.0

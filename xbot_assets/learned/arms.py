@@ -4,6 +4,7 @@ rows."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 import numpy as np
@@ -224,14 +225,14 @@ def write_bandit_arms(conn: Connection, account_id: str, arms: pd.DataFrame) -> 
 
 def learn_bandit_arms(
     warehouse: Warehouse, now: datetime, settings: LearningSettings | None = None,
-    run: AccountRunner = run_directly,
+    run: AccountRunner = run_directly, only: Collection[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Recompute and store every account's arms, one transaction per account (through `run`, so one account's
     failure can leave the others learned and its own last arms in place); returns them by account."""
     settings = settings or LearningSettings.from_env()
     result: dict[str, pd.DataFrame] = {}
     with warehouse.connect() as conn:
-        accounts = mart_accounts(conn, "outcomes")
+        accounts = mart_accounts(conn, "outcomes", only)
 
     def learn(account_id: str) -> pd.DataFrame:
         with warehouse.connect() as conn:

@@ -10,7 +10,7 @@ Settings: XBOT_FORMULA_MIN_ER (0.02) and XBOT_FORMULA_MIN_IMPRESSIONS (5000), a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -83,12 +83,13 @@ def write_formulas(conn: Connection, account_id: str, formulas: pd.DataFrame, no
 
 def learn_formulas(warehouse: Warehouse, now: datetime, settings: FormulaSettings | None = None,
                    run: AccountRunner = run_directly,
-                   label: Callable[[str], object] | None = None) -> dict[str, pd.DataFrame]:
+                   label: Callable[[str], object] | None = None,
+                   only: Collection[str] | None = None) -> dict[str, pd.DataFrame]:
     """Every account's formulas. With `label` (called with the account before its formulas are computed, in the
     account's own isolation), the model's stored labels are used for the posts that have one."""
     settings = settings or FormulaSettings.from_env()
     with warehouse.connect() as conn:
-        accounts = mart_accounts(conn, "outcomes")
+        accounts = mart_accounts(conn, "outcomes", only)
 
     def learn(account_id: str) -> pd.DataFrame:
         if label is not None:

@@ -4,6 +4,7 @@ versioned registry `learn.model_registry` (a version is added only when its trai
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -166,13 +167,13 @@ def learn_model(
 
 def learn_models(
     warehouse: Warehouse, model_name: str, now: datetime, settings: LearningSettings | None = None,
-    run: AccountRunner = run_directly,
+    run: AccountRunner = run_directly, only: Collection[str] | None = None,
 ) -> list[ModelOutcome]:
     """Train and register every account's model, one transaction per account (through `run`: a failed account keeps
     its registered versions and the others are trained)."""
     settings = settings or LearningSettings.from_env()
     with warehouse.connect() as conn:
-        accounts = mart_accounts(conn, "outcomes")
+        accounts = mart_accounts(conn, "outcomes", only)
 
     def learn(account_id: str) -> ModelOutcome:
         with warehouse.connect() as conn:

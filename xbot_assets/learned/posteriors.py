@@ -3,6 +3,7 @@ posteriors of every generator's F/1K, recomputed from the account's gated outcom
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -105,14 +106,14 @@ def compute_generator_posteriors(
 
 def learn_generator_posteriors(
     warehouse: Warehouse, now: datetime, settings: PosteriorSettings | None = None,
-    run: AccountRunner = run_directly,
+    run: AccountRunner = run_directly, only: Collection[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Recompute and store every account's generator posteriors (replacing its old ones: a pure function of history),
     one transaction per account through `run`: a failed account keeps its last posteriors."""
     settings = settings or PosteriorSettings.from_env()
     result: dict[str, pd.DataFrame] = {}
     with warehouse.connect() as conn:
-        accounts = mart_accounts(conn, "outcomes")
+        accounts = mart_accounts(conn, "outcomes", only)
 
     def learn(account_id: str) -> pd.DataFrame:
         with warehouse.connect() as conn:

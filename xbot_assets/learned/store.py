@@ -7,7 +7,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -146,8 +146,10 @@ def lock_account_weights(conn: Connection, account_id: str) -> None:
         conn.execute("select pg_advisory_xact_lock(?)", [hash_lock_id(f"xbot-learn-weights:{account_id}")])
 
 
-def mart_accounts(conn: Connection, mart: str) -> list[str]:
-    return [r[0] for r in conn.fetchall(f"select distinct account_id from analytics.{mart} order by account_id")]
+def mart_accounts(conn: Connection, mart: str, only: Collection[str] | None = None) -> list[str]:
+    """The accounts with rows in `analytics.<mart>`; with `only`, those of them in `only` (a run's partitions)."""
+    found = [r[0] for r in conn.fetchall(f"select distinct account_id from analytics.{mart} order by account_id")]
+    return found if only is None else [a for a in found if a in set(only)]
 
 
 _T = TypeVar("_T")

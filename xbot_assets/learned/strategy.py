@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -86,9 +87,10 @@ def compute_strategy(conn: Connection, account_id: str, now: datetime) -> dict:
     }
 
 
-def learn_strategy(warehouse: Warehouse, now: datetime, run: AccountRunner = run_directly) -> dict[str, dict]:
+def learn_strategy(warehouse: Warehouse, now: datetime, run: AccountRunner = run_directly,
+                   only: Collection[str] | None = None) -> dict[str, dict]:
     with warehouse.connect() as conn:
-        accounts = mart_accounts(conn, "outcomes")
+        accounts = mart_accounts(conn, "outcomes", only)
 
     def learn(account_id: str) -> dict:
         with warehouse.connect() as conn:

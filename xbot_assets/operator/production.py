@@ -101,6 +101,11 @@ def cmd_accounts(args: argparse.Namespace) -> int:
         else:
             account = replace(existing, **given)
     register_account(wh, account, now)
+    from xbot_assets.runtime.instance import add_account_partitions
+
+    # The learn and act assets are partitioned by account: the new account's partition, in the instance the
+    # daemon's schedules and sensors read.
+    add_account_partitions([account.account_id])
     verb = {"enable": "enabled", "disable": "disabled"}.get(args.action, "updated" if existing else "added")
     print(f"account {account.account_id} {verb}:")
     print(_account_line(account))
@@ -204,18 +209,28 @@ def cmd_queue(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(job: str, args: argparse.Namespace, op_config: dict[str, dict[str, Any]]) -> int:
+def _run(job: str, args: argparse.Namespace, op_config: dict[str, dict[str, Any]] | None = None,
+         accounts: list[str] | None = None) -> int:
     from xbot_assets.operator.cli import report_run
     from xbot_assets.runtime.instance import run_job
 
     now = _now(args) if getattr(args, "as_of", None) else None
     started = time.perf_counter()
-    result = run_job(job, now=now, tags={"xbot/trigger": f"cli-{args.command}"}, op_config=op_config)
+    result = run_job(job, now=now, tags={"xbot/trigger": f"cli-{args.command}"}, op_config=op_config,
+                     accounts=accounts)
     return report_run(result, time.perf_counter() - started)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    return _run("plan_job", args, {"act__planned_posts": {"account": args.account or ""}})
+    # act/planned_posts is partitioned by account: --account plans that one partition, else every account's.
+    from xbot_assets.acting.accounts import find_account
+
+    if args.account:
+        with _warehouse().connect() as conn:
+            if find_account(conn, args.account) is None:
+                print(f"xbot plan: no account {args.account!r} (xbot accounts list)", file=sys.stderr)
+                return 2
+    return _run("plan_job", args, accounts=[args.account] if args.account else None)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
