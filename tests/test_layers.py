@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "pages": {"acting", "learned", "learning", "connectors", "ingest", "warehouse", "settings", "clock"},
     "defs": {"pages", "acting", "learned", "learning", "connectors", "ingest", "warehouse", "settings", "clock", "project"},
     "definitions": {"defs"},
-    "runtime": {"definitions", "project", "settings"},
+    "runtime": {"definitions", "project", "warehouse", "settings"},
     "evaluation": {"runtime", "acting", "connectors", "simulation", "learned", "learning", "ingest", "warehouse",
                    "settings", "clock"},
     "operator": {"pages", "evaluation", "runtime", "defs", "acting", "connectors", "simulation", "learned", "learning",
