@@ -11,11 +11,11 @@ incremental marts remove. Then, in one run:
 Printed per size: wall time of dbt, the time dbt spent in models and in tests (run_results.json), and the ratios
 between sizes. Usage:
 
-    .venv/bin/python benchmarks/incremental_scale.py [--sizes 10000 100000] [--huge] [--raw-indexes] [--pg-admin-url URL]
+    .venv/bin/python benchmarks/incremental_scale.py [--sizes 10000 100000] [--huge] [--without-raw-indexes] [--pg-admin-url URL]
 
---raw-indexes first adds the indexes the incremental filters look rows up by (RAW_INDEXES: loaded_at of the three
-raw tables, and a post's snapshots by account and time); xbot's migrations do not create them (yet): without them
-each filter reads the whole raw table on PostgreSQL, which is what still grows with history.
+xbot's migrations create the indexes the incremental filters look rows up by (migration 14, RAW_LOOKUP_INDEXES:
+loaded_at of the three raw tables, and a post's snapshots by account and time). --without-raw-indexes drops them
+first, to measure what they save: without them each filter reads the whole raw table on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -36,19 +36,13 @@ sys.path.insert(0, str(ROOT))
 
 from xbot_assets.settings import DBT_PROJECT_DIR, WarehouseTarget  # noqa: E402
 from xbot_assets.warehouse.connection import Warehouse  # noqa: E402
+from xbot_assets.warehouse.migrations import RAW_LOOKUP_INDEXES  # noqa: E402
 
 START = datetime(2020, 1, 1)
 SNAPSHOTS = 30
 SNAPSHOT_EVERY_HOURS = 1.6  # 30 snapshots over the first 48 h of a post
 FOLLOWERS_EVERY_HOURS = 3
 
-
-RAW_INDEXES = (
-    "create index if not exists metric_snapshots_loaded_at on raw.metric_snapshots (loaded_at)",
-    "create index if not exists metric_snapshots_account_collected on raw.metric_snapshots (account_id, collected_at)",
-    "create index if not exists posts_loaded_at on raw.posts (loaded_at)",
-    "create index if not exists follower_snapshots_loaded_at on raw.follower_snapshots (loaded_at)",
-)
 
 
 def _load(wh: Warehouse, lo: datetime, hi: datetime, accounts: int, per_day: int, loaded_at: str) -> None:
@@ -141,10 +135,10 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     try:
         wh = Warehouse(target)
         wh.migrate()
-        if args.raw_indexes:
+        if args.without_raw_indexes:
             with wh.connect() as c:
-                for statement in RAW_INDEXES:
-                    c.execute(statement)
+                for statement in RAW_LOOKUP_INDEXES:
+                    c.execute("drop index if exists raw." + statement.split(" exists ")[1].split(" on ")[0])
         days = size / (args.accounts * args.posts_per_day)
         end = START + timedelta(days=days)
         per_day = args.accounts * args.posts_per_day
@@ -178,7 +172,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--huge", action="store_true", help="also 10^6 posts (≈30 M snapshots: long)")
-    parser.add_argument("--raw-indexes", action="store_true", help="add RAW_INDEXES before loading")
+    parser.add_argument("--without-raw-indexes", action="store_true",
+                        help="drop migration 14's RAW_LOOKUP_INDEXES before loading (to measure what they save)")
     parser.add_argument("--accounts", type=int, default=20)
     parser.add_argument("--posts-per-day", type=int, default=25, help="per account")
     parser.add_argument("--pg-admin-url", default=os.environ.get(
@@ -187,7 +182,7 @@ def main() -> None:
     sizes = sorted(set(args.sizes + ([1_000_000] if args.huge else [])))
     results = {size: measure(size, args) for size in sizes}
     print(f"\nthe cycle after one new day ({args.accounts * args.posts_per_day} posts/day), dbt build on PostgreSQL"
-          + (" with RAW_INDEXES" if args.raw_indexes else ""))
+          + (" without RAW_LOOKUP_INDEXES" if args.without_raw_indexes else ""))
     print(f"{'posts':>10}  {'before: full':>13}  {'after: incr.':>13}  {'before/after':>12}")
     for size, r in results.items():
         b, a = r["before (full rebuild)"]["wall"], r["after (incremental)"]["wall"]

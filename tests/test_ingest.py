@@ -146,6 +146,14 @@ def test_migrations_are_idempotent(warehouse_url):
     wh = Warehouse.from_url(warehouse_url)
     assert wh.migrate() == ["raw_tables", "learned_tables", "acting", "alerts", "x_connector", "llm_generator", "account_profiles",
                             "history_import", "quarantine_source", "topic_hook_arms",
-                            "sim_topic_hook", "post_labels", "arm_reward"]
+                            "sim_topic_hook", "post_labels", "arm_reward", "raw_lookup_indexes"]
     assert wh.migrate() == []
     assert wh.table_exists("raw", "quarantine")
+    # The incremental marts' look-up indexes: PostgreSQL only (DuckDB prunes by zone maps).
+    with wh.connect() as conn:
+        if wh.kind == "postgres":
+            names = {r[0] for r in conn.fetchall("select indexname from pg_indexes where schemaname = 'raw'")}
+            assert {"metric_snapshots_loaded_at", "metric_snapshots_account_collected", "posts_loaded_at",
+                    "follower_snapshots_loaded_at"} <= names
+        else:
+            assert conn.scalar("select count(*) from duckdb_indexes() where schema_name = 'raw'") == 0

@@ -9,9 +9,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics.pairwise import cosine_similarity
-
 MAX_SINGLE_LENGTH = 280
 NEAR_DUPLICATE_SIMILARITY = 0.8
 FILLER = ("amazing", "incredible", "let's dive in", "game-changer", "mind-blowing", "you won't believe")
@@ -32,6 +29,11 @@ def max_similarity(text: str, recent: Sequence[str]) -> float:
     """Highest TF-IDF cosine similarity between the text and any recent post (0 when there are none)."""
     if not recent:
         return 0.0
+    # Imported here: scikit-learn costs ~1 s to import and the definitions (every CLI call, every run worker) import
+    # this module without scoring a text.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_similarity
+
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
     matrix = vectorizer.fit_transform([text, *recent])
     return float(cosine_similarity(matrix[0], matrix[1:]).max())

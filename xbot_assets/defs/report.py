@@ -18,7 +18,6 @@ from xbot_assets.defs.learn import ENGAGEMENT, FOLLOW, GENERATOR_WEIGHTS
 from xbot_assets.defs.metadata import markdown_table
 from xbot_assets.defs.partitions import ACCOUNTS, ONE_RUN_PER_ACCOUNT, partition_accounts
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
-from xbot_assets.pages.dashboard import build_dashboard, dashboard_dir
 from xbot_assets.pages.data import dashboard_accounts
 
 OPERATOR_DASHBOARD = dg.AssetKey(["report", "operator_dashboard"])
@@ -49,6 +48,10 @@ def dashboard_url(account_id: str) -> str:
 )
 def operator_dashboard(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                        clock: ClockResource) -> dg.MaterializeResult:
+    # Imported here: the pages pull in altair (~0.25 s), which every process that loads the definitions would pay
+    # for; only this step draws.
+    from xbot_assets.pages.dashboard import build_dashboard, dashboard_dir
+
     wh = warehouse.get()
     wh.migrate()
     now = clock.now()

@@ -264,7 +264,7 @@ class Warehouse:
             for migration in MIGRATIONS:
                 if migration.version in done:
                     continue
-                for statement in migration.statements:
+                for statement in migration.statements if self.kind in migration.engines else ():
                     conn.execute(statement)
                 conn.execute(
                     "insert into raw.schema_migrations (version, name, applied_at) values (?, ?, current_timestamp)",

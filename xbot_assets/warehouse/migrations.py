@@ -14,6 +14,8 @@ class Migration:
     version: int
     name: str
     statements: tuple[str, ...]
+    # The engines the statements run on; on the others the migration is recorded as applied with nothing to do.
+    engines: tuple[str, ...] = ("duckdb", "postgres")
 
 
 RAW_TABLES = (
@@ -475,6 +477,17 @@ ARM_REWARD_TABLES = (
     "alter table learn.bandit_arms add column if not exists prior_beta double precision",
 )
 
+# The look-ups the incremental marts filter by (issue 15): rows loaded since the last build, and a post's snapshots by
+# account and time. Without them every incremental filter reads the whole raw table on PostgreSQL, so the daily cycle
+# grows with history. PostgreSQL only: DuckDB prunes such ranges by its zone maps, and its ART indexes slow every
+# insert and update of the raw tables for no gain here.
+RAW_LOOKUP_INDEXES = (
+    "create index if not exists metric_snapshots_loaded_at on raw.metric_snapshots (loaded_at)",
+    "create index if not exists metric_snapshots_account_collected on raw.metric_snapshots (account_id, collected_at)",
+    "create index if not exists posts_loaded_at on raw.posts (loaded_at)",
+    "create index if not exists follower_snapshots_loaded_at on raw.follower_snapshots (loaded_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
@@ -489,4 +502,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "sim_topic_hook", SIM_TOPIC_HOOK_TABLES),
     Migration(12, "post_labels", POST_LABEL_TABLES),
     Migration(13, "arm_reward", ARM_REWARD_TABLES),
+    Migration(14, "raw_lookup_indexes", RAW_LOOKUP_INDEXES, engines=("postgres",)),
 )
