@@ -147,3 +147,43 @@ def test_a_post_the_platform_cannot_settle_alerts_instead_of_waiting_in_silence(
         [(alert_id, error)] = conn.fetchall("select alert_id, error from act.alerts")
     assert alert_id == "publish_unsettled:d0" and "cannot be read" in error
     assert [r.method for r in server.state.requests].count("POST") == 3
+
+
+def test_a_batch_is_claimed_in_one_transaction_and_recorded_in_one(server, pg_url):
+    """PostgreSQL stamps each row with the transaction that last wrote it (xmin): the two posts the hourly cap lets
+    out and the link skipped before them carry one stamp, their claim another."""
+    wh = Warehouse.from_url(pg_url)
+    wh.migrate()
+    queue_posts(wh, {"text": "One"}, {"text": "Read https://example.com"}, {"text": "Two"})
+    with wh.connect() as conn:
+        queued = conn.scalar("select count(distinct xmin::text) from raw.posts")
+    report = publish_due(wh, connector(server, wh), account(), AT)
+    assert sorted(report.published) == ["d0", "d2"] and len(server.state.posts) == 2
+    with wh.connect() as conn:
+        stamps = conn.fetchall("select status, xmin::text from raw.posts order by decision_id")
+    assert [s for s, _ in stamps] == ["posted", "skipped", "posted"] and queued == 1
+    assert len({x for _, x in stamps}) == 1
+
+
+def test_a_run_that_dies_half_way_keeps_what_went_out_and_requeues_the_rest(server, wh):
+    """The worker dies while the platform has the first post of a batch: that one stays 'publishing' (it may be on
+    X) and is settled from the platform later; the second, never handed over, goes back to the queue."""
+    queue_posts(wh, {"text": "Handed over, then the worker died"}, {"text": "Never handed over"})
+    real = connector(server, wh)
+
+    class DiesOnTheFirstPost:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def publish(self, publication, now):
+            raise SystemExit("the worker was killed")
+
+    with pytest.raises(SystemExit):
+        publish_due(wh, DiesOnTheFirstPost(), account(), AT)
+    got = states(wh)
+    assert got["d0"][0] == "publishing" and got["d1"][:2] == ("queued", f"not sent at {AT}: the run stopped before it")
+    later = AT + SETTLE_AFTER + timedelta(minutes=1)
+    report = publish_due(wh, connector(server, wh), account(), later)
+    got = states(wh)
+    assert got["d0"][0] == "failed" and "not sent again" in got["d0"][1]
+    assert report.published == ["d1"] and [p.text for p in server.state.posts.values()] == ["Never handed over"]

@@ -127,8 +127,11 @@ def _string_list(value: Any, column: str) -> str | None:
 
 def write_posts(
     conn: Connection, rows: Iterable[Mapping[str, Any]], *, now: datetime, source_name: str = "input",
-    source_id: str | None = None,
+    source_id: str | None = None, existing: dict[str, dict[str, Any]] | None = None,
 ) -> LoadReport:
+    """Validated posts into raw.posts: new ones inserted, changed ones updated (never a status going backwards),
+    bad ones quarantined with the reason. `existing`: the stored rows of these decision ids, when the caller has
+    just read them (`update_posts`)."""
     rows = list(rows)
     report = LoadReport("raw.posts").expect(len(rows))
     quarantine = Quarantine("raw.posts", source_name, now, report, source_id)
@@ -152,7 +155,8 @@ def write_posts(
         records[key] = record
         origins[key] = index
 
-    existing = _existing_posts(conn, list(records))
+    if existing is None:
+        existing = _existing_posts(conn, list(records))
     inserts, updates = [], []
     for key, record in records.items():
         old, index = existing.get(key), origins[key]
@@ -182,6 +186,18 @@ def write_posts(
     )
     quarantine.flush(conn)
     return report
+
+
+def update_posts(conn: Connection, changes: Mapping[str, Mapping[str, Any]], *, now: datetime,
+                 source_name: str) -> LoadReport:
+    """Changes to stored posts (decision_id → the columns that change) through the validated writer, which compares
+    the whole row: one read and one write for all of them. A decision id that is not stored is an error."""
+    existing = _existing_posts(conn, list(changes))
+    unknown = sorted(set(changes) - set(existing))
+    if unknown:
+        raise KeyError(f"update_posts: not in raw.posts: {', '.join(unknown)}")
+    return write_posts(conn, [{**existing[k], **change} for k, change in changes.items()], now=now,
+                       source_name=source_name, existing=existing)
 
 
 def _existing_posts(conn: Connection, decision_ids: list[str]) -> dict[str, dict[str, Any]]:
