@@ -12,6 +12,8 @@ conversion (`DbtCoreCliEventMessage.to_default_asset_events`), fed the dicts dbt
 (`msg_to_dict`, the function dbt's JSON logger uses).
 """
 
+import logging
+import os
 import shutil
 import sys
 import threading
@@ -52,6 +54,11 @@ PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 # The newest partial_parse.msgpack per warehouse written in this process. dbt validates it (profile, vars, env vars,
 # file hashes) and re-parses what changed, so an outdated one costs time, never correctness.
 _partial_parse_by_key: dict[Hashable, Path] = {}
+# The parsed project per warehouse and parse-time environment (`_parse_key`), handed to every later invocation
+# (`dbtRunner(manifest=...)`, dbt's documented way to reuse a parse): dbt then neither parses nor writes
+# manifest.json, ~1 s a run here. Models render XBOT_AS_OF only when they compile, at run time, so it is no part of
+# the key; any other XBOT_/DBT_ variable, the target and the project's files are.
+_manifest_by_key: dict[Hashable, Any] = {}
 # Target folders (compiled SQL, dbt.log, run_results.json; ~4.5 MB each) this process made; only the newest are kept.
 KEEP_TARGET_DIRS = 5
 _target_dirs: list[Path] = []
@@ -125,8 +132,21 @@ def invoke_dbt(
         return _invoke_dbt(context, args, partial_parse_key)
 
 
-def _invoke_dbt(context: dg.AssetExecutionContext, args: Sequence[str], partial_parse_key: Hashable):
+def _import_dbt_runner() -> type:
+    """dbt's runner, imported without the logging set-up its import does: dbt's telemetry library (snowplow_tracker)
+    calls `logging.basicConfig()`, after which every record any logger propagates (dagster-dbt's INFO lines, two
+    long ones a run) would print on this process's stderr."""
+    root = logging.getLogger()
+    before = list(root.handlers)
     from dbt.cli.main import dbtRunner
+
+    for handler in [h for h in root.handlers if h not in before]:
+        root.removeHandler(handler)
+    return dbtRunner
+
+
+def _invoke_dbt(context: dg.AssetExecutionContext, args: Sequence[str], partial_parse_key: Hashable):
+    dbtRunner = _import_dbt_runner()  # noqa: N806 — dbt's class name
     from dbt_common.events.event_manager_client import cleanup_event_logger
     from dbt_common.events.functions import msg_to_dict
 
@@ -154,8 +174,7 @@ def _invoke_dbt(context: dg.AssetExecutionContext, args: Sequence[str], partial_
     if seed.exists():  # as DbtCliInvocation.run does, but from this process's newest parse when there is one
         shutil.copy(seed, target_path / PARTIAL_PARSE_FILE)
 
-    full_args = [
-        *cleaned_args,
+    flags = [
         "--project-dir", str(project_dir),
         "--target-path", str(target_path),
         "--log-path", str(target_path),  # dbt.log per invocation, as dagster-dbt does
@@ -166,11 +185,23 @@ def _invoke_dbt(context: dg.AssetExecutionContext, args: Sequence[str], partial_
         *(["--profiles-dir", str(project.profiles_dir)] if project.profiles_dir else []),
         *(["--profile", project.profile] if project.profile else []),
         *(["--target", project.target] if project.target else []),
+    ]
+    full_args = [
+        *cleaned_args, *flags,
         *(["--indirect-selection", params.indirect_selection] if params.indirect_selection else []),
         *params.selection_args,
     ]
 
     events: list[dict[str, Any]] = []
+    parse_key = _parse_key(partial_parse_key, project_dir)
+    if parse_key not in _manifest_by_key:
+        try:
+            parsed = dbtRunner().invoke(["parse", *flags])
+        finally:
+            cleanup_event_logger()
+        if parsed.success and parsed.result is not None:
+            _manifest_by_key.clear()  # one parse kept: a process serves one project
+            _manifest_by_key[parse_key] = parsed.result
 
     def collect(msg) -> None:
         # Called from dbt's worker threads for every event; keep what the JSON log at level info would hold.
@@ -182,7 +213,7 @@ def _invoke_dbt(context: dg.AssetExecutionContext, args: Sequence[str], partial_
 
     started = time.perf_counter()
     try:
-        result = dbtRunner(callbacks=[collect]).invoke(full_args)
+        result = dbtRunner(manifest=_manifest_by_key.get(parse_key), callbacks=[collect]).invoke(full_args)
     finally:
         cleanup_event_logger()  # close dbt.log, drop our callback
         _release_duckdb()
@@ -204,6 +235,18 @@ def _invoke_dbt(context: dg.AssetExecutionContext, args: Sequence[str], partial_
         seconds=seconds,
         events=events,
     )
+
+
+def _parse_key(partial_parse_key: Hashable, project_dir: Path) -> Hashable:
+    """What a parse of the project depends on: the warehouse, the environment dbt renders at parse time, and the
+    project's files (their paths, sizes and modification times)."""
+    environment = tuple(sorted((k, v) for k, v in os.environ.items()
+                               if k.startswith(("XBOT_", "DBT_")) and k != "XBOT_AS_OF"))
+    files = tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for folder in ("models", "macros", "tests")
+                         for p in (project_dir / folder).rglob("*") if p.is_file()))
+    config = tuple((name, (project_dir / name).stat().st_mtime_ns) for name in ("dbt_project.yml", "profiles.yml")
+                   if (project_dir / name).exists())
+    return partial_parse_key, str(project_dir), environment, files, config
 
 
 def _release_duckdb() -> None:

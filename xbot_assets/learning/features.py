@@ -51,21 +51,19 @@ def feature_frame(df: pd.DataFrame, content_types: Sequence[str]) -> pd.DataFram
     A content type outside `content_types` gets all-zero one-hot columns. A score column that does not exist yet is
     all NaN (imputed at training time), so the feature set never changes shape with upstream availability.
     """
-    features = pd.DataFrame(index=df.index)
-    features["quality_score"] = pd.to_numeric(df["quality_score"], errors="raise").astype(float)
-    for content_type in dict.fromkeys(content_types):
-        features[content_type_column(content_type)] = (df["content_type"] == content_type).astype(float)
-
-    angle = 2.0 * np.pi * pd.to_numeric(df["posted_hour"]).astype(float) / 24.0
-    features["hour_sin"] = np.sin(angle)
-    features["hour_cos"] = np.cos(angle)
-    hours = pd.to_numeric(df["posted_hour"]).astype(float)
-    for h, column in enumerate(HOUR_COLUMNS):
-        features[column] = (hours == h).astype(float).where(hours.notna())
-    features["is_thread"] = _is_thread(df)
-
-    for column in SCORE_COLUMNS:
-        features[column] = (
-            pd.to_numeric(df[column]).astype(float) if column in df.columns else pd.Series(np.nan, index=df.index)
-        )
-    return features[feature_names(content_types)]
+    # Built as arrays and framed once: inserting ~40 columns one by one cost ~10 ms a call, and the planner scores
+    # every candidate through here (twice).
+    hours = pd.to_numeric(df["posted_hour"]).to_numpy(dtype=float)
+    known_hour = ~np.isnan(hours)
+    content = df["content_type"].to_numpy(dtype=object)
+    columns: dict[str, np.ndarray] = {
+        "quality_score": pd.to_numeric(df["quality_score"], errors="raise").to_numpy(dtype=float),
+        **{content_type_column(t): (content == t).astype(float) for t in dict.fromkeys(content_types)},
+        "hour_sin": np.sin(2.0 * np.pi * hours / 24.0),
+        "hour_cos": np.cos(2.0 * np.pi * hours / 24.0),
+        **{column: np.where(known_hour, (hours == h).astype(float), np.nan) for h, column in enumerate(HOUR_COLUMNS)},
+        "is_thread": _is_thread(df).to_numpy(dtype=float),
+        **{column: pd.to_numeric(df[column]).to_numpy(dtype=float) if column in df.columns
+           else np.full(len(df), np.nan) for column in SCORE_COLUMNS},
+    }
+    return pd.DataFrame({name: columns[name] for name in feature_names(content_types)}, index=df.index)
