@@ -19,6 +19,7 @@ from xbot_assets.defs.resources import ClockResource, WarehouseResource
 from xbot_assets.defs.transform import xbot_dbt_assets
 from xbot_assets.operator.cli import main
 from xbot_assets.warehouse.connection import Warehouse
+from xbot_assets.warehouse.values import to_python
 
 NOW = datetime(2026, 1, 10, 12)
 DBT_SCHEMAS = ("staging", "intermediate", "analytics")
@@ -175,6 +176,10 @@ def test_frames_follow_one_missing_value_convention_on_both_engines(duckdb_url, 
             empty = conn.fetch_df(query)
             conn.insert_rows("scratch.readings", ["label", "n", "x", "flag", "seen_at", "amount", "doc"], rows)
             frames[wh.kind] = (empty, conn.fetch_df(query), conn.fetch_df(aggregate))
+            # The few-row look-up gives what the frame gives, value by value (numeric's Decimal a float, NULL None).
+            for sql in (query, aggregate):
+                assert conn.fetch_records(sql) == [{k: to_python(v) for k, v in rec.items()}
+                                                   for rec in conn.fetch_df(sql).to_dict("records")]
     for duck, pg in zip(frames["duckdb"], frames["postgres"], strict=True):
         pd.testing.assert_frame_equal(duck, pg)
     empty, full, totals = frames["duckdb"]

@@ -204,9 +204,9 @@ def _existing_posts(conn: Connection, decision_ids: list[str]) -> dict[str, dict
     found: dict[str, dict[str, Any]] = {}
     for chunk in chunks(decision_ids, LOOKUP_CHUNK):
         marks = ", ".join("?" for _ in chunk)
-        frame = conn.fetch_df(f"select {', '.join(POST_COLUMNS)} from raw.posts where decision_id in ({marks})", chunk)
-        for rec in frame.to_dict("records"):
-            found[rec["decision_id"]] = {k: to_python(v) for k, v in rec.items()}
+        for rec in conn.fetch_records(f"select {', '.join(POST_COLUMNS)} from raw.posts where decision_id in ({marks})",
+                                      chunk):
+            found[rec["decision_id"]] = rec
     return found
 
 

@@ -28,7 +28,6 @@ from xbot_assets.ingest.records import (
     same_value,
 )
 from xbot_assets.warehouse.connection import Connection
-from xbot_assets.warehouse.values import to_python
 
 # metric snapshots
 
@@ -154,10 +153,7 @@ def _posts_for(conn: Connection, records: list[dict[str, Any]]) -> dict[str, dic
     for column, keys in (("decision_id", decision_ids), ("tweet_id", tweet_ids)):
         for chunk in chunks(keys, LOOKUP_CHUNK):
             marks = ", ".join("?" for _ in chunk)
-            for rec in conn.fetch_df(f"select {columns} from raw.posts where {column} in ({marks})", chunk).to_dict(
-                "records"
-            ):
-                rec = {k: to_python(v) for k, v in rec.items()}
+            for rec in conn.fetch_records(f"select {columns} from raw.posts where {column} in ({marks})", chunk):
                 by_decision[rec["decision_id"]] = rec
                 if rec["tweet_id"]:
                     by_tweet[rec["tweet_id"]] = rec
@@ -168,13 +164,12 @@ def _existing_snapshots(conn: Connection, decision_ids: list[str]) -> dict[str, 
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for chunk in chunks(decision_ids, LOOKUP_CHUNK):
         marks = ", ".join("?" for _ in chunk)
-        frame = conn.fetch_df(
+        for rec in conn.fetch_records(
             f"select decision_id, collected_at, {', '.join(COUNTER_COLUMNS)} from raw.metric_snapshots "
             f"where decision_id in ({marks})",
             chunk,
-        )
-        for rec in frame.to_dict("records"):
-            found[rec["decision_id"]].append({k: to_python(v) for k, v in rec.items()})
+        ):
+            found[rec["decision_id"]].append(rec)
     return found
 
 

@@ -79,18 +79,22 @@ def _formula_id(structure: str, length: str) -> str:
     return hashlib.sha256(f"{structure}|{length}".encode()).hexdigest()[:10]
 
 
-def _performance(posts: pd.DataFrame) -> dict:
-    impressions = posts["impressions"].fillna(0).astype(float)
-    total = float(impressions.sum())
-    engaged = float(posts[["likes", "retweets", "replies"]].fillna(0).astype(float).sum().sum())
-    followers = float(posts["followers_gained"].fillna(0).astype(float).sum())
-    n = len(posts)
-    return {
-        "posts": n, "winners": int(posts["is_winner"].sum()), "mean_impressions": float(impressions.mean()),
-        "engagement_rate": engaged / total if total > 0 else None,
-        "f_per_1k": followers / total * 1000 if total > 0 else None,
-        "confidence": n / (n + CONFIDENCE_PRIOR_POSTS),
-    }
+def _performance(posts: pd.DataFrame, keys: list[str]) -> dict[tuple, dict]:
+    """Each group's performance (posts, winners, mean impressions, ER, F/1K, confidence), by `keys`, in one pass:
+    one groupby rather than a frame per group (the per-group version took ~1.4 ms a group, every cycle)."""
+    totals = posts.groupby(keys, sort=False).agg(
+        posts=("decision_id", "size"), winners=("is_winner", "sum"), impressions=("_impressions", "sum"),
+        mean_impressions=("_impressions", "mean"), engaged=("_engaged", "sum"), followers=("_followers", "sum"))
+    out = {}
+    for key, row in zip(totals.index, totals.itertuples(index=False), strict=True):
+        total, n = float(row.impressions), int(row.posts)
+        out[key if isinstance(key, tuple) else (key,)] = {
+            "posts": n, "winners": int(row.winners), "mean_impressions": float(row.mean_impressions),
+            "engagement_rate": float(row.engaged) / total if total > 0 else None,
+            "f_per_1k": float(row.followers) / total * 1000 if total > 0 else None,
+            "confidence": n / (n + CONFIDENCE_PRIOR_POSTS),
+        }
+    return out
 
 
 def extract_formulas(outcomes: pd.DataFrame, *, min_er: float = MIN_ER,
@@ -110,6 +114,11 @@ def extract_formulas(outcomes: pd.DataFrame, *, min_er: float = MIN_ER,
     posts["length_class"] = posts["content"].map(length_class)
     posts["is_winner"] = (posts["engagement_rate"].astype(float) >= min_er) | (
         posts["impressions"].fillna(0).astype(float) >= min_impressions)
+    posts["_impressions"] = posts["impressions"].fillna(0).astype(float)
+    posts["_engaged"] = posts[["likes", "retweets", "replies"]].fillna(0).astype(float).sum(axis=1)
+    posts["_followers"] = posts["followers_gained"].fillna(0).astype(float)
+    by_formula = _performance(posts, ["structure", "length_class"])
+    by_generator = _performance(posts, ["structure", "length_class", "generator_name"])
     rows = []
     for (structure, length), group in posts.groupby(["structure", "length_class"], sort=True):
         winners = group[group["is_winner"]]
@@ -121,10 +130,10 @@ def extract_formulas(outcomes: pd.DataFrame, *, min_er: float = MIN_ER,
         base = {"formula_id": _formula_id(structure, length), "name": formula_name(structure, hook, length),
                 "structure": structure, "hook": hook, "length_class": length, "example": str(best["content"]),
                 "example_decision_id": str(best["decision_id"])}
-        rows.append({**base, "generator_name": ALL_GENERATORS, **_performance(group)})
-        for generator, own in group.groupby("generator_name", sort=True):
+        rows.append({**base, "generator_name": ALL_GENERATORS, **by_formula[(structure, length)]})
+        for generator in sorted(group["generator_name"].dropna().unique()):
             if generator not in NOT_GENERATORS:
-                rows.append({**base, "generator_name": str(generator), **_performance(own)})
+                rows.append({**base, "generator_name": str(generator), **by_generator[(structure, length, generator)]})
     if not rows:
         return pd.DataFrame(columns=FORMULA_COLUMNS)
     table = pd.DataFrame(rows)

@@ -30,7 +30,7 @@ import pandas as pd
 
 from xbot_assets.settings import WarehouseTarget
 from xbot_assets.warehouse.migrations import MIGRATIONS
-from xbot_assets.warehouse.values import BOOLEAN, FLOAT, INTEGER, TEXT, TIMESTAMP, normalize_frame
+from xbot_assets.warehouse.values import BOOLEAN, FLOAT, INTEGER, TEXT, TIMESTAMP, normalize_frame, plain_value
 
 _PLACEHOLDER = re.compile(r"\?")
 log = logging.getLogger(__name__)
@@ -130,6 +130,22 @@ class Connection:
             kinds = [_PG_KINDS.get(d[1], TEXT) for d in cur.description]
             frame = pd.DataFrame(cur.fetchall(), columns=columns, dtype=object)
             return normalize_frame(frame, kinds)
+
+    def fetch_records(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """The rows as dicts of plain Python values (`values.to_python`'s convention, as from `fetch_df`): for the
+        look-ups of a few rows, where building and normalising a frame costs several times the query."""
+        if self.kind == "duckdb":
+            result = self.raw.execute(sql, list(params) if params is not None else None)
+            kinds = [_duckdb_kind(str(d[1])) for d in result.description]
+            names = [d[0] for d in result.description]
+            rows = result.fetchall()
+        else:
+            with self.raw.cursor() as cur:
+                cur.execute(self._sql(sql), tuple(params) if params is not None else None)
+                kinds = [_PG_KINDS.get(d[1], TEXT) for d in cur.description]
+                names = [d[0] for d in cur.description]
+                rows = cur.fetchall()
+        return [{name: plain_value(v, kind) for name, v, kind in zip(names, row, kinds, strict=True)} for row in rows]
 
     def insert_rows(
         self,

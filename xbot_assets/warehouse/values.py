@@ -48,6 +48,23 @@ def to_python(value: Any) -> Any:
     return value
 
 
+def plain_value(value: Any, kind: str) -> Any:
+    """A driver's value as `to_python` gives it from a frame of `fetch_df` (numbers of a FLOAT column as float,
+    e.g. PostgreSQL's Decimal; naive-UTC datetimes), without building the frame."""
+    if value is None:
+        return None
+    if kind == FLOAT:
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if kind == INTEGER:
+        return int(value)
+    if kind == BOOLEAN:
+        return bool(value)
+    if kind == TIMESTAMP and isinstance(value, datetime):
+        return utc_naive(value)
+    return value
+
+
 def normalize_column(series: pd.Series, kind: str) -> np.ndarray | pd.Series:
     """One column in the convention of the module docstring (`kind`: INTEGER, FLOAT, BOOLEAN, TIMESTAMP or TEXT):
     its values as a numpy array (a Series for timestamps). Done on numpy arrays: every read of the warehouse passes
