@@ -83,6 +83,11 @@ def test_seeds_run_in_parallel_processes_give_the_numbers_one_loop_gives(isolate
     assert two["per_seed"] == json.loads(json.dumps(one["per_seed"]))
     assert two["policies"] == json.loads(json.dumps(one["policies"]))
     assert two["timing_seconds"]["breakdown"]  # the processes' steps, summed
+    # The planner's cost per candidate: its step's seconds over the candidates both processes wrote.
+    for result in (one, two):
+        timing = result["timing_seconds"]
+        assert timing["planner_ms_per_candidate"] > 0
+        assert timing["planner_ms_per_candidate"] < 1000 * timing["breakdown"]["act__planned_posts"]
     with pytest.raises(ValueError, match="--jobs must be at least 1"):
         evaluate("default", 2, 1, jobs=0)
 

@@ -52,6 +52,7 @@ class LoopResult:
     run_ids: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)  # per Dagster step, run overhead, per act step
+    candidates: int = 0  # every candidate the planner wrote for the accounts (queued, posted or skipped)
 
     def simulated_posts(self, account_id: str) -> pd.DataFrame:
         """What the simulated platform knows of the account's posts: the truth and the final totals."""
@@ -189,6 +190,10 @@ def run_closed_loop(
                 progress(day, sum(seconds.values()))
         if final_job_name:
             learn_and_plan(start + timedelta(days=days), days, final_job_name)
+        with warehouse.connect() as conn:
+            candidates = conn.scalar(
+                f"select count(*) from raw.posts where account_id in ({', '.join('?' for _ in accounts)})",
+                [a.account_id for a in accounts])
     return LoopResult(scenario, accounts, days, connectors,
                       pd.DataFrame(weights, columns=["at", "account_id", "generator_name", "weight"]), run_ids,
-                      dict(seconds), dict(steps_seconds))
+                      dict(seconds), dict(steps_seconds), int(candidates))

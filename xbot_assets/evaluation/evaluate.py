@@ -217,7 +217,7 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
     if jobs == 1:
         per_seed, loop = _run_seeds(scenario_ref, seed_list, days, warehouse_path or workdir / "evaluation.duckdb",
                                     progress, ope)
-        seconds, step_seconds = loop.seconds, loop.step_seconds
+        seconds, step_seconds, candidates = loop.seconds, loop.step_seconds, loop.candidates
     else:
         if warehouse_path is not None:
             raise ValueError("--jobs > 1 gives every process its own warehouse: no warehouse path can be kept")
@@ -229,10 +229,11 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             parts = list(pool.map(_seed_job, [(scenario_ref, chunk, days, str(workdir / f"evaluation-{k}.duckdb"), ope)
                                               for k, chunk in enumerate(chunks)]))
-        by_seed = {entry["seed"]: entry for part, _, _ in parts for entry in part}
+        by_seed = {entry["seed"]: entry for part, _, _, _ in parts for entry in part}
         per_seed = [by_seed[seed] for seed in seed_list]
         seconds, step_seconds = defaultdict(float), defaultdict(float)
-        for _, part_seconds, part_steps in parts:
+        candidates = sum(part_candidates for _, _, _, part_candidates in parts)
+        for _, part_seconds, part_steps, _ in parts:
             for totals, values in ((seconds, part_seconds), (step_seconds, part_steps)):
                 for key, value in values.items():
                     totals[key] += value
@@ -275,6 +276,9 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
         "per_seed": per_seed,
         "timing_seconds": {**{k: round(v, 1) for k, v in seconds.items()},
                            "total": round(time.perf_counter() - started, 1), "jobs": jobs,
+                           # the planner step's time over every candidate it wrote (drafting, scoring, gating)
+                           "planner_ms_per_candidate": round(1000 * step_seconds.get("act__planned_posts", 0.0)
+                                                             / candidates, 1) if candidates else None,
                            "breakdown": {k: round(v, 1) for k, v in sorted(
                                step_seconds.items(), key=lambda kv: -kv[1])}},
     }
@@ -283,11 +287,11 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
     return Evaluation(result, loop)
 
 
-def _seed_job(job: tuple[str, list[int], int, str, bool]) -> tuple[list[dict], dict, dict]:
-    """One process of `evaluate(jobs=N)`: its seeds' entries and its loop's timings (picklable, no LoopResult)."""
+def _seed_job(job: tuple[str, list[int], int, str, bool]) -> tuple[list[dict], dict, dict, int]:
+    """One process of `evaluate(jobs=N)`: its seeds' entries, its loop's timings and candidates (picklable)."""
     scenario_ref, seeds, days, path, ope = job
     per_seed, loop = _run_seeds(scenario_ref, seeds, days, Path(path), None, ope)
-    return per_seed, dict(loop.seconds), dict(loop.step_seconds)
+    return per_seed, dict(loop.seconds), dict(loop.step_seconds), loop.candidates
 
 
 def _run_seeds(scenario_ref: str, seed_list: list[int], days: int, warehouse_path: Path, progress,
