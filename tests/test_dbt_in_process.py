@@ -9,6 +9,7 @@ from datetime import datetime
 import dagster as dg
 import pytest
 
+from xbot_assets.defs import transform
 from xbot_assets.defs.transform import xbot_dbt_assets
 from xbot_assets.runtime.instance import clock_run_config, definitions, instance, run_job
 from xbot_assets.warehouse.connection import Warehouse
@@ -79,6 +80,14 @@ def test_dbt_runs_twice_in_one_process(warehouse_env, dagster_home):
     # that parse and parses nothing.
     assert "Performance info" in first_log
     assert "Performance info" not in second_log and "partial parsing" not in second_log
+    # A new process (the in-process parse forgotten) starts from the parse the first one saved for this warehouse:
+    # dbt parses partially, not the whole project again.
+    transform._manifest_by_key.clear()
+    transform._partial_parse_by_key.clear()
+    result = run_job("refresh_job", now=NOW, selection=sorted(DBT_KEYS, key=str))
+    assert result.success
+    third_log = open(dbt_summary(result).rsplit("Log: ", 1)[1]).read()
+    assert "Performance info" in third_log and "Unable to do partial parsing" not in third_log
     # dbt's import configures no logging of ours: nothing dagster-dbt logs at INFO reaches stderr.
     assert not [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
 
