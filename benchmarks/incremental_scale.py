@@ -11,7 +11,8 @@ incremental marts remove. Then, in one run:
 Printed per size: wall time of dbt, the time dbt spent in models and in tests (run_results.json), and the ratios
 between sizes. Usage:
 
-    .venv/bin/python benchmarks/incremental_scale.py [--sizes 10000 100000] [--huge] [--without-raw-indexes] [--pg-admin-url URL]
+    .venv/bin/python benchmarks/incremental_scale.py [--sizes 10000 100000] [--huge] [--without-raw-indexes]
+                                                     [--pg-admin-url URL]
 
 xbot's migrations create the indexes the incremental filters look rows up by (migration 14, RAW_LOOKUP_INDEXES:
 loaded_at of the three raw tables, and a post's snapshots by account and time). --without-raw-indexes drops them

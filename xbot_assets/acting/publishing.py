@@ -189,7 +189,8 @@ def publish_due(warehouse: Warehouse, connector: Connector, account: Account, no
         with warehouse.connect() as conn:
             due = conn.fetch_df(
                 "select p.decision_id, p.content, p.thread_parts, p.content_type, p.generator_name, p.quality_score, "
-                "p.scheduled_at, p.topic_arm, p.hook, a.decision as approval from raw.posts p left join act.approvals a "
+                "p.scheduled_at, p.topic_arm, p.hook, a.decision as approval "
+                "from raw.posts p left join act.approvals a "
                 "on a.decision_id = p.decision_id where p.account_id = ? and p.status = 'queued' "
                 "and p.scheduled_at <= ? order by p.scheduled_at, p.decision_id", [aid, now])
             posted_times = [utc_naive(pd.Timestamp(r[0]).to_pydatetime()) for r in conn.fetchall(

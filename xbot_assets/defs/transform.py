@@ -57,8 +57,9 @@ PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 _partial_parse_by_key: dict[Hashable, Path] = {}
 # The parsed project per warehouse and parse-time environment (`_parse_key`), handed to every later invocation
 # (`dbtRunner(manifest=...)`, dbt's documented way to reuse a parse): dbt then parses nothing, ~0.4 s a run here
-# (1.6 → 1.25 s for the daily build of a 60-day evaluation warehouse). Models render XBOT_AS_OF only when they compile, at run time, so it is no part of
-# the key; any other XBOT_/DBT_ variable, the target and the project's files are.
+# (1.6 → 1.25 s for the daily build of a 60-day evaluation warehouse). Models render XBOT_AS_OF only when they
+# compile, at run time, so it is no part of the key; any other XBOT_/DBT_ variable, the target and the project's
+# files are.
 _manifest_by_key: dict[Hashable, Any] = {}
 KEEP_SAVED_PARSES = 8  # warehouses whose newest parse is kept on disk for the next process (_saved_parse_path)
 # Target folders (compiled SQL, dbt.log; ~4 MB each) this process made; only the newest are kept.
@@ -259,6 +260,7 @@ def _save_parse(parsed: Path, saved: Path) -> None:
     partial = saved.with_suffix(f".{uuid.uuid4().hex[:7]}.tmp")
     shutil.copy(parsed, partial)
     os.replace(partial, saved)  # whole or not at all: another process may be reading it
+
     # One file per warehouse (~0.8 MB): the newest few are kept, a forgotten warehouse's go.
     def modified(path: Path) -> int:
         try:
