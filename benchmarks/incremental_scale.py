@@ -12,6 +12,7 @@ Printed per size: wall time of dbt, the time dbt spent in models and in tests (r
 between sizes. Usage:
 
     .venv/bin/python benchmarks/incremental_scale.py [--sizes 10000 100000] [--huge] [--without-raw-indexes]
+                                                     [--slowest N]
                                                      [--pg-admin-url URL]
 
 xbot's migrations create the indexes the incremental filters look rows up by (migration 14, RAW_LOOKUP_INDEXES:
@@ -106,7 +107,9 @@ def _dbt(target: WarehouseTarget, as_of: datetime, *args: str) -> dict[str, floa
             raise SystemExit(f"dbt build {' '.join(args)} failed:\n{proc.stdout[-4000:]}")
         results = json.loads((Path(scratch) / "run_results.json").read_text())["results"]
     split = {"wall": wall, "models": 0.0, "tests": 0.0, "incremental models": 0.0}
+    nodes = {}
     for r in results:
+        nodes[r["unique_id"].split(".", 2)[2]] = r["execution_time"]
         kind = "tests" if r["unique_id"].startswith("test.") else "models"
         split[kind] += r["execution_time"]
         name = r["unique_id"].rsplit(".", 1)[1]
@@ -114,7 +117,7 @@ def _dbt(target: WarehouseTarget, as_of: datetime, *args: str) -> dict[str, floa
                     "training_set"):
             split["incremental models"] += r["execution_time"]
             split[name] = r["execution_time"]
-    return split
+    return split, nodes
 
 
 def _admin(url: str):
@@ -150,18 +153,20 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
                       for tb in ("posts", "metric_snapshots", "follower_snapshots")]
         print(f"\n{size:,} posts ({days:.0f} days): {counts[0]:,} posts, {counts[1]:,} snapshots, "
               f"{counts[2]:,} follower snapshots generated in {time.perf_counter() - began:.1f}s", flush=True)
-        first = _dbt(target, end)
+        first, _ = _dbt(target, end)
         print(f"  first build (every table): {first['wall']:.1f}s", flush=True)
         out = {}
         for label, day, flags in (("after (incremental)", 0, ()), ("before (full rebuild)", 1, ("--full-refresh",))):
             lo, hi = end + timedelta(days=day), end + timedelta(days=day + 1)
             _load(wh, lo, hi, args.accounts, per_day, f"timestamp '{hi}'")
-            out[label] = _dbt(target, hi, *flags)
+            out[label], nodes = _dbt(target, hi, *flags)
             s = out[label]
             print(f"  {label:<22} dbt {s['wall']:6.1f}s  models {s['models']:6.1f}s (the five incremental "
                   f"{s['incremental models']:6.1f}s)  tests {s['tests']:6.1f}s", flush=True)
             print("    " + ", ".join(f"{k} {v:.2f}s" for k, v in s.items() if k.startswith(("int_", "outcomes",
                                                                                                "training"))))
+            for node, seconds in sorted(nodes.items(), key=lambda kv: -kv[1])[:args.slowest]:
+                print(f"    {seconds:6.2f}s  {node}")
         return out
     finally:
         with admin.cursor() as cur:
@@ -175,6 +180,8 @@ def main() -> None:
     parser.add_argument("--huge", action="store_true", help="also 10^6 posts (≈30 M snapshots: long)")
     parser.add_argument("--without-raw-indexes", action="store_true",
                         help="drop migration 14's RAW_LOOKUP_INDEXES before loading (to measure what they save)")
+    parser.add_argument("--slowest", type=int, default=0, metavar="N",
+                        help="also print each build's N slowest nodes (models and data tests)")
     parser.add_argument("--accounts", type=int, default=20)
     parser.add_argument("--posts-per-day", type=int, default=25, help="per account")
     parser.add_argument("--pg-admin-url", default=os.environ.get(

@@ -95,18 +95,30 @@ def _steps() -> dict[int, dict[str, list[tuple]]]:
     return rows
 
 
-def _dbt_build(target: WarehouseTarget, step: int, *, full_refresh: bool = False) -> str:
+def _dbt(target: WarehouseTarget, step: int, command: str = "build", *args: str) -> subprocess.CompletedProcess:
+    """`dbt <command>` with step `step`'s clock and vars (whatever its outcome)."""
     env = {**os.environ, **target.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
            "XBOT_AS_OF": STEPS[step].isoformat(), **STEP_ENV.get(step, {})}
     for name in ("XBOT_GATE_MIN_IMPRESSIONS", "XBOT_TIMEZONE"):
         if name not in STEP_ENV.get(step, {}):
             env.pop(name, None)
     with tempfile.TemporaryDirectory(prefix="xbot-dbt-") as scratch:
-        cmd = [_dbt_executable(), "build", "--profiles-dir", ".", "--target-path", scratch, "--log-path", scratch,
-               *(["--full-refresh"] if full_refresh else [])]
-        proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600)
+        cmd = [_dbt_executable(), command, "--profiles-dir", ".", "--target-path", scratch, "--log-path", scratch,
+               *args]
+        return subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _dbt_build(target: WarehouseTarget, step: int, *, full_refresh: bool = False) -> str:
+    proc = _dbt(target, step, "build", *(["--full-refresh"] if full_refresh else []))
     assert proc.returncode == 0, f"dbt build (step {step}) failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
+
+
+def _load(wh: Warehouse, rows: dict[str, list[tuple]]) -> None:
+    with wh.connect() as c:
+        c.insert_rows("raw.posts", POST_COLUMNS, rows["posts"])
+        c.insert_rows("raw.metric_snapshots", METRIC_COLUMNS, rows["metrics"])
+        c.insert_rows("raw.follower_snapshots", FOLLOWER_COLUMNS, rows["followers"])
 
 
 # Posts nothing loaded in steps 3 and 6 can change (a6 of 01-05, a philosopher post of 01-08), and their
@@ -166,10 +178,7 @@ def test_incremental_builds_equal_a_full_refresh(warehouse_url):
     wh = Warehouse(target)
     wh.migrate()
     for step, rows in _steps().items():
-        with wh.connect() as c:
-            c.insert_rows("raw.posts", POST_COLUMNS, rows["posts"])
-            c.insert_rows("raw.metric_snapshots", METRIC_COLUMNS, rows["metrics"])
-            c.insert_rows("raw.follower_snapshots", FOLLOWER_COLUMNS, rows["followers"])
+        _load(wh, rows)
         _dbt_build(target, step)
         # A stored row no new data touches is kept as it is (proof the build was incremental), unless a var changed.
         if step in (3, 6):

@@ -94,14 +94,14 @@
     {{ return("(cast('" ~ state['loaded_through'] ~ "' as timestamp) - " ~ hours ~ " * interval '1 hour')") }}
 {%- endmacro %}
 
-{#- Hooks of every incremental model: `affected` is the name of a macro(since) giving the WHERE condition on the
-    stored rows (alias `stored`) of the units this build recomputes. -#}
-{% macro xbot_incremental_pre_hook(affected) -%}
+{#- The pre-hook of every incremental model: deletes the stored rows (alias `stored`) of the units this build
+    recomputes, as xbot_units_of names them. -#}
+{% macro xbot_incremental_pre_hook() -%}
     {%- if is_incremental() -%}
         {%- set since = xbot_incremental_since() -%}
         delete from {{ this }} as stored
         {%- if since is not none %}
-        where {{ context[affected](since) }}
+        where {{ context[xbot_units_of(this.identifier)](since) }}
         {%- endif -%}
     {%- else -%}
         select 1 as nothing_to_delete
@@ -120,11 +120,15 @@
         ~ "(select max(loaded_at) from " ~ source('raw', 'metric_snapshots') ~ "), "
         ~ "(select max(loaded_at) from " ~ source('raw', 'follower_snapshots') ~ ")) as varchar), "
         ~ "counts.raw_posts, counts.raw_follower_snapshots from (" ~ xbot_raw_counts_sql() ~ ") as counts").rows[0] -%}
+    {#- built_since: what this build recomputed from (none: everything), for the data tests that follow it
+        (xbot_tests_since). The hook runs before the new comment is written, so it still reads the previous state. -#}
     {%- set state = {
         'loaded_through': seen[0],
         'raw_posts': seen[1] | int,
         'raw_follower_snapshots': seen[2] | int,
         'config_key': xbot_incremental_config_key(),
+        'built_since': xbot_incremental_since(),
+        'invocation_id': invocation_id,
     } -%}
     comment on table {{ this }} is '{{ tojson(state) | replace("'", "''") }}'
 {%- endmacro %}
@@ -162,10 +166,18 @@
 
 {#- ------------------------------------------------------------------------------------------- units to recompute -#}
 
+{#- ref(name), except in a data test: the units also scope the tests (macros/test_scope.sql), and a test may not
+    ref a model it did not ref when parsed; there the relation is read off the graph (the same one ref gives). -#}
+{% macro xbot_ref(name) -%}
+    {%- if model.resource_type != 'test' -%}{{ return(ref(name)) }}{%- endif -%}
+    {%- set node = graph.nodes['model.' ~ project_name ~ '.' ~ name] -%}
+    {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias)) }}
+{%- endmacro %}
+
 {#- Decisions with a counter snapshot loaded since `since`. -#}
 {% macro xbot_metric_decisions(since) -%}
     select distinct decision_id
-    from {{ ref('stg_metric_snapshots') }}
+    from {{ xbot_ref('stg_metric_snapshots') }}
     where loaded_at > {{ since }}
 {%- endmacro %}
 
@@ -184,7 +196,7 @@
         earliest.account_id,
         earliest.recompute_from,
         max(coalesce(
-            (select max(f.collected_at) from {{ ref('stg_follower_snapshots') }} as f
+            (select max(f.collected_at) from {{ xbot_ref('stg_follower_snapshots') }} as f
              where f.account_id = earliest.account_id and f.collected_at <= earliest.recompute_from),
             cast('1900-01-01 00:00:00' as timestamp)
         )) as start_bound
@@ -194,27 +206,27 @@
             select
                 f.account_id,
                 coalesce(
-                    (select max(p.collected_at) from {{ ref('stg_follower_snapshots') }} as p
+                    (select max(p.collected_at) from {{ xbot_ref('stg_follower_snapshots') }} as p
                      where p.account_id = f.account_id and p.collected_at < f.collected_at),
                     f.collected_at
                 ) as changed_from
-            from {{ ref('stg_follower_snapshots') }} as f
+            from {{ xbot_ref('stg_follower_snapshots') }} as f
             where f.loaded_at > {{ since }}
             union all
             select
                 m.account_id,
                 coalesce(
-                    (select max(p.collected_at) from {{ ref('stg_metric_snapshots') }} as p
+                    (select max(p.collected_at) from {{ xbot_ref('stg_metric_snapshots') }} as p
                      where p.decision_id = m.decision_id and p.collected_at < m.collected_at),
-                    (select least(min(d.posted_at), m.collected_at) from {{ ref('stg_posts') }} as d
+                    (select least(min(d.posted_at), m.collected_at) from {{ xbot_ref('stg_posts') }} as d
                      where d.decision_id = m.decision_id),
                     m.collected_at
                 ) as changed_from
-            from {{ ref('stg_metric_snapshots') }} as m
+            from {{ xbot_ref('stg_metric_snapshots') }} as m
             where m.loaded_at > {{ since }}
             union all
             select account_id, posted_at as changed_from
-            from {{ ref('stg_posts') }}
+            from {{ xbot_ref('stg_posts') }}
             where loaded_at > {{ since }}
                 and posted_at is not null
         ) as changed
@@ -238,13 +250,13 @@
     arrived, or it was live (a snapshot after start_bound) in a follower interval that is recomputed. -#}
 {% macro xbot_outcome_decisions(since) -%}
     select decision_id
-    from {{ ref('stg_posts') }}
+    from {{ xbot_ref('stg_posts') }}
     where loaded_at > {{ since }}
     union
     {{ xbot_metric_decisions(since) }}
     union
     select m.decision_id
-    from {{ ref('int_latest_metrics') }} as m
+    from {{ xbot_ref('int_latest_metrics') }} as m
     inner join ({{ xbot_attribution_bounds(since) }}) as bounds
         on m.account_id = bounds.account_id
         and m.last_collected_at > bounds.start_bound

@@ -6,7 +6,7 @@ select
     max(gain) as gain,
     max(total_weight) as total_weight,
     sum(attributed_followers) as attributed_followers
-from {{ ref('int_follower_attribution') }}
+from {{ get_where_subquery(ref('int_follower_attribution')) }}
 group by account_id, interval_start
 having sum(attributed_followers) > greatest(max(gain), 0) + 1e-9
     or (max(total_weight) > 0 and max(gain) > 0 and abs(sum(attributed_followers) - max(gain)) >= 1e-6)

@@ -9,7 +9,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='sync_all_columns',
     unique_key=['account_id', 'interval_start'],
-    pre_hook=["{{ xbot_session_settings() }}", "{{ xbot_incremental_pre_hook('xbot_affected_intervals') }}"],
+    pre_hook=["{{ xbot_session_settings() }}", "{{ xbot_incremental_pre_hook() }}"],
     post_hook=["{{ xbot_index(['account_id', 'interval_start']) }}"] + xbot_incremental_state_hooks(),
 ) }}
 {%- set since = xbot_incremental_since() %}

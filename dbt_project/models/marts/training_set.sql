@@ -10,7 +10,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='sync_all_columns',
     unique_key='decision_id',
-    pre_hook=["{{ xbot_session_settings() }}", "{{ xbot_incremental_pre_hook('xbot_affected_outcome_decisions') }}"],
+    pre_hook=["{{ xbot_session_settings() }}", "{{ xbot_incremental_pre_hook() }}"],
     post_hook=["{{ xbot_index(['decision_id']) }}"] + xbot_incremental_state_hooks(),
 ) }}
 {%- set since = xbot_incremental_since() %}
