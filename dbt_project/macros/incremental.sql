@@ -81,12 +81,12 @@
 
 {#- The SQL timestamp literal rows loaded after which this build recomputes, or none: recompute everything.
     Read when the model runs (never at parse time), identically by the model's SQL and by its pre-hook. -#}
-{% macro xbot_incremental_since() -%}
+{% macro xbot_incremental_since(counts=none) -%}
     {%- if not execute or not is_incremental() -%}{{ return(none) }}{%- endif -%}
     {%- set state = xbot_read_state() -%}
     {%- if state is none or state.get('loaded_through') is none -%}{{ return(none) }}{%- endif -%}
     {%- if state.get('config_key') != xbot_incremental_config_key() -%}{{ return(none) }}{%- endif -%}
-    {%- set counts = run_query(xbot_raw_counts_sql()).rows[0] -%}
+    {%- set counts = counts if counts is not none else run_query(xbot_raw_counts_sql()).rows[0] -%}
     {%- if counts[0] < state['raw_posts'] or counts[1] < state['raw_follower_snapshots'] -%}
         {{ return(none) }}
     {%- endif -%}
@@ -121,13 +121,14 @@
         ~ "(select max(loaded_at) from " ~ source('raw', 'follower_snapshots') ~ ")) as varchar), "
         ~ "counts.raw_posts, counts.raw_follower_snapshots from (" ~ xbot_raw_counts_sql() ~ ") as counts").rows[0] -%}
     {#- built_since: what this build recomputed from (none: everything), for the data tests that follow it
-        (xbot_tests_since). The hook runs before the new comment is written, so it still reads the previous state. -#}
+        (xbot_tests_since). The hook runs before the new comment is written, so it still reads the previous state;
+        the raw counts are the ones just read. -#}
     {%- set state = {
         'loaded_through': seen[0],
         'raw_posts': seen[1] | int,
         'raw_follower_snapshots': seen[2] | int,
         'config_key': xbot_incremental_config_key(),
-        'built_since': xbot_incremental_since(),
+        'built_since': xbot_incremental_since(counts=[seen[1] | int, seen[2] | int]),
         'invocation_id': invocation_id,
     } -%}
     comment on table {{ this }} is '{{ tojson(state) | replace("'", "''") }}'

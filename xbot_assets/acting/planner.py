@@ -358,9 +358,10 @@ def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: 
         "is_thread": float(len(draft.thread_parts) > 1), "novelty_score": novelty, "expertise_score": expertise,
         "viral_score": viral,
     }])
-    types = list(dict.fromkeys([*settings.content_types, content_type]))
-    er = float(predict_engagement(state.engagement.document, _model_features(row, state.engagement.document, types))[0])
-    follow = float(predict_follow_probability(state.follow.document, _model_features(row, state.follow.document, types))[0])
+    features = _model_features(row, (state.engagement.document, state.follow.document),
+                               [*settings.content_types, content_type])
+    er = float(predict_engagement(state.engagement.document, features)[0])
+    follow = float(predict_follow_probability(state.follow.document, features)[0])
 
     reasons = [f"quality {quality.value:.2f}" + (f" ({'; '.join(quality.reasons)})" if quality.reasons else "")]
     rejections: list[str] = []
@@ -404,8 +405,8 @@ def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: 
     )
 
 
-def _model_features(row: pd.DataFrame, document: dict, content_types: list[str]) -> pd.DataFrame:
-    """The feature row in the model's own column order (a model trained on other content types still lines up)."""
-    names = list(document.get("feature_names") or [])
-    model_types = [n[3:] for n in names if n.startswith("ct_")]
+def _model_features(row: pd.DataFrame, documents: Sequence[dict], content_types: list[str]) -> pd.DataFrame:
+    """The feature row with every column the models read (a model trained on other content types still lines up:
+    each reads its own columns, in its own order), built once for all of them."""
+    model_types = [n[3:] for document in documents for n in document.get("feature_names") or [] if n.startswith("ct_")]
     return feature_frame(row, list(dict.fromkeys([*model_types, *content_types])))

@@ -30,9 +30,20 @@ import pandas as pd
 
 from xbot_assets.settings import WarehouseTarget
 from xbot_assets.warehouse.migrations import MIGRATIONS
-from xbot_assets.warehouse.values import BOOLEAN, FLOAT, INTEGER, TEXT, TIMESTAMP, normalize_frame, plain_value
+from xbot_assets.warehouse.values import (
+    BOOLEAN,
+    FLOAT,
+    INTEGER,
+    TEXT,
+    TIMESTAMP,
+    normalize_frame,
+    plain_value,
+    to_python,
+)
 
 _PLACEHOLDER = re.compile(r"\?")
+# Up to this many rows, DuckDB inserts bind VALUES parameters instead of reading a registered frame.
+VALUES_INSERT_ROWS = 200
 log = logging.getLogger(__name__)
 
 # Seconds a PostgreSQL connect may take: an address that drops packets must fail, not hang a command or a run.
@@ -167,7 +178,14 @@ class Connection:
                 conflict = f" on conflict ({', '.join(conflict_columns)}) do update set {sets}"
             else:
                 conflict = f" on conflict ({', '.join(conflict_columns)}) do nothing"
-        if self.kind == "duckdb":
+        if self.kind == "duckdb" and len(rows) <= VALUES_INSERT_ROWS:
+            # A few rows as parameters of one VALUES statement: DuckDB takes ~2 ms for it where registering a frame
+            # costs ~6 ms, and the writers' batches are mostly a few rows, thousands of times in an evaluation.
+            # to_python gives the values as the frame path stores them (NaN/NaT as NULL, numpy scalars unwrapped).
+            marks = "(" + ", ".join("?" * len(columns)) + ")"
+            self.raw.execute(f"insert into {table} ({cols}) values {', '.join([marks] * len(rows))}{conflict}",
+                             [to_python(v) for row in rows for v in row])
+        elif self.kind == "duckdb":
             frame = pd.DataFrame([list(r) for r in rows], columns=list(columns))
             self.raw.register("_xbot_rows", frame)
             try:
