@@ -12,7 +12,7 @@ Printed per size: wall time of dbt, the time dbt spent in models and in tests (r
 between sizes. Usage:
 
     .venv/bin/python benchmarks/incremental_scale.py [--sizes 10000 100000] [--huge] [--without-raw-indexes]
-                                                     [--slowest N]
+                                                     [--slowest N] [--keep] [--skip-full-rebuild]
                                                      [--pg-admin-url URL]
 
 xbot's migrations create the indexes the incremental filters look rows up by (migration 14, RAW_LOOKUP_INDEXES:
@@ -156,7 +156,8 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
         first, _ = _dbt(target, end)
         print(f"  first build (every table): {first['wall']:.1f}s", flush=True)
         out = {}
-        for label, day, flags in (("after (incremental)", 0, ()), ("before (full rebuild)", 1, ("--full-refresh",))):
+        cycles = (("after (incremental)", 0, ()), ("before (full rebuild)", 1, ("--full-refresh",)))
+        for label, day, flags in cycles[:1] if args.skip_full_rebuild else cycles:
             lo, hi = end + timedelta(days=day), end + timedelta(days=day + 1)
             _load(wh, lo, hi, args.accounts, per_day, f"timestamp '{hi}'")
             out[label], nodes = _dbt(target, hi, *flags)
@@ -169,8 +170,11 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
                 print(f"    {seconds:6.2f}s  {node}")
         return out
     finally:
-        with admin.cursor() as cur:
-            cur.execute(f"drop database if exists {name} with (force)")
+        if args.keep:
+            print(f"  kept: {target.describe()} (drop it with: drop database {name} with (force))", flush=True)
+        else:
+            with admin.cursor() as cur:
+                cur.execute(f"drop database if exists {name} with (force)")
         admin.close()
 
 
@@ -180,6 +184,10 @@ def main() -> None:
     parser.add_argument("--huge", action="store_true", help="also 10^6 posts (≈30 M snapshots: long)")
     parser.add_argument("--without-raw-indexes", action="store_true",
                         help="drop migration 14's RAW_LOOKUP_INDEXES before loading (to measure what they save)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep each size's database after the run, to look into (EXPLAIN) what a build did")
+    parser.add_argument("--skip-full-rebuild", action="store_true",
+                        help="measure only the incremental cycle (the full rebuild is the longest part at 10^6)")
     parser.add_argument("--slowest", type=int, default=0, metavar="N",
                         help="also print each build's N slowest nodes (models and data tests)")
     parser.add_argument("--accounts", type=int, default=20)
@@ -193,11 +201,12 @@ def main() -> None:
           + (" without RAW_LOOKUP_INDEXES" if args.without_raw_indexes else ""))
     print(f"{'posts':>10}  {'before: full':>13}  {'after: incr.':>13}  {'before/after':>12}")
     for size, r in results.items():
-        b, a = r["before (full rebuild)"]["wall"], r["after (incremental)"]["wall"]
+        a = r["after (incremental)"]["wall"]
+        b = r["before (full rebuild)"]["wall"] if "before (full rebuild)" in r else float("nan")
         print(f"{size:>10,}  {b:>12.1f}s  {a:>12.1f}s  {b / a:>11.1f}x")
     smallest = sizes[0]
     for size in sizes[1:]:
-        for label in ("before (full rebuild)", "after (incremental)"):
+        for label in [label for label in ("before (full rebuild)", "after (incremental)") if label in results[size]]:
             for part in ("wall", "incremental models"):
                 ratio = results[size][label][part] / results[smallest][label][part]
                 print(f"{size:,} / {smallest:,} posts, {label}, {part}: {ratio:.2f}x")
