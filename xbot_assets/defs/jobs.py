@@ -17,7 +17,7 @@ DAILY_RAW_TABLES = dg.AssetSelection.assets(
 
 # The evaluation's daily cycle: what the day's data can reach, without the checks. Checks judge the data, they
 # change no decision, and on a 60-day evaluation their ~80 dbt tests and Python checks are most of each run's cost;
-# stg_viral_examples (a view no decision reads) is left to the runs that harvest.
+# stg_viral_examples (a view no decision reads) is built by refresh_job.
 learn_and_plan_job = dg.define_asset_job(
     "learn_and_plan_job",
     selection=DAILY_RAW_TABLES.downstream().without_checks() - dg.AssetSelection.groups("report"),
