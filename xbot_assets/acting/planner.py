@@ -26,7 +26,14 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from xbot_assets.acting.arm_choices import TrendingTopic, choose_hook, choose_topic, write_with
+from xbot_assets.acting.arm_choices import (
+    PROPENSITY_DRAWS,
+    TrendingTopic,
+    beta_choice,
+    choose_hook,
+    choose_topic,
+    write_with,
+)
 from xbot_assets.acting.generators.base import GenerationFailed
 from xbot_assets.acting.generators.offline import Draft, generate_offline
 from xbot_assets.acting.slots import SLOT_MINUTES, free_slots, posts_planned_today
@@ -41,7 +48,6 @@ from xbot_assets.acting.text_features import (
 )
 from xbot_assets.connectors.base import contains_url
 from xbot_assets.ingest.hooks import classify_hook
-from xbot_assets.learning.content_arms import content_arm_name, thompson_propensities, thompson_sample
 from xbot_assets.learning.features import feature_frame
 from xbot_assets.learning.generator_posterior import generator_propensities, sample_generator
 from xbot_assets.learning.predictors import predict_engagement, predict_follow_probability
@@ -54,7 +60,6 @@ GENERATOR_POLICIES = ("weights", "posterior")
 # What a new account gets: posterior sampling won on every shipped scenario (README, "Does it learn?"); the seed's
 # weight optimizer stays selectable per account.
 DEFAULT_GENERATOR_POLICY = "posterior"
-PROPENSITY_DRAWS = 4_000
 
 
 @dataclass(frozen=True)
@@ -231,18 +236,8 @@ def _content_choice(state: PlanningState, settings: PlanSettings, rng: np.random
     if settings.policy == "static":
         types = list(settings.content_types)
         return types[int(rng.integers(len(types)))], 1.0 / len(types)
-    types = list(dict.fromkeys([*settings.content_types, *state.content_arms.get("content_type", [])]))
-    arms = state.content_arms.set_index("content_type") if len(state.content_arms) else pd.DataFrame()
-    posteriors = pd.DataFrame({
-        "arm_name": [content_arm_name(t) for t in types],
-        "content_type": types,
-        "alpha": [float(arms["alpha"].get(t, 1.0)) if len(arms) else 1.0 for t in types],
-        "beta": [float(arms["beta"].get(t, 1.0)) if len(arms) else 1.0 for t in types],
-    })
-    arm = thompson_sample(posteriors, rng)
-    props = thompson_propensities(posteriors, rng, n_draws=PROPENSITY_DRAWS)
-    pick = types[[content_arm_name(t) for t in types].index(arm)]
-    return pick, max(props[arm], 1.0 / (PROPENSITY_DRAWS + 1))
+    # the same Thompson choice as topics and hooks: Beta posteriors, Beta(1,1) for a type never played
+    return beta_choice(state.content_arms.rename(columns={"content_type": "arm_value"}), settings.content_types, rng)
 
 
 def _generator_choice(state: PlanningState, settings: PlanSettings, rng: np.random.Generator) -> tuple[str, float]:

@@ -168,7 +168,14 @@ def thompson_propensities(
     if n_draws < 1:
         raise ValueError(f"n_draws must be at least 1, got {n_draws}")
     arms, alpha, beta = _beta_parameters(posteriors)
-    return win_probabilities(arms, rng.beta(alpha, beta, size=(n_draws, len(arms))))
+    return beta_win_probabilities(arms, alpha, beta, rng, n_draws)
+
+
+def beta_win_probabilities(names: list[str], alpha: np.ndarray, beta: np.ndarray, rng: np.random.Generator,
+                           n_draws: int) -> dict[str, float]:
+    """Monte Carlo probability that each Beta(alpha, beta) has the largest draw (the arrays' form of
+    thompson_propensities, for the planner's per-candidate choices)."""
+    return win_probabilities(names, rng.beta(alpha, beta, size=(n_draws, len(names))))
 
 
 def win_probabilities(names: list[str], draws: np.ndarray) -> dict[str, float]:

@@ -29,19 +29,18 @@ def feature_names(content_types: Sequence[str]) -> list[str]:
     return ["quality_score", *one_hot, "hour_sin", "hour_cos", *HOUR_COLUMNS, "is_thread", *SCORE_COLUMNS]
 
 
-def _is_thread(df: pd.DataFrame) -> pd.Series:
-    from_type = (
-        (df["decision_type"] == "thread").astype(float).where(df["decision_type"].notna())
-        if "decision_type" in df.columns
-        else pd.Series(np.nan, index=df.index)
-    )
-    if "is_thread" in df.columns:
-        flag = df["is_thread"].astype("float64")
-        # An explicit flag wins; decision_type fills the rows where the flag is missing.
-        return flag.where(flag.notna(), from_type).fillna(0.0)
+def _is_thread(df: pd.DataFrame) -> np.ndarray:
+    """1.0 for a thread, 0.0 otherwise: an explicit is_thread flag wins; decision_type fills the rows where the flag
+    is missing (and is 0 where both are)."""
+    if "is_thread" not in df.columns and "decision_type" not in df.columns:
+        raise KeyError("feature_frame needs an is_thread or a decision_type column")
+    flag = (df["is_thread"].astype("float64").to_numpy() if "is_thread" in df.columns
+            else np.full(len(df), np.nan))
     if "decision_type" in df.columns:
-        return from_type.fillna(0.0)
-    raise KeyError("feature_frame needs an is_thread or a decision_type column")
+        kind = df["decision_type"].to_numpy(dtype=object)
+        from_type = np.where(pd.isna(kind), np.nan, (kind == "thread").astype(float))
+        flag = np.where(np.isnan(flag), from_type, flag)
+    return np.nan_to_num(flag, nan=0.0)
 
 
 def feature_frame(df: pd.DataFrame, content_types: Sequence[str]) -> pd.DataFrame:
@@ -62,7 +61,7 @@ def feature_frame(df: pd.DataFrame, content_types: Sequence[str]) -> pd.DataFram
         "hour_sin": np.sin(2.0 * np.pi * hours / 24.0),
         "hour_cos": np.cos(2.0 * np.pi * hours / 24.0),
         **{column: np.where(known_hour, (hours == h).astype(float), np.nan) for h, column in enumerate(HOUR_COLUMNS)},
-        "is_thread": _is_thread(df).to_numpy(dtype=float),
+        "is_thread": _is_thread(df),
         **{column: pd.to_numeric(df[column]).to_numpy(dtype=float) if column in df.columns
            else np.full(len(df), np.nan) for column in SCORE_COLUMNS},
     }

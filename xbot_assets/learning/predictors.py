@@ -362,14 +362,16 @@ def _linear_score(model_json: dict[str, Any], features: pd.DataFrame, expected_n
     if not (model_json.get("trained") or model_json.get("source") == SOURCE_SEED_DEFAULT):
         raise ValueError(f"{name} is not usable: {model_json.get('reason')}")
     names = list(model_json["feature_names"])
-    missing = [n for n in names if n not in features.columns]
-    if missing:
+    positions = features.columns.get_indexer(names)
+    if (positions < 0).any():
+        missing = [n for n, at in zip(names, positions, strict=True) if at < 0]
         raise KeyError(f"features are missing model columns {missing}; build them with feature_frame")
 
     def vector(key: str) -> np.ndarray:
         return np.array([float(model_json[key][n]) for n in names])
 
-    x = features[names].to_numpy(dtype=float)
+    # by position: selecting the columns by label costs more than the arithmetic for the planner's one-row frames
+    x = features.to_numpy(dtype=float)[:, positions]
     x = np.where(np.isnan(x), vector("imputer_medians"), x)
     standardised = (x - vector("scaler_mean")) / vector("scaler_scale")
     return standardised @ vector("coefficients") + float(model_json["intercept"])
