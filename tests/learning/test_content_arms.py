@@ -147,3 +147,36 @@ def test_no_arms_is_an_error():
     empty = pd.DataFrame(columns=["arm_name", "alpha", "beta"])
     with pytest.raises(ValueError, match="no content arms"):
         thompson_sample(empty, np.random.default_rng(0))
+
+
+@settings(derandomize=True, deadline=None, max_examples=60, database=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", None]), st.one_of(st.none(), st.floats(0, 0.2)),
+                  st.floats(0, 40)),
+        max_size=40,
+    ),
+    st.sampled_from([None, 2.0, 9.5]),
+)
+def test_weighted_counts_equal_a_pandas_groupby_of_the_outcomes(rows, half_life):
+    """The table is built from plain arrays; its numbers are, to the last bit, pandas' grouped sums of the weights."""
+    as_of = pd.Timestamp("2025-02-01", tz="UTC")
+    data = outcomes([(t, er, as_of - pd.Timedelta(days=age)) for t, er, age in rows])
+    data["posted_at"] = pd.to_datetime(data["posted_at"], utc=True)
+    table = content_arm_posteriors(data, ["b"], as_of=as_of, half_life_days=half_life).set_index("content_type")
+    usable = data.dropna(subset=["content_type", "engagement_rate"])
+    weight = (0.5 ** ((as_of - usable["posted_at"]).dt.total_seconds() / 86_400.0 / half_life)
+              if half_life else pd.Series(1.0, index=usable.index))
+    success = usable["engagement_rate"] > SUCCESS_ER_THRESHOLD
+    grouped = pd.DataFrame({"t": usable["content_type"], "s": weight.where(success, 0.0),
+                            "f": weight.where(~success, 0.0), "er": usable["engagement_rate"]}).groupby("t")
+    expected = grouped.agg(s=("s", "sum"), f=("f", "sum"), er=("er", "mean"), n=("er", "size"))
+    assert sorted(table.index) == sorted({"b", *expected.index})
+    for content_type, row in table.iterrows():
+        if content_type not in expected.index:
+            assert (row.plays, row.successes, row.failures, row.alpha) == (0, 0.0, 0.0, 1.0)
+            assert np.isnan(row.mean_reward)
+            continue
+        want = expected.loc[content_type]
+        assert (row.plays, row.successes, row.failures) == (want.n, want.s, want.f)
+        assert row.mean_reward == want.er and row.alpha == 1.0 + want.s and row.beta == 1.0 + want.f

@@ -162,12 +162,14 @@ def arm_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str, now: d
     """The half-life of one scope's arms: the setting, or (auto) the one whose Beta posteriors best predicted the
     last days' successes (learning/forgetting.py)."""
     usable = outcomes.dropna(subset=[column, "posted_at"])
+    # read once for every candidate half-life
+    successes = (usable["engagement_rate"] > SUCCESS_ER_THRESHOLD).to_numpy(float)
+    ages = ages_in_days(usable["posted_at"], now) if len(usable) else np.zeros(0)
 
     def score(half_life):
         if usable.empty:
             return 0.0, 0
-        return beta_log_score(usable[column], (usable["engagement_rate"] > SUCCESS_ER_THRESHOLD).to_numpy(float),
-                              ages_in_days(usable["posted_at"], now), half_life)
+        return beta_log_score(usable[column], successes, ages, half_life)
 
     return resolve_half_life(setting, score).half_life_days
 

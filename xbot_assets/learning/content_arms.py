@@ -100,45 +100,49 @@ def content_arm_posteriors(
     and `mean_reward` the plain mean, so the table still says how much evidence there really is. `as_of` defaults to
     the newest posted_at in the data, never to the wall clock, so the result depends on the inputs alone.
     """
-    usable = outcomes.loc[
-        outcomes["engagement_rate"].notna() & outcomes["content_type"].notna(),
-        [c for c in ("content_type", "engagement_rate", "posted_at") if c in outcomes.columns],
-    ].copy()
-    usable["engagement_rate"] = usable["engagement_rate"].astype(float)
+    usable = (outcomes["engagement_rate"].notna() & outcomes["content_type"].notna()).to_numpy()
+    types = outcomes["content_type"].to_numpy(dtype=object)[usable]
+    rates = outcomes["engagement_rate"].to_numpy(dtype=float)[usable]
 
-    if half_life_days is None:
-        usable["weight"] = 1.0
-    elif usable.empty:
-        usable["weight"] = pd.Series(dtype=float)
+    if half_life_days is None or not len(rates):
+        weight = np.ones(len(rates))
     else:
-        reference_time = as_of if as_of is not None else as_utc(usable["posted_at"]).max()
-        usable["weight"] = recency_weights(usable["posted_at"], reference_time, half_life_days)
+        posted_at = outcomes["posted_at"][usable]
+        reference_time = as_of if as_of is not None else as_utc(posted_at).max()
+        weight = recency_weights(posted_at, reference_time, half_life_days).to_numpy(dtype=float)
 
-    is_success = usable["engagement_rate"] > success_threshold  # strict, as in the seed
-    usable["success_weight"] = usable["weight"].where(is_success, 0.0)
-    usable["failure_weight"] = usable["weight"].where(~is_success, 0.0)
+    is_success = rates > success_threshold  # strict, as in the seed
+    # Grouped by pandas (first-seen order), whose compensated sums the learners' numbers have always been; the
+    # table around them is built from plain values: this runs per scope and account on every learning run.
+    grouped = pd.DataFrame({
+        "content_type": types, "successes": np.where(is_success, weight, 0.0),
+        "failures": np.where(is_success, 0.0, weight), "mean_reward": rates,
+    }).groupby("content_type", sort=False)
+    sums = grouped[["successes", "failures"]].sum()
+    plays, means = grouped.size(), grouped["mean_reward"].mean()
 
-    grouped = usable.groupby("content_type", sort=False).agg(
-        plays=("engagement_rate", "size"),
-        successes=("success_weight", "sum"),
-        failures=("failure_weight", "sum"),
-        mean_reward=("engagement_rate", "mean"),
-    )
+    all_types = list(dict.fromkeys([*content_types, *sums.index]))
+    at = sums.index.get_indexer(all_types)  # -1: unplayed; sums', plays' and means' groups share one order
+    names = [str(t) for t in all_types]
+    arm_names = [content_arm_name(t) for t in names]
+    order = sorted(range(len(names)), key=arm_names.__getitem__)  # by arm name, ties in first-seen order
 
-    all_types = list(dict.fromkeys([*content_types, *grouped.index]))
-    table = grouped.reindex(all_types)
-    table["plays"] = table["plays"].fillna(0).astype(int)
-    table["successes"] = table["successes"].fillna(0.0).astype(float)
-    table["failures"] = table["failures"].fillna(0.0).astype(float)
-    table["mean_reward"] = table["mean_reward"].astype(float)  # NaN stays NaN for unplayed arms
-    table["alpha"] = PRIOR_ALPHA + table["successes"]
-    table["beta"] = PRIOR_BETA + table["failures"]
-    table["posterior_mean"] = table["alpha"] / (table["alpha"] + table["beta"])
+    def column(values: pd.Series, missing: float) -> np.ndarray:
+        return np.append(values.to_numpy(dtype=float), missing)[at][order]
 
-    table = table.rename_axis("content_type").reset_index()
-    table["content_type"] = table["content_type"].astype(str)
-    table["arm_name"] = table["content_type"].map(content_arm_name)
-    return table[POSTERIOR_COLUMNS].sort_values("arm_name", kind="stable").reset_index(drop=True)
+    successes, failures = column(sums["successes"], 0.0), column(sums["failures"], 0.0)
+    alpha, beta = PRIOR_ALPHA + successes, PRIOR_BETA + failures
+    return pd.DataFrame({
+        "arm_name": pd.Series([arm_names[i] for i in order], dtype=str),
+        "content_type": pd.Series([names[i] for i in order], dtype=str),
+        "plays": column(plays, 0.0).astype(int),
+        "successes": successes,
+        "failures": failures,
+        "alpha": alpha,
+        "beta": beta,
+        "mean_reward": column(means, np.nan),  # NaN for unplayed arms
+        "posterior_mean": alpha / (alpha + beta),
+    })
 
 
 def _beta_parameters(posteriors: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
