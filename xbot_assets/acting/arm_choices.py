@@ -21,7 +21,7 @@ import pandas as pd
 
 from xbot_assets.ingest.hooks import HOOK_TYPES
 from xbot_assets.learned.store import TOPIC_REWARD_F_PER_1K
-from xbot_assets.learning.content_arms import beta_win_probabilities
+from xbot_assets.learning.content_arms import beta_win_probabilities, check_beta_parameters
 from xbot_assets.learning.generator_posterior import gamma_win_probabilities
 
 PROPENSITY_DRAWS = 4_000
@@ -50,32 +50,27 @@ def beta_choice(arms: pd.DataFrame, values: Sequence[str], rng: np.random.Genera
     """Thompson sampling over `values` with the stored posteriors (`arm_value`, alpha, beta; Beta(1,1) when absent);
     the pick and its Monte Carlo propensity (never 0: a pick the estimate missed has at most one draw's chance)."""
     values = list(dict.fromkeys([*values, *arms.get("arm_value", [])]))
-    stored = _stored(arms, "alpha", "beta")
-    alpha = np.array([stored.get(v, (1.0, 1.0))[0] for v in values])
-    beta = np.array([stored.get(v, (1.0, 1.0))[1] for v in values])
-    if not (np.all(alpha > 0) and np.all(beta > 0)):
-        raise ValueError("every arm needs alpha > 0 and beta > 0")
+    alpha, beta = _parameters(arms, values, (1.0, 1.0))
+    check_beta_parameters(alpha, beta)
     pick = values[int(np.argmax(rng.beta(alpha, beta)))]
     props = beta_win_probabilities(values, alpha, beta, rng, PROPENSITY_DRAWS)
     return pick, max(props[pick], 1.0 / (PROPENSITY_DRAWS + 1))
 
 
-def _stored(arms: pd.DataFrame, first: str, second: str) -> dict[str, tuple[float, float]]:
-    """The stored arms' two parameters by value, read once (the planner chooses several times per candidate)."""
-    if not len(arms):
-        return {}
-    return {str(v): (float(a), float(b)) for v, a, b in zip(arms["arm_value"], arms[first], arms[second],
-                                                            strict=True)}
+def _parameters(arms: pd.DataFrame, values: list[str], prior: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's stored (alpha, beta), `prior` for a value never stored; read as plain values, not by frame
+    look-ups (the planner chooses several times per candidate)."""
+    stored = ({str(v): (float(a), float(b)) for v, a, b in zip(arms["arm_value"], arms["alpha"], arms["beta"],
+                                                               strict=True)} if len(arms) else {})
+    pairs = np.array([stored.get(v, prior) for v in values], dtype=float).reshape(len(values), 2)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def gamma_choice(arms: pd.DataFrame, values: Sequence[str], rng: np.random.Generator) -> tuple[str, float]:
     """Thompson sampling over Gamma posteriors of F/1K (alpha = shape, beta = rate; arms learned on follows): a value
     never played draws from the prior the stored ones started from. The pick and its Monte Carlo propensity."""
     values = list(dict.fromkeys([*values, *arms["arm_value"]]))
-    stored = _stored(arms, "alpha", "beta")
-    prior = float(arms["prior_alpha"].iloc[0]), float(arms["prior_beta"].iloc[0])
-    shape = np.array([stored.get(v, prior)[0] for v in values])
-    rate = np.array([stored.get(v, prior)[1] for v in values])
+    shape, rate = _parameters(arms, values, (float(arms["prior_alpha"].iloc[0]), float(arms["prior_beta"].iloc[0])))
     pick = values[int(np.argmax(rng.gamma(shape, 1.0 / rate)))]
     props = gamma_win_probabilities(values, shape, rate, rng, PROPENSITY_DRAWS)
     return pick, max(props[pick], 1.0 / (PROPENSITY_DRAWS + 1))

@@ -145,13 +145,17 @@ def content_arm_posteriors(
     })
 
 
+def check_beta_parameters(alpha: np.ndarray, beta: np.ndarray) -> None:
+    if not (np.all(alpha > 0) and np.all(beta > 0)):
+        raise ValueError("every arm needs alpha > 0 and beta > 0")
+
+
 def _beta_parameters(posteriors: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
     if posteriors.empty:
         raise ValueError("no content arms to choose from")
     alpha = posteriors["alpha"].to_numpy(dtype=float)
     beta = posteriors["beta"].to_numpy(dtype=float)
-    if not (np.all(alpha > 0) and np.all(beta > 0)):
-        raise ValueError("every arm needs alpha > 0 and beta > 0")
+    check_beta_parameters(alpha, beta)
     return posteriors["arm_name"].astype(str).tolist(), alpha, beta
 
 
