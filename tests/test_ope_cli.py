@@ -92,6 +92,10 @@ def test_xbot_ope_estimates_targets_and_refuses_what_the_logs_cannot_support(war
     rotation.write_text(json.dumps({"content_types": {"myth_busting": 0.7, "wellness_tip": 0.3}}))
     code, _, err = ope(capsys, "--target", str(rotation))
     assert code == 2 and "content types were chosen deterministically" in err
+    topics = tmp_path / "topics.json"  # this history was written before topic arms: no topic is logged
+    topics.write_text(json.dumps({"generators": {"dataNerd": 1.0}, "topics": {"sleep": 1.0}}))
+    code, _, err = ope(capsys, "--target", str(topics))
+    assert code == 2 and "the logged posts record no topic choices" in err
     capsys.readouterr()
     assert main(["ope", "--account", "nobody", "--target", "uniform"]) == 2
     assert "account 'nobody' has no posts past the learning gate" in capsys.readouterr().err

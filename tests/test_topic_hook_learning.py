@@ -6,7 +6,8 @@ hooks at 4 %, story hooks at 1.5 %; posts on naps engage 2 points more than the 
 the 3 % success line); every sixth post is on a
 trending topic (marked, judged apart). Posts at 15:00 reach 6,000 impressions (the formulas' views threshold).
 Question posts bring 3 follows; posts on caffeine timing 4 more, so the topic that brings followers (caffeine timing)
-is not the one that engages (naps).
+is not the one that engages (naps). Each post logs the propensities its rotation's choices have on average (a
+hook 1/3, a trending slot 1/6, a topic arm 5/6 × 1/3, a generator 1/2), so off-policy estimates can read them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from xbot_assets.defs.transform import xbot_dbt_assets
 from xbot_assets.ingest.load import write_posts, write_viral_examples
 from xbot_assets.ingest.metrics import write_metric_snapshots
 from xbot_assets.learned.checks import arm_count_mismatches
+from xbot_assets.learned.ope_data import off_policy_report
 from xbot_assets.learned.strategy import load_strategy
 from xbot_assets.operator.health import Clock
 from xbot_assets.operator.render import render_status
@@ -66,6 +68,8 @@ def history() -> tuple[list[dict], list[dict]]:
             "content": HOOK_TEXTS[hook].format(t=topic), "content_type": "factual_single",
             "generator_name": "dataNerd" if i % 2 else "coach", "topic": topic, "hook": hook, "topic_arm": topic,
             "topic_source": "trending" if trending else "bandit", "quality_score": 0.8, "posted_at": posted_at,
+            "hook_propensity": 1 / 3, "topic_propensity": 1 / 6 if trending else 5 / 6 / 3, "generator_propensity": 0.5,
+            "content_propensity": 1.0, "timing_propensity": 1.0,
             "tweet_id": f"7{i:05d}", "source": "simulated",
         })
         snapshots.append({
@@ -322,3 +326,33 @@ def test_topic_arms_can_learn_on_followers_per_1000_impressions_and_the_planner_
     finally:
         with wh.connect() as conn:
             write_bandit_arms(conn, "acct", on_success)
+
+
+def test_off_policy_estimates_of_a_hook_or_topic_target_read_the_logged_choices(learned, tmp_path):
+    """A target that always uses the question hook (or caffeine timing, never trending): IPW and SNIPW of a ratio
+    are the reweighted posts' own F/1K, here exactly those posts' followers over their impressions."""
+    wh, _ = learned
+    posts, snapshots = history()
+    follows = {s["decision_id"]: (s["follows"], s["impressions"]) for s in snapshots}
+
+    def f_per_1k(chosen) -> float:
+        picked = [follows[p["decision_id"]] for p in posts if chosen(p)]
+        return 1000 * sum(f for f, _ in picked) / sum(i for _, i in picked)
+
+    question = tmp_path / "question.json"
+    question.write_text(json.dumps({"hooks": {"question": 1.0}}))
+    report = off_policy_report(wh, "acct", str(question), bootstrap=50)
+    assert report["posts"] == 48 and report["evaluated"] == ["hooks"]
+    assert report["effective_sample_size"] == pytest.approx(16)  # weight 3 on the 16 question posts, 0 elsewhere
+    for name in ("ipw", "snipw"):
+        assert report["f_per_1k"]["estimates"][name]["value"] == pytest.approx(f_per_1k(lambda p: p["hook"] ==
+                                                                                         "question"))
+
+    caffeine = tmp_path / "caffeine.json"
+    caffeine.write_text(json.dumps({"topics": {"caffeine timing": 1.0}}))
+    report = off_policy_report(wh, "acct", str(caffeine), bootstrap=50)
+    assert "topics: 8 posts took the trending topic, an action a topic target never takes (weight 0)" in \
+        report["notes"]
+    on_caffeine = lambda p: p["topic_arm"] == "caffeine timing" and p["topic_source"] == "bandit"  # noqa: E731
+    assert report["f_per_1k"]["estimates"]["ipw"]["value"] == pytest.approx(f_per_1k(on_caffeine))
+    assert report["f_per_1k"]["estimates"]["dr"]["value"] > report["f_per_1k"]["observed"]  # caffeine brings 4 more

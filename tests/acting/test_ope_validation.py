@@ -7,14 +7,14 @@ import json
 import pandas as pd
 import pytest
 
-from xbot_assets.evaluation.ope_validation import seed_weight_target, summarize, target_on_slots, true_f_per_1k
+from xbot_assets.evaluation.ope_validation import static_target, summarize, target_on_slots, true_f_per_1k
 from xbot_assets.operator.cli import main
 from xbot_assets.simulation.scenario import load_scenario
 
 
 def test_the_target_on_the_logged_slots_weighs_each_days_truth_by_impressions():
     scenario = load_scenario("default")
-    target = seed_weight_target(scenario)
+    target = static_target(scenario)
     truth = scenario.truth_at(0).generators
     expected = sum(p * truth[g] for g, p in target.generators.items())
     posts = pd.DataFrame({"day": [0, 1], "impressions": [100.0, 300.0]})

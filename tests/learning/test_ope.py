@@ -17,7 +17,7 @@ from xbot_assets.learning.ope import (
     ipw,
     snipw,
 )
-from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target, uniform_over
+from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target, logged_actions, logged_weights, uniform_over
 
 MEANS = np.array([0.2, 0.5, 0.8, 0.35])  # each action's expected reward
 TARGET = np.array([0.1, 0.2, 0.6, 0.1])
@@ -169,3 +169,82 @@ def test_refusals_say_why():
         evaluate_target(logs, TargetPolicy("same"), bootstrap=10)
     # A generator the target never picks is fine, unless it picks none of the logged ones.
     assert evaluate_target(logs, TargetPolicy("gamma", generators={"gamma": 1.0}), bootstrap=10)["posts"] == 100
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Topics and hooks in the evaluated action
+
+TOPIC_F = {"sleep": 1.6, "fiber": 0.8, "stress": 1.0}
+HOOK_F = {"question": 1.0, "surprising number": 1.4, "list": 0.8}
+TRENDING_SHARE = 0.3
+
+
+def topic_hook_logs(seed: int, n: int = 800) -> pd.DataFrame:
+    """The planner's draws one after the other: a generator by weight; the trending topic with the share (when one
+    trends), else a topic arm by a Thompson probability that moves as the arms learn (leaning to the best, as
+    learning arms do); a hook the same way. Followers per impression are the generator's rate times the topic's and
+    the hook's multipliers, as in the simulator. The trending topic is the best one, so counting a trending post as
+    an arm's pick would overweight it."""
+    rng = np.random.default_rng(seed)
+    rows = planner_logs(seed, n).to_dict("records")
+    topics, hooks = list(TOPIC_F), list(HOOK_F)
+    for row in rows:
+        trending = rng.random() < 0.5  # half the slots have a trending topic to take
+        share = TRENDING_SHARE if trending else 0.0
+        if rng.random() < share:
+            topic, source, topic_p = "sleep", "trending", share
+        else:
+            probs = rng.dirichlet([6.0, 1.0, 1.0])
+            k = rng.choice(len(topics), p=probs)
+            topic, source, topic_p = topics[k], "bandit", (1.0 - share) * probs[k]
+        hook_probs = rng.dirichlet([1.0, 6.0, 1.0])
+        h = rng.choice(len(hooks), p=hook_probs)
+        rate = GENERATOR_F1K[row["generator_name"]] * TOPIC_F[topic] * HOOK_F[hooks[h]]
+        row.update(topic_arm=topic, topic_source=source, topic_propensity=topic_p, hook=hooks[h],
+                   hook_propensity=hook_probs[h],
+                   followers_gained=float(rng.poisson(rate * row["impressions"] / 1000)))
+    return pd.DataFrame(rows)
+
+
+def test_evaluate_target_recovers_the_f_per_1k_of_a_generator_topic_and_hook_change():
+    target = TargetPolicy("static", generators=uniform_over(GENERATOR_F1K), topics=uniform_over(TOPIC_F),
+                          hooks={"question": 0.5, "surprising number": 0.25, "list": 0.25})
+    truth = (np.mean(list(GENERATOR_F1K.values())) * np.mean(list(TOPIC_F.values()))
+             * (0.5 * 1.0 + 0.25 * 1.4 + 0.25 * 0.8))
+    errors = {"ipw": [], "dr": []}
+    for seed in range(20):
+        result = evaluate_target(topic_hook_logs(seed), target, bootstrap=50, seed=seed)
+        for name in errors:
+            errors[name].append(result["f_per_1k"]["estimates"][name]["value"] / truth - 1.0)
+    assert result["evaluated"] == ["generators", "topics", "hooks"]
+    notes = " ".join(result["notes"])
+    assert "action: generator × topic × hook, logging propensity generator_propensity × topic_propensity × " \
+           "hook_propensity" in notes and "content types: the logging policy's own choice" in notes
+    assert "posts took the trending topic, an action a topic target never takes (weight 0)" in notes
+    assert "follow rate per impression multiplying over content type × generator × topic × hook" in \
+        result["direct_method"]["f_per_1k"]
+    for name, values in errors.items():
+        assert abs(np.mean(values)) < 0.05, name  # unbiased: the mean over seeds sits on the truth
+    assert np.sqrt(np.mean(np.square(errors["dr"]))) < 0.2
+
+
+def test_a_topic_target_gives_trending_posts_no_weight_and_the_bandit_picks_their_share():
+    logs = topic_hook_logs(0, n=200)
+    weighted = logged_weights(logged_actions(logs), TargetPolicy("sleep", topics={"sleep": 1.0}))
+    trending = (logs["topic_source"] == "trending").to_numpy()
+    assert trending.any() and np.all(weighted.weights[trending] == 0)
+    sleep = ~trending & (logs["topic_arm"] == "sleep").to_numpy()
+    assert np.allclose(weighted.weights[sleep], 1.0 / logs["topic_propensity"].to_numpy()[sleep])
+    assert np.all(weighted.weights[~trending & ~sleep] == 0)
+
+
+def test_a_topic_or_hook_target_on_logs_without_them_is_refused():
+    logs = planner_logs(0, n=100)
+    with pytest.raises(OffPolicyRefused, match="the logged posts record no topic choices"):
+        evaluate_target(logs, TargetPolicy("t", topics={"sleep": 1.0}), bootstrap=10)
+    no_hooks = topic_hook_logs(0, n=100).assign(hook=None)
+    with pytest.raises(OffPolicyRefused, match="the logged posts record no hook choices"):
+        evaluate_target(no_hooks, TargetPolicy("h", hooks=uniform_over(HOOK_F)), bootstrap=10)
+    unseen = topic_hook_logs(0, n=100)
+    with pytest.raises(OffPolicyRefused, match="of its topic choices on walking, never chosen"):
+        evaluate_target(unseen, TargetPolicy("t", topics={"sleep": 0.5, "walking": 0.5}), bootstrap=10)

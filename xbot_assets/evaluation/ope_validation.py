@@ -2,12 +2,15 @@
 
 The behaviour policy is the `weights` account (learning on, generators by the optimized weights: every generator
 keeps a floor weight, so every one the target may pick is logged with a positive propensity). The target is the
-seed's generator weights, the static account's generators; content types and hours stay the behaviour's own. The
-static account ran on the same random numbers slot by slot, so its true F/1K is the target's value run for real;
-in the simulator a post's followers per impression depend on its generator and day alone (hours and threads scale
-impressions and follows alike), so the static account's other choices do not change it. Beside it,
-`true_value_on_logged_slots` is the target on the behaviour's own posts: Σ I_i Σ_g π(g) λ_g(day_i) / Σ I_i — exactly
-what the estimators estimate, without the sampling noise of a second run.
+static account's policy: the seed's generator weights and, where the scenario gives topics and hooks effects, the
+static account's topics (the niche's, uniformly) and hook types (uniformly); content types and hours stay the
+behaviour's own. The static account ran on the same random numbers slot by slot, so its true F/1K is the target's
+value run for real: in the simulator a post's followers per impression depend on its generator, day, topic arm and
+hook type alone (hours and threads scale impressions and follows alike), so the static account's other choices do not
+change it, and on a scenario without topic or hook effects neither do its topics and hooks (evaluating them there
+would only add variance). Beside it, `true_value_on_logged_slots` is the target on the behaviour's own posts:
+Σ I_i Σ_g π(g) λ_g(day_i) · E_π[topic multiplier] · E_π[hook multiplier] / Σ I_i — exactly what the estimators
+estimate, without the sampling noise of a second run.
 
 The reward is each post's own follows as the platform counts them (what X's per-post analytics report): the
 attributed followers in the warehouse share every gain, organic growth included, among the live posts, so an
@@ -22,10 +25,12 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from xbot_assets.acting.generators.offline import TOPICS
+from xbot_assets.ingest.hooks import HOOK_TYPES
 from xbot_assets.learned.ope_data import learned_engagement_model, read_logged_posts
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
 from xbot_assets.learning.ope import DEFAULT_LEVEL, OffPolicyRefused
-from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target
+from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target, uniform_over
 from xbot_assets.simulation.scenario import Scenario
 from xbot_assets.warehouse.connection import Warehouse
 
@@ -33,11 +38,17 @@ BEHAVIOUR, TARGET = "weights", "static"
 VALIDATION_BOOTSTRAP = 500
 
 
-def seed_weight_target(scenario: Scenario) -> TargetPolicy:
+def static_target(scenario: Scenario) -> TargetPolicy:
+    """The static account's policy as a target: generators by the seed's weights; topics (the offline niche's, as the
+    evaluation's accounts have no profile) and hook types uniformly, where the scenario gives them effects."""
     names = [g for g in DEFAULT_WEIGHTS if g in scenario.generators]
     total = sum(DEFAULT_WEIGHTS[g] for g in names)
-    return TargetPolicy("seed weights", generators={g: DEFAULT_WEIGHTS[g] / total for g in names},
-                        description="generators by the seed's weights (the static policy's)")
+    topics = uniform_over(t[0] for t in TOPICS) if scenario.topic_effects else None
+    hooks = uniform_over(HOOK_TYPES) if scenario.hook_effects else None
+    chosen = ["generators by the seed's weights", *(["topics uniformly"] if topics else []),
+              *(["hook types uniformly"] if hooks else [])]
+    return TargetPolicy("static", generators={g: DEFAULT_WEIGHTS[g] / total for g in names}, topics=topics,
+                        hooks=hooks, description=f"{', '.join(chosen)} (the static policy's)")
 
 
 def true_f_per_1k(posts: pd.DataFrame) -> float | None:
@@ -48,11 +59,21 @@ def true_f_per_1k(posts: pd.DataFrame) -> float | None:
 
 
 def target_on_slots(scenario: Scenario, target: TargetPolicy, posts: pd.DataFrame) -> float:
+    """The target's true F/1K on the given posts' days and impressions; a dimension the target leaves out keeps each
+    post's own topic or hook multiplier."""
     probs = target.distribution("generators") or {}
     per_day = {d: sum(p * scenario.truth_at(int(d)).generators[g] for g, p in probs.items())
                for d in posts["day"].unique()}
-    value = posts["day"].map(per_day) * posts["impressions"]
-    return float(value.sum() / posts["impressions"].sum())
+    value = posts["day"].map(per_day).to_numpy(dtype=float)
+    for dimension, column, effect in (("topics", "topic_arm", scenario.topic_effect),
+                                      ("hooks", "hook", scenario.hook_effect)):
+        chosen = target.distribution(dimension)
+        if chosen is not None:
+            value = value * sum(p * effect(a, "follows") for a, p in chosen.items())
+        elif column in posts.columns:
+            value = value * posts[column].map(lambda a, effect=effect: effect(a, "follows")).to_numpy(dtype=float)
+    impressions = posts["impressions"].to_numpy(dtype=float)
+    return float((value * impressions).sum() / impressions.sum())
 
 
 def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.DataFrame,
@@ -60,7 +81,7 @@ def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.D
                  bootstrap: int = VALIDATION_BOOTSTRAP, seed: int = 0, level: float = DEFAULT_LEVEL) -> dict:
     """{behaviour, target, true_value, estimates: {ipw|snipw|dr: {value, ci_low, ci_high}}, ...} for one seed, or the
     reason the logs could not support an estimate (`refused`)."""
-    target = seed_weight_target(scenario)
+    target = static_target(scenario)
     out: dict = {"behaviour": BEHAVIOUR, "target": TARGET, "target_description": target.description,
                  "reward": "each post's own follows as the platform counts them",
                  "true_value": true_f_per_1k(target_posts)}

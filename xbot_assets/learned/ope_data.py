@@ -26,10 +26,10 @@ LOGGED_COLUMNS = (
     "decision_id", "posted_at", "source", "content_type", "generator_name", "content_propensity",
     "generator_propensity", "timing_propensity", "impressions", "engagement_rate", "followers_gained",
     "followers_reported", "quality_score", "posted_hour", "is_thread", "decision_type", "novelty_score",
-    "expertise_score", "viral_score",
+    "expertise_score", "viral_score", "topic_arm", "topic_source", "topic_propensity", "hook", "hook_propensity",
 )
 NAMED_TARGETS = ("weights", "posterior", "uniform")
-FILE_KEYS = {"generators", "content_types"}
+FILE_KEYS = {"generators", "content_types", "topics", "hooks"}
 
 
 @dataclass
@@ -64,7 +64,7 @@ def read_logged_posts(conn: Connection, account_id: str, days: int, as_of: datet
         ("without impressions, engagement rate or followers", no_outcome.sum())) if n}
     logged = frame[~not_chosen & ~no_outcome].reset_index(drop=True)
     for column in ("impressions", "engagement_rate", "followers_gained", "quality_score", "posted_hour",
-                   "novelty_score", "expertise_score", "viral_score"):
+                   "novelty_score", "expertise_score", "viral_score", "topic_propensity", "hook_propensity"):
         logged[column] = pd.to_numeric(logged[column], errors="coerce").astype(float)
     logged["is_thread"] = logged["is_thread"].map(lambda v: None if v is None else float(v)).astype(float)
     return LoggedPosts(logged, start, end, excluded)
@@ -97,7 +97,8 @@ def _generator_posteriors(conn: Connection, account_id: str, usable: set[str]) -
 
 
 def target_from_file(path: Path) -> TargetPolicy:
-    """{"generators": {name: prob}, "content_types": {name: prob}}; a missing key keeps the logging policy's own."""
+    """{"generators": {name: prob}, "content_types": {name: prob}, "topics": {topic arm: prob}, "hooks": {hook type:
+    prob}}; a missing key keeps the logging policy's own."""
     try:
         document = json.loads(path.read_text())
     except OSError as exc:
@@ -109,7 +110,7 @@ def target_from_file(path: Path) -> TargetPolicy:
     for key, value in document.items():
         if not isinstance(value, dict):
             raise OffPolicyRefused(f"{key} in {path} must map names to probabilities")
-    return TargetPolicy(path.name, generators=document.get("generators"), content_types=document.get("content_types"),
+    return TargetPolicy(path.name, **{key: document.get(key) for key in sorted(FILE_KEYS)},
                         description=f"the distributions in {path}")
 
 

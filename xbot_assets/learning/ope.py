@@ -270,3 +270,41 @@ class AdditiveActionMeans:
 
     def predict(self, **action: str) -> float:
         return self.overall + sum(self.offsets[d].get(str(v), 0.0) for d, v in action.items())
+
+
+@dataclass(frozen=True)
+class MultiplicativeRates:
+    """ρ̂(a) = overall rate × Π over the action's dimensions of that value's shrunk rate ratio — a count per unit of
+    exposure (followers per impression) whose effects multiply, as a Poisson rate's do.
+
+    Each dimension's ratio is its own count over its exposure, relative to the overall rate, shrunk towards 1 with
+    the weight of `prior_exposure` (default: one average row's exposure) at the overall rate; an unseen value gets 1.
+    The dimensions are estimated one at a time, which is right when the logging policy draws them independently (the
+    planner does)."""
+
+    overall: float
+    ratios: dict[str, dict[str, float]]
+
+    @classmethod
+    def fit(cls, actions: pd.DataFrame, counts, exposure, prior_exposure: float | None = None) -> MultiplicativeRates:
+        count = np.asarray(counts, dtype=float)
+        exposed = np.asarray(exposure, dtype=float)
+        if exposed.sum() <= 0:
+            raise OffPolicyRefused("the logged posts have no impressions: a per-impression rate is undefined")
+        overall = float(count.sum() / exposed.sum())
+        prior = float(exposed.mean()) if prior_exposure is None else prior_exposure
+        ratios = {}
+        for dimension in actions.columns:
+            sums = pd.DataFrame({"count": count, "exposure": exposed},
+                                index=actions.index).groupby(actions[dimension].astype(str).to_numpy()).sum()
+            if overall > 0:
+                ratios[dimension] = ((sums["count"] + overall * prior) / (overall * (sums["exposure"] + prior))).to_dict()
+            else:
+                ratios[dimension] = dict.fromkeys(sums.index, 1.0)
+        return cls(overall, ratios)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        rate = np.full(len(frame), self.overall)
+        for dimension, ratios in self.ratios.items():
+            rate *= frame[dimension].astype(str).map(ratios).fillna(1.0).to_numpy(dtype=float)
+        return rate

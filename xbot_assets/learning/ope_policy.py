@@ -7,16 +7,22 @@ What the planner logs (acting/planner.py): for every post the probability its po
   probability of the drawn arm (the static policy: uniform, 1/types);
 - the generator, by the weights (the weight is the probability) or by posterior sampling (the Monte Carlo probability
   of the drawn generator): stochastic, `generator_propensity`;
+- the topic, by the trending share (the top trending topic) or else Thompson sampling over the topic arms (the static
+  policy: the profile's topic weights): stochastic, `topic_propensity` is the probability of the (source, topic) the
+  slot got — `share` for the trending topic, `(1 − share) × P(arm)` for a bandit pick. A trending post is its own
+  action ("trending: <topic>"): a target's topic distribution is over the arms, so it never takes it;
+- the hook type, by Thompson sampling over the hook arms (the static policy: uniform): stochastic, `hook_propensity`;
 - the hour, by UCB1: deterministic up to ties (`timing_propensity` 1, or 1/tied hours). A deterministic choice has no
   other action in the logs to reweight towards, so hours are never evaluated: every target keeps the logged hours.
 
-So the evaluated action is the pair (content type, generator), with logging propensity content × generator. A target
-gives a distribution over generators and one over content types; a dimension it leaves out (None) is the logging
+So the evaluated action is the tuple of the dimensions a target sets (content type, generator, topic, hook), with
+logging propensity the product of theirs: each was drawn on its own (the planner draws them independently, one
+after the other), so their joint probability is the product. A dimension the target leaves out (None) is the logging
 policy's own choice, whose ratio π/p is 1 (its probability cancels), and whose expectation in DR is the logged draw.
 
 The posted post is the first of up to three attempts a slot's gates accepted; its propensity is that attempt's. A gate
-that rejects some (content type, generator) pairs more than others makes the posted mix differ from the drawn one;
-the estimators ignore that (the same for every target), which is why their validation runs on the simulator.
+that rejects some actions more than others makes the posted mix differ from the drawn one; the estimators ignore
+that (the same for every target), which is why their validation runs on the simulator.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from xbot_assets.learning.ope import (
     DEFAULT_LEVEL,
     MIN_LOGGED_ROWS,
     AdditiveActionMeans,
+    MultiplicativeRates,
     OffPolicyRefused,
     RewardColumn,
     checked_distribution,
@@ -44,22 +51,29 @@ from xbot_assets.learning.ope import (
 )
 from xbot_assets.learning.predictors import predict_engagement
 
-# The choices a target may change: dimension -> (raw.posts column of the action, of its logged propensity).
+# The choices a target may change: dimension -> (column of the action, of its logged propensity). `topic_choice` is
+# derived from the logged topic arm and its source (`logged_actions`).
 DIMENSIONS = {"content_types": ("content_type", "content_propensity"),
-              "generators": ("generator_name", "generator_propensity")}
+              "generators": ("generator_name", "generator_propensity"),
+              "topics": ("topic_choice", "topic_propensity"),
+              "hooks": ("hook", "hook_propensity")}
 ACTION_COLUMNS = [column for column, _ in DIMENSIONS.values()]
 F_PER_1K_SCALE = 1000.0
+TRENDING_PREFIX = "trending: "
 
 Predictor = Callable[[pd.DataFrame], np.ndarray]
 
 
 @dataclass(frozen=True)
 class TargetPolicy:
-    """A distribution over generators and one over content types; None keeps the logging policy's own choice."""
+    """A distribution per dimension (generators, content types, topic arms, hook types); None keeps the logging
+    policy's own choice."""
 
     name: str
     generators: Mapping[str, float] | None = None
     content_types: Mapping[str, float] | None = None
+    topics: Mapping[str, float] | None = None
+    hooks: Mapping[str, float] | None = None
     description: str = ""
 
     def distribution(self, dimension: str) -> dict[str, float] | None:
@@ -70,6 +84,21 @@ class TargetPolicy:
 def uniform_over(names) -> dict[str, float]:
     names = sorted(set(names))
     return {n: 1.0 / len(names) for n in names}
+
+
+def logged_actions(logged: pd.DataFrame) -> pd.DataFrame:
+    """The logged rows with `topic_choice`: the topic arm, or "trending: <topic>" where the slot took the trending
+    topic (the trending share's draw, not the arms'). Rows without a topic keep None."""
+    if "topic_arm" not in logged.columns or "topic_choice" in logged.columns:
+        return logged
+    arm = logged["topic_arm"].astype(object)
+    source = logged["topic_source"] if "topic_source" in logged.columns else pd.Series(None, index=logged.index)
+    trending = source.astype(object).eq("trending") & arm.notna()
+    return logged.assign(topic_choice=arm.where(~trending, TRENDING_PREFIX + arm.astype(str)))
+
+
+def _label(dimension: str) -> str:
+    return dimension.removesuffix("s").replace("_", " ")
 
 
 @dataclass
@@ -87,7 +116,11 @@ def logged_weights(logged: pd.DataFrame, target: TargetPolicy) -> LoggedWeights:
         if probs is None:
             continue
         evaluated.append(dimension)
-        require_support(probs, logged[action_column].astype(str), dimension.removesuffix("s").replace("_", " "))
+        if action_column not in logged.columns or logged[action_column].isna().all():
+            raise OffPolicyRefused(f"the logged posts record no {_label(dimension)} choices, so a target that "
+                                   f"changes them cannot be evaluated")
+        actions = logged[action_column].astype(str)
+        require_support(probs, actions, _label(dimension))
         propensity = checked_propensities(logged[propensity_column], propensity_column)
         if len(propensity) and np.all(propensity >= 1.0) and logged[action_column].nunique() > 1:
             # Propensity 1 on every post while the choices differ: a deterministic rule (e.g. a fixed rotation)
@@ -95,46 +128,81 @@ def logged_weights(logged: pd.DataFrame, target: TargetPolicy) -> LoggedWeights:
             raise OffPolicyRefused(f"every logged {propensity_column} is 1: the {dimension.replace('_', ' ')} were "
                                    f"chosen deterministically, so a target that changes them cannot be evaluated")
         p *= propensity
-        pi *= logged[action_column].astype(str).map(lambda a, probs=probs: probs.get(a, 0.0)).to_numpy(dtype=float)
+        pi *= actions.map(lambda a, probs=probs: probs.get(a, 0.0)).to_numpy(dtype=float)
     return LoggedWeights(importance_weights(pi, p), evaluated)
 
 
-def action_grid(logged: pd.DataFrame, target: TargetPolicy) -> pd.DataFrame:
-    """Every logged row once per action the target could take there, with `target_probability` and `row` (the
-    logged row's position): a dimension the target leaves out keeps the logged value with probability 1."""
+def action_grid(logged: pd.DataFrame, target: TargetPolicy, columns) -> pd.DataFrame:
+    """Every logged row once per action the target could take there over the action `columns` (those a direct
+    method reads), with `target_probability` and `row` (the logged row's position); every other column keeps the
+    logged value."""
     grid = pd.DataFrame({"row": np.arange(len(logged)), "target_probability": 1.0})
     for dimension, (column, _) in DIMENSIONS.items():
         probs = target.distribution(dimension)
-        if probs is None:
-            grid[column] = logged[column].astype(str).to_numpy()[grid["row"]]
+        if probs is None or column not in columns:
             continue
         options = pd.DataFrame({column: list(probs), "p": list(probs.values())})
         grid = grid.merge(options[options["p"] > 0], how="cross")
         grid["target_probability"] *= grid.pop("p")
-    context = logged.reset_index(drop=True).drop(columns=ACTION_COLUMNS)
+    context = logged.reset_index(drop=True).drop(columns=[c for c in grid.columns if c in logged.columns])
     return grid.join(context, on="row").sort_values("row", kind="stable").reset_index(drop=True)
 
 
-def direct_method(logged: pd.DataFrame, grid: pd.DataFrame, predict: Predictor) -> tuple[np.ndarray, np.ndarray]:
-    """(q̂ of each logged action, q̂ expected under the target per row)."""
-    expected = pd.Series(grid["target_probability"].to_numpy() * predict(grid)).groupby(grid["row"].to_numpy()).sum()
-    return predict(logged.reset_index(drop=True)), expected.reindex(range(len(logged)), fill_value=0.0).to_numpy()
+@dataclass(frozen=True)
+class DirectMethod:
+    """q̂(x, a) for one reward: `predict` scores rows (a context with its action) and reads only the action columns in
+    `reads`, so its expectation under a target needs the target's choices over those columns alone."""
+
+    predict: Predictor
+    reads: tuple[str, ...]
+    description: str
+
+    def logged_and_expected(self, logged: pd.DataFrame, target: TargetPolicy) -> tuple[np.ndarray, np.ndarray]:
+        """(q̂ of each logged action, q̂ expected under the target per row)."""
+        logged = logged.reset_index(drop=True)
+        grid = action_grid(logged, target, self.reads)
+        expected = pd.Series(grid["target_probability"].to_numpy() * self.predict(grid)).groupby(
+            grid["row"].to_numpy()).sum()
+        return self.predict(logged), expected.reindex(range(len(logged)), fill_value=0.0).to_numpy()
 
 
-def empirical_predictor(logged: pd.DataFrame, value_column: str) -> Predictor:
-    """Per-action empirical means of a column (AdditiveActionMeans over content type and generator)."""
-    means = AdditiveActionMeans.fit(logged[ACTION_COLUMNS], logged[value_column])
+def action_means_method(logged: pd.DataFrame, value_column: str) -> DirectMethod:
+    """Per-action empirical means of a column, additive over every logged action dimension (AdditiveActionMeans)."""
+    columns = [c for c in ACTION_COLUMNS if c in logged.columns]
+    means = AdditiveActionMeans.fit(logged[columns], logged[value_column])
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
-        return np.array([means.predict(content_type=c, generator_name=g)
-                         for c, g in zip(frame["content_type"], frame["generator_name"], strict=True)])
-    return predict
+        total = np.full(len(frame), means.overall)
+        for column in columns:
+            total += frame[column].astype(str).map(means.offsets[column]).fillna(0.0).to_numpy(dtype=float)
+        return total
+    return DirectMethod(predict, tuple(columns), f"per-action empirical means (additive over {_names(columns)})")
 
 
-def engagement_model_predictor(model_json: dict, logged: pd.DataFrame) -> Predictor:
+def followers_method(logged: pd.DataFrame, impressions: DirectMethod) -> DirectMethod:
+    """Followers per post = the impressions' direct method × a follow rate per impression that multiplies over every
+    logged action dimension (MultiplicativeRates): follows scale with reach, and a generator's, a topic's and a
+    hook's effects on the rate multiply. (Additive means of followers per post fit that shape badly: on logs whose
+    truth multiplies, their DR erred more than IPW did.)"""
+    columns = [c for c in ACTION_COLUMNS if c in logged.columns]
+    rates = MultiplicativeRates.fit(logged[columns], logged["followers_gained"], logged["impressions"])
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        return impressions.predict(frame) * rates.predict(frame)
+    return DirectMethod(predict, tuple(dict.fromkeys([*columns, *impressions.reads])),
+                        f"{impressions.description} of impressions per post × a follow rate per impression "
+                        f"multiplying over {_names(columns)}")
+
+
+def _names(columns) -> str:
+    return " × ".join(_label(d) for d, (c, _) in DIMENSIONS.items() if c in columns)
+
+
+def engagement_model_method(model_json: dict, logged: pd.DataFrame) -> DirectMethod:
     """The account's engagement model on the logged context with the action's content type. A content type's thread
     flag is what its logged posts mostly were (the model has a thread feature); the text's scores stay the logged
-    post's, since the text a different choice would have written is unknown. The model has no generator feature."""
+    post's, since the text a different choice would have written is unknown. The model has no generator, topic or
+    hook feature: for a target that changes those, its prediction is the logged one."""
     names = list(model_json.get("feature_names") or [])
     model_types = [n[3:] for n in names if n.startswith("ct_")]
     thread_share = pd.to_numeric(logged["is_thread"], errors="coerce").groupby(logged["content_type"]).mean()
@@ -146,7 +214,21 @@ def engagement_model_predictor(model_json: dict, logged: pd.DataFrame) -> Predic
         rows["decision_type"] = np.where(is_thread, "thread", "single")
         types = list(dict.fromkeys([*model_types, *rows["content_type"].astype(str)]))
         return predict_engagement(model_json, feature_frame(rows, types))
-    return predict
+    return DirectMethod(predict, ("content_type",), "the account's engagement model")
+
+
+def _notes(logged: pd.DataFrame, evaluated: list[str]) -> list[str]:
+    notes = [f"action: {' × '.join(_label(d) for d in evaluated)}, logging propensity "
+             f"{' × '.join(DIMENSIONS[d][1] for d in evaluated)}",
+             *[f"{d.replace('_', ' ')}: the logging policy's own choice (ratio 1)" for d in DIMENSIONS
+               if d not in evaluated]]
+    if "topics" in evaluated:
+        trending = int(logged["topic_choice"].astype(str).str.startswith(TRENDING_PREFIX).sum())
+        if trending:
+            notes.append(f"topics: {trending} posts took the trending topic, an action a topic target never takes "
+                         f"(weight 0)")
+    return [*notes, hour_note(logged), "F/1K: estimated followers per post / estimated impressions per post × 1000 "
+            "(for IPW and SNIPW this ratio is the same number)"]
 
 
 def hour_note(logged: pd.DataFrame) -> str:
@@ -174,25 +256,24 @@ def evaluate_target(
     generator_propensity, timing_propensity, followers_gained, impressions (> 0), engagement_rate and the model
     features. F/1K is a ratio: followers per post over impressions per post, each estimated the same way (× 1000)."""
     require_rows(len(logged), min_rows)
+    logged = logged_actions(logged.reset_index(drop=True))
     weighted = logged_weights(logged, target)
     if not weighted.evaluated:
-        raise OffPolicyRefused("the target changes neither the generators nor the content types: it is the logging "
-                               "policy itself")
-    grid = action_grid(logged, target)
+        raise OffPolicyRefused("the target changes none of the generators, content types, topics and hooks: it is "
+                               "the logging policy itself")
 
-    def column(value_column: str, predict: Predictor) -> RewardColumn:
-        dm_logged, dm_target = direct_method(logged, grid, predict)
-        return RewardColumn.of(logged[value_column], dm_logged, dm_target)
+    def column(value_column: str, method: DirectMethod) -> RewardColumn:
+        return RewardColumn.of(logged[value_column], *method.logged_and_expected(logged, target))
 
-    followers = column("followers_gained", empirical_predictor(logged, "followers_gained"))
-    impressions = column("impressions", empirical_predictor(logged, "impressions"))
-    if engagement_model is not None:
-        er_predict, er_method = engagement_model_predictor(engagement_model, logged), "the account's engagement model"
-    else:
-        er_predict, er_method = empirical_predictor(logged, "engagement_rate"), "per-action empirical means"
+    impressions_method = action_means_method(logged, "impressions")
+    follows_method = followers_method(logged, impressions_method)
+    followers = column("followers_gained", follows_method)
+    impressions = column("impressions", impressions_method)
+    er_method = (engagement_model_method(engagement_model, logged) if engagement_model is not None
+                 else action_means_method(logged, "engagement_rate"))
     options = {"bootstrap": bootstrap, "seed": seed, "level": level, "min_rows": min_rows}
     f_per_1k = estimate_policy_value(weighted.weights, followers, impressions, scale=F_PER_1K_SCALE, **options)
-    engagement = estimate_policy_value(weighted.weights, column("engagement_rate", er_predict), **options)
+    engagement = estimate_policy_value(weighted.weights, column("engagement_rate", er_method), **options)
     return {
         "target": target.name,
         "target_description": target.description,
@@ -202,17 +283,10 @@ def evaluate_target(
         "f_per_1k": f_per_1k.to_json(),
         "engagement_rate": engagement.to_json(),
         "direct_method": {
-            "f_per_1k": "per-action empirical means of followers and of impressions per post (the follow model "
-                        "predicts P(a follower), not followers per impression, and has no generator feature)",
-            "engagement_rate": er_method,
+            "f_per_1k": f"followers per post: {follows_method.description} (the follow model predicts P(a "
+                        f"follower), not followers per impression, and has no generator feature)",
+            "engagement_rate": er_method.description,
         },
-        "notes": [
-            "action: content type × generator, logging propensity content_propensity × generator_propensity",
-            *[f"{d.replace('_', ' ')}: the logging policy's own choice (ratio 1)" for d in DIMENSIONS
-              if d not in weighted.evaluated],
-            hour_note(logged),
-            "F/1K: estimated followers per post / estimated impressions per post × 1000 (for IPW and SNIPW this "
-            "ratio is the same number)",
-        ],
+        "notes": _notes(logged, weighted.evaluated),
     }
 

@@ -14,13 +14,14 @@ REFUSED_EXIT = 2
 
 def add_ope_parser(sub) -> None:
     ope = sub.add_parser(
-        "ope", help="estimate another generator or content policy's F/1K and engagement rate from the logged posts",
-        description="Off-policy evaluation of the content type × generator choice (the hour is chosen by UCB1, "
-                    "deterministically, and is never evaluated). Targets: weights (the current generator weights), "
-                    "posterior (posterior sampling on the current generator posteriors), uniform (every usable "
-                    "generator alike) — content types stay the logged choice — or FILE.json with "
-                    '{"generators": {name: prob}, "content_types": {name: prob}} (a missing key keeps the logged '
-                    "policy's own).")
+        "ope", help="estimate another generator, content, topic or hook policy's F/1K and engagement rate from the "
+                    "logged posts",
+        description="Off-policy evaluation of the content type, generator, topic and hook choices (the hour is "
+                    "chosen by UCB1, deterministically, and is never evaluated). Targets: weights (the current "
+                    "generator weights), posterior (posterior sampling on the current generator posteriors), uniform "
+                    "(every usable generator alike) — the other choices stay the logged ones — or FILE.json with "
+                    '{"generators": {name: prob}, "content_types": {name: prob}, "topics": {topic: prob}, "hooks": '
+                    "{hook type: prob}} (a missing key keeps the logged policy's own).")
     ope.add_argument("--account", required=True)
     ope.add_argument("--target", required=True, help="weights | posterior | uniform | FILE.json")
     ope.add_argument("--days", type=int, default=30, help="the window of logged posts (default 30 days)")
