@@ -2,7 +2,7 @@
 
 The behaviour policy is the `weights` account (learning on, generators by the optimized weights: every generator
 keeps a floor weight, so every one the target may pick is logged with a positive propensity). The target is the
-static account's policy: the seed's generator weights and, where the scenario gives topics and hooks effects, the
+static account's policy: the seed's generator weights and, where the scenario gives topics or hooks effects, the
 static account's topics (the niche's, uniformly) and hook types (uniformly); content types and hours stay the
 behaviour's own. The static account ran on the same random numbers slot by slot, so its true F/1K is the target's
 value run for real: in the simulator a post's followers per impression depend on its generator, day, topic arm and

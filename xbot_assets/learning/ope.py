@@ -270,4 +270,3 @@ class AdditiveActionMeans:
 
     def predict(self, **action: str) -> float:
         return self.overall + sum(self.offsets[d].get(str(v), 0.0) for d, v in action.items())
-
