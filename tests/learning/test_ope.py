@@ -135,6 +135,7 @@ def test_evaluate_target_recovers_the_f_per_1k_of_a_generator_change():
         result = evaluate_target(planner_logs(seed), target, bootstrap=100, seed=seed)
         errors.append(result["f_per_1k"]["estimates"]["dr"]["value"] - truth)
         assert result["evaluated"] == ["generators"]
+        assert not any(n.startswith("effective sample size") for n in result["notes"])  # a mild reweighting
     assert abs(np.mean(errors)) < 0.1 and np.sqrt(np.mean(np.square(errors))) < 0.4
     assert "hour: UCB1, deterministic (propensity 1 on 540 of 600 posts" in " ".join(result["notes"])
     assert result["engagement_rate"]["estimates"]["dr"]["value"] == pytest.approx(0.04, abs=0.005)
@@ -222,6 +223,8 @@ def test_evaluate_target_recovers_the_f_per_1k_of_a_generator_topic_and_hook_cha
            "hook_propensity" in notes and "content types: the logging policy's own choice" in notes
     assert "posts took the trending topic, an action a topic target never takes (weight 0)" in notes
     assert "(additive over content type × generator × topic × hook)" in result["direct_method"]["f_per_1k"]
+    assert f"effective sample size {result['effective_sample_size']:.1f} of 800 posts: the target puts its weight" \
+        in notes  # learning-shaped propensities leave the uniform target few effective posts
     for name, values in errors.items():
         assert abs(np.mean(values)) < 0.05, name  # unbiased: the mean over seeds sits on the truth
     # The additive direct method is a weak control variate for a truth that multiplies (seeds' DR RMSE 0.21 against

@@ -208,7 +208,11 @@ def engagement_model_method(model_json: dict, logged: pd.DataFrame) -> DirectMet
     return DirectMethod(predict, ("content_type",), "the account's engagement model")
 
 
-def _notes(logged: pd.DataFrame, evaluated: list[str]) -> list[str]:
+# Below this share of the logged posts the effective sample size gets a note of its own.
+FEW_EFFECTIVE_POSTS = 0.1
+
+
+def _notes(logged: pd.DataFrame, evaluated: list[str], effective_posts: float) -> list[str]:
     notes = [f"action: {' × '.join(_label(d) for d in evaluated)}, logging propensity "
              f"{' × '.join(DIMENSIONS[d][1] for d in evaluated)}",
              *[f"{d.replace('_', ' ')}: the logging policy's own choice (ratio 1)" for d in DIMENSIONS
@@ -218,6 +222,10 @@ def _notes(logged: pd.DataFrame, evaluated: list[str]) -> list[str]:
         if trending:
             notes.append(f"topics: {trending} posts took the trending topic, an action a topic target never takes "
                          f"(weight 0)")
+    if effective_posts < FEW_EFFECTIVE_POSTS * len(logged):
+        notes.append(f"effective sample size {effective_posts:.1f} of {len(logged)} posts: the target puts its weight "
+                     f"on choices the logged policy rarely made, so the estimates rest on a few posts (their intervals "
+                     f"say how wide that leaves them)")
     return [*notes, hour_note(logged), "F/1K: estimated followers per post / estimated impressions per post × 1000 "
             "(for IPW and SNIPW this ratio is the same number)"]
 
@@ -277,6 +285,6 @@ def evaluate_target(
                         f"model predicts P(a follower), not followers per impression, and has no generator feature)",
             "engagement_rate": er_method.description,
         },
-        "notes": _notes(logged, weighted.evaluated),
+        "notes": _notes(logged, weighted.evaluated, f_per_1k.effective_sample_size),
     }
 
