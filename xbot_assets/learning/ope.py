@@ -268,5 +268,12 @@ class AdditiveActionMeans:
             offsets[dimension] = (grouped["sum"] / (grouped["count"] + prior_rows)).to_dict()
         return cls(overall, offsets)
 
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """q̂ of each row's action (the frame's columns of the fitted dimensions)."""
+        total = np.full(len(frame), self.overall)
+        for dimension, offsets in self.offsets.items():
+            total += frame[dimension].astype(str).map(offsets).fillna(0.0).to_numpy(dtype=float)
+        return total
+
     def predict(self, **action: str) -> float:
-        return self.overall + sum(self.offsets[d].get(str(v), 0.0) for d, v in action.items())
+        return float(self.predict_frame(pd.DataFrame([action]))[0])
