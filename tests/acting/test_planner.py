@@ -181,3 +181,31 @@ def test_the_profiles_banned_words_and_claims_are_gated():
     assert candidates and all(c.status == "skipped" for c in candidates)
     reason = candidates[0].skip_reason
     assert "banned word 'Miracle'" in reason and "banned claim" in reason and "'cure'" not in reason
+
+
+def _reading(document: dict, coefficients: dict[str, float]) -> dict:
+    """A seed model that also reads the given choice one-hots, in raw units (mean 0, scale 1, missing 0)."""
+    names = list(coefficients)
+    return {**document, "feature_names": [*document["feature_names"], *names],
+            "coefficients": {**document["coefficients"], **coefficients},
+            "scaler_mean": {**document["scaler_mean"], **dict.fromkeys(names, 0.0)},
+            "scaler_scale": {**document["scaler_scale"], **dict.fromkeys(names, 1.0)},
+            "imputer_medians": {**document["imputer_medians"], **dict.fromkeys(names, 0.0)}}
+
+
+def test_the_models_score_the_generator_topic_and_hook_the_slot_drew():
+    """A model that reads the choice one-hots predicts from the candidate's own generator, topic arm and hook."""
+    ridge, logistic = seed_default_models(list(DEFAULT_CONTENT_TYPES))
+    lift = {"generator_dataNerd": 0.03, "hook_question": 0.01}
+    state = _state(engagement=ModelView(_reading(ridge, lift), False, "hand-made"),
+                   follow=ModelView(_reading(logistic, {"generator_dataNerd": 3.0}), False, "hand-made"))
+    candidates = plan_day(state, PlanSettings(posts_per_day=24), NOW, np.random.default_rng(11), _ids)
+    scored = [c for c in candidates if not np.isnan(c.predicted_er)]
+    for c in scored:  # the seed ridge is 0.01 + 0.025 · quality
+        expected = (0.01 + 0.025 * c.quality + lift["generator_dataNerd"] * (c.generator_name == "dataNerd")
+                    + lift["hook_question"] * (c.hook == "question"))
+        assert c.predicted_er == pytest.approx(expected)
+    assert {c.generator_name == "dataNerd" for c in scored} == {True, False}
+    assert {c.hook == "question" for c in scored} == {True, False}
+    by_generator = {c.generator_name == "dataNerd": c.predicted_follow_prob for c in scored}
+    assert by_generator[True] > 0.9 > by_generator[False]

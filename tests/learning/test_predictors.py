@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from xbot_assets.learning.features import feature_frame, feature_names
+from xbot_assets.learning.features import choice_values, choices_in, feature_frame, feature_names
 from xbot_assets.learning.predictors import (
     TrainedModel,
     predict_engagement,
@@ -104,6 +104,77 @@ def test_feature_frame_by_hand():
     assert (second.ct_educational, second.ct_myth_busting) == (0.0, 0.0)  # unknown type: no one-hot
     assert np.isnan(second.quality_score)  # left for the model's imputer, never invented here
     assert features["expertise_score"].isna().all()  # column absent upstream → NaN, same shape
+
+
+def test_choice_one_hots_by_hand_and_back_from_the_names():
+    posts = pd.DataFrame({"quality_score": [0.8, 0.7, 0.6], "content_type": ["myth_busting"] * 3,
+                          "posted_hour": [6, 7, 8], "decision_type": ["single"] * 3,
+                          "generator_name": ["dataNerd", "coach", "dataNerd"],
+                          "topic_arm": ["sleep", None, "stress"], "hook": ["question", "surprising number", None]})
+    choices = choice_values(posts)
+    assert choices == {"generator_name": ["coach", "dataNerd"], "topic_arm": ["sleep", "stress"],
+                       "hook": ["question", "surprising number"]}
+    names = feature_names(TYPES, choices)
+    assert names[:len(feature_names(TYPES))] == feature_names(TYPES)  # the base block keeps its order
+    assert names[len(feature_names(TYPES)):] == ["generator_coach", "generator_dataNerd", "topic_sleep",
+                                                 "topic_stress", "hook_question", "hook_surprising number"]
+    assert choices_in(names) == choices
+    assert choices_in(feature_names(TYPES)) == {"generator_name": [], "topic_arm": [], "hook": []}
+
+    features = feature_frame(posts, TYPES, choices)
+    assert list(features.columns) == names
+    assert features["generator_dataNerd"].tolist() == [1.0, 0.0, 1.0]
+    assert features["topic_sleep"].tolist() == [1.0, 0.0, 0.0]  # no topic: none of the topics
+    assert features["hook_surprising number"].tolist() == [0.0, 1.0, 0.0]
+    unseen = feature_frame(posts.assign(generator_name="newcomer"), TYPES, choices)
+    assert unseen[["generator_coach", "generator_dataNerd"]].to_numpy().sum() == 0.0
+    without = feature_frame(posts.drop(columns=["hook"]), TYPES, choices)  # a frame without the column at all
+    assert without[["hook_question", "hook_surprising number"]].to_numpy().sum() == 0.0
+
+
+def posts_with_choices(n: int, seed: int, generator_effect: float) -> pd.DataFrame:
+    """synthetic_posts with a generator per post; engagement moves with the generator by `generator_effect`."""
+    rng = np.random.default_rng(seed + 1000)
+    posts = synthetic_posts(n, seed)
+    posts["generator_name"] = rng.choice(["coach", "dataNerd", "storyteller"], n)
+    posts["topic_arm"] = rng.choice(["sleep", "stress"], n)
+    posts["hook"] = rng.choice(["question", "bold claim"], n)
+    posts["engagement_rate"] += generator_effect * (posts["generator_name"] == "dataNerd")
+    return posts
+
+
+def test_engagement_model_reads_the_choices_only_where_they_lower_the_error_on_newer_training_rows():
+    moved = posts_with_choices(150, seed=21, generator_effect=0.02)
+    model = train_engagement_model(moved, TYPES, choices=choice_values(moved))
+    assert model.metrics["choice_features"] is True
+    assert model.metrics["inner_mse_choices"] < model.metrics["inner_mse_base"]
+    assert "generator_dataNerd" in model.feature_names and "reads the generator" in model.reason
+    _, raw = raw_unit_coefficients(model.to_json())
+    assert raw["generator_dataNerd"] == pytest.approx(0.02 * 2 / 3, rel=0.25)  # against the other two's mean
+    without = train_engagement_model(moved, TYPES)
+    assert model.metrics["r2"] > without.metrics["r2"] + 0.2
+
+    # The same posts with engagement that does not depend on the choices: the one-hots only add noise.
+    still = [posts_with_choices(150, seed=s, generator_effect=0.0) for s in range(30, 40)]
+    kept = [train_engagement_model(p, TYPES, choices=choice_values(p)) for p in still]
+    left_out = [m for m in kept if not m.metrics["choice_features"]]
+    assert len(left_out) >= 6, [m.metrics["inner_mse_base"] - m.metrics["inner_mse_choices"] for m in kept]
+    assert all(m.feature_names == feature_names(TYPES) and "leaves out" in m.reason for m in left_out)
+    document = left_out[0].to_json()
+    features = feature_frame(still[0], TYPES, choice_values(still[0]))  # a wider frame still lines up by name
+    assert predict_engagement(document, features) == pytest.approx(
+        predict_engagement(document, feature_frame(still[0], TYPES)))
+
+
+def test_follow_model_always_reads_the_choices():
+    posts = posts_with_choices(200, seed=23, generator_effect=0.0)
+    rng = np.random.default_rng(5)
+    posts["followers_gained"] = (rng.uniform(0, 1, len(posts))
+                                 < np.where(posts["generator_name"] == "dataNerd", 0.7, 0.1)).astype(int)
+    model = train_follow_model(posts, TYPES, choices=choice_values(posts))
+    assert model.trained and "generator_dataNerd" in model.feature_names and "hook_question" in model.feature_names
+    assert model.coefficients["generator_dataNerd"] > 0.5
+    assert model.metrics["auc"] > train_follow_model(posts, TYPES).metrics["auc"] + 0.1
 
 
 def test_is_thread_flag_wins_over_decision_type():

@@ -48,7 +48,7 @@ from xbot_assets.acting.text_features import (
 )
 from xbot_assets.connectors.base import contains_url
 from xbot_assets.ingest.hooks import classify_hook
-from xbot_assets.learning.features import feature_frame
+from xbot_assets.learning.features import choices_in, feature_frame
 from xbot_assets.learning.generator_posterior import generator_propensities, sample_generator
 from xbot_assets.learning.predictors import predict_engagement, predict_follow_probability
 from xbot_assets.learning.timing_arms import ucb1_indices
@@ -315,6 +315,7 @@ def plan_day(
                 candidate = _assess(
                     state, settings, draft, recent, scheduled_at, hour, content_type, generator, content_propensity,
                     timing_propensity, generator_propensity, decision_id(scheduled_at, counter),
+                    topic_arm=topic.topic_arm if topic else None, hook=hook,
                 )
             counter += 1
             _mark_topic_and_hook(candidate, topic, hook, hook_propensity)
@@ -343,7 +344,7 @@ def _mark_topic_and_hook(candidate: Candidate, topic, hook: str, hook_propensity
 
 def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: Sequence[str], scheduled_at: datetime,
             hour: int, content_type: str, generator: str, content_propensity: float, timing_propensity: float,
-            generator_propensity: float, decision_id: str) -> Candidate:
+            generator_propensity: float, decision_id: str, *, topic_arm: str | None, hook: str) -> Candidate:
     similarity = max_similarity(draft.text, recent)  # one TF-IDF fit for both scores
     quality = quality_score(draft.text, recent, similarity=similarity)
     novelty = novelty_score(draft.text, recent, similarity=similarity)
@@ -351,7 +352,7 @@ def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: 
     row = pd.DataFrame([{
         "quality_score": quality.value, "content_type": content_type, "posted_hour": hour,
         "is_thread": float(len(draft.thread_parts) > 1), "novelty_score": novelty, "expertise_score": expertise,
-        "viral_score": viral,
+        "viral_score": viral, "generator_name": generator, "topic_arm": topic_arm, "hook": hook,
     }])
     features = _model_features(row, (state.engagement.document, state.follow.document),
                                [*settings.content_types, content_type])
@@ -401,7 +402,8 @@ def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: 
 
 
 def _model_features(row: pd.DataFrame, documents: Sequence[dict], content_types: list[str]) -> pd.DataFrame:
-    """The feature row with every column the models read (a model trained on other content types still lines up:
-    each reads its own columns, in its own order), built once for all of them."""
-    model_types = [n[3:] for document in documents for n in document.get("feature_names") or [] if n.startswith("ct_")]
-    return feature_frame(row, list(dict.fromkeys([*model_types, *content_types])))
+    """The feature row with every column the models read (a model trained on other content types, generators, topics
+    or hooks still lines up: each reads its own columns, in its own order), built once for all of them."""
+    names = [n for document in documents for n in document.get("feature_names") or []]
+    model_types = [n[3:] for n in names if n.startswith("ct_")]
+    return feature_frame(row, list(dict.fromkeys([*model_types, *content_types])), choices_in(names))

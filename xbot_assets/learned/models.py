@@ -22,6 +22,7 @@ from xbot_assets.learned.store import (
     run_directly,
     timestamp_or_none,
 )
+from xbot_assets.learning.features import choice_values
 from xbot_assets.learning.predictors import (
     ENGAGEMENT_MODEL,
     FOLLOW_MODEL,
@@ -44,6 +45,7 @@ MODEL_TYPE = {ENGAGEMENT_MODEL: "ridge", FOLLOW_MODEL: "logistic"}
 TRAINING_COLUMNS = (
     "decision_id", "posted_at", "content_type", "posted_hour", "decision_type", "is_thread", "quality_score",
     "novelty_score", "expertise_score", "viral_score", "engagement_rate", "followers_gained", "follow_label",
+    "generator_name", "topic_arm", "hook",
 )
 REGISTRY_COLUMNS = (
     "account_id", "model_name", "version", "model_type", "target", "model_json", "feature_names", "metrics",
@@ -135,7 +137,8 @@ def learn_model(
             canonical(newest["window_start"]), canonical(newest["window_end"]),
         )
 
-    model: TrainedModel = trainer(frame, content_types, min_samples=settings.min_training_samples)
+    model: TrainedModel = trainer(frame, content_types, choices=choice_values(frame),
+                                  min_samples=settings.min_training_samples)
     if not model.trained:
         in_use = int(newest["version"]) if newest is not None else None
         fallback = f"planning keeps v{in_use}" if in_use is not None else "planning uses the seed defaults"

@@ -3,7 +3,8 @@
 quality_score, a one-hot of the content type, the posting hour as a point on the clock (sin/cos, so 23h and 0h are
 neighbours) and as a one-hot (hour effects are spiky — a lunch or evening peak — which one smooth cycle cannot fit:
 measured on the hidden_gem loop, holdout R² 0.53 with sin/cos alone, 0.77 with the one-hot, truth's ceiling 0.81),
-thread vs single, and the novelty / expertise / viral scores. Missing values stay NaN here: the model
+thread vs single, and the novelty / expertise / viral scores; and, where a model is given them, one-hots of the choices the planner makes per post beside the
+content type — the generator, the topic arm and the hook type (`CHOICE_PREFIXES`). Missing values stay NaN here: the model
 imputes them with the training median, never with invented numbers (the original filled novelty with random values,
 reference §7.1).
 """
@@ -17,16 +18,34 @@ import pandas as pd
 
 SCORE_COLUMNS = ["novelty_score", "expertise_score", "viral_score"]
 HOUR_COLUMNS = [f"hour_{h:02d}" for h in range(24)]
+# The planner's per-post choices a model may read, as one-hots named prefix + value ("generator_dataNerd",
+# "topic_sleep", "hook_question"). A stored model's feature names say which values it knows (`choices_in`).
+CHOICE_PREFIXES = {"generator_name": "generator_", "topic_arm": "topic_", "hook": "hook_"}
+Choices = dict[str, list[str]]
 
 
 def content_type_column(content_type: str) -> str:
     return f"ct_{content_type}"
 
 
-def feature_names(content_types: Sequence[str]) -> list[str]:
+def choice_values(df: pd.DataFrame) -> Choices:
+    """The values of each choice column in `df` (sorted; missing values and absent columns give none)."""
+    return {column: sorted(df[column].dropna().astype(str).unique().tolist()) if column in df.columns else []
+            for column in CHOICE_PREFIXES}
+
+
+def choices_in(names: Sequence[str]) -> Choices:
+    """The choice values a list of feature names holds one-hots for (the inverse of feature_names' choice block)."""
+    return {column: [n.removeprefix(prefix) for n in names if n.startswith(prefix)]
+            for column, prefix in CHOICE_PREFIXES.items()}
+
+
+def feature_names(content_types: Sequence[str], choices: Choices | None = None) -> list[str]:
     """Feature column order: fixed, so a stored model and a fresh frame always line up by name."""
     one_hot = [content_type_column(t) for t in dict.fromkeys(content_types)]
-    return ["quality_score", *one_hot, "hour_sin", "hour_cos", *HOUR_COLUMNS, "is_thread", *SCORE_COLUMNS]
+    chosen = [CHOICE_PREFIXES[column] + value for column, values in (choices or {}).items()
+              for value in dict.fromkeys(values)]
+    return ["quality_score", *one_hot, "hour_sin", "hour_cos", *HOUR_COLUMNS, "is_thread", *SCORE_COLUMNS, *chosen]
 
 
 def _is_thread(df: pd.DataFrame) -> np.ndarray:
@@ -43,11 +62,12 @@ def _is_thread(df: pd.DataFrame) -> np.ndarray:
     return np.nan_to_num(flag, nan=0.0)
 
 
-def feature_frame(df: pd.DataFrame, content_types: Sequence[str]) -> pd.DataFrame:
+def feature_frame(df: pd.DataFrame, content_types: Sequence[str], choices: Choices | None = None) -> pd.DataFrame:
     """Model features from columns quality_score, content_type, posted_hour, is_thread (or decision_type) and,
     when available, novelty_score, expertise_score, viral_score (0–1 scales). Keeps `df`'s index.
 
-    A content type outside `content_types` gets all-zero one-hot columns. A score column that does not exist yet is
+    A content type outside `content_types` gets all-zero one-hot columns, and so does a choice outside `choices` (or
+    a missing choice: a post with no topic is none of the topics). A score column that does not exist yet is
     all NaN (imputed at training time), so the feature set never changes shape with upstream availability.
     """
     # Built as arrays and framed once: inserting ~40 columns one by one cost ~10 ms a call, and the planner scores
@@ -65,4 +85,8 @@ def feature_frame(df: pd.DataFrame, content_types: Sequence[str]) -> pd.DataFram
         **{column: pd.to_numeric(df[column]).to_numpy(dtype=float) if column in df.columns
            else np.full(len(df), np.nan) for column in SCORE_COLUMNS},
     }
-    return pd.DataFrame({name: columns[name] for name in feature_names(content_types)}, index=df.index)
+    for column, values in (choices or {}).items():
+        chosen = df[column].to_numpy(dtype=object) if column in df.columns else np.full(len(df), None)
+        columns.update({CHOICE_PREFIXES[column] + v: (chosen == v).astype(float) for v in values})
+    names = feature_names(content_types, choices)
+    return pd.DataFrame({name: columns[name] for name in names}, index=df.index)

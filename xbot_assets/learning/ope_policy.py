@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from xbot_assets.learning.features import feature_frame
+from xbot_assets.learning.features import choices_in, feature_frame
 from xbot_assets.learning.ope import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_LEVEL,
@@ -184,12 +184,16 @@ def _names(columns) -> str:
 
 
 def engagement_model_method(model_json: dict, logged: pd.DataFrame) -> DirectMethod:
-    """The account's engagement model on the logged context with the action's content type. A content type's thread
-    flag is what its logged posts mostly were (the model has a thread feature); the text's scores stay the logged
-    post's, since the text a different choice would have written is unknown. The model has no generator, topic or
-    hook feature: for a target that changes those, its prediction is the logged one."""
+    """The account's engagement model on the logged context with the action's content type, and its generator, topic
+    and hook where the model reads them. A content type's thread flag is what its logged posts mostly were (the model
+    has a thread feature); the text's scores stay the logged post's, since the text a different choice would have
+    written is unknown. For a choice the model does not read, its prediction is the logged one."""
     names = list(model_json.get("feature_names") or [])
     model_types = [n[3:] for n in names if n.startswith("ct_")]
+    choices = choices_in(names)
+    # the action column each choice block is read from (a topic action may be "trending: <arm>")
+    action_of = {"generator_name": "generator_name", "topic_arm": "topic_choice", "hook": "hook"}
+    reads = ("content_type", *[action_of[choice] for choice, values in choices.items() if values])
     thread_share = pd.to_numeric(logged["is_thread"], errors="coerce").groupby(logged["content_type"]).mean()
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
@@ -197,9 +201,12 @@ def engagement_model_method(model_json: dict, logged: pd.DataFrame) -> DirectMet
         is_thread = rows["content_type"].map(thread_share).fillna(0.0) >= 0.5
         rows["is_thread"] = is_thread.astype(float)
         rows["decision_type"] = np.where(is_thread, "thread", "single")
+        if "topic_choice" in rows.columns:  # a trending post's topic arm is the profile topic it was filed under
+            rows["topic_arm"] = rows["topic_choice"].astype(object).map(
+                lambda t: t.removeprefix(TRENDING_PREFIX) if isinstance(t, str) else None)
         types = list(dict.fromkeys([*model_types, *rows["content_type"].astype(str)]))
-        return predict_engagement(model_json, feature_frame(rows, types))
-    return DirectMethod(predict, ("content_type",), "the account's engagement model")
+        return predict_engagement(model_json, feature_frame(rows, types, choices))
+    return DirectMethod(predict, reads, "the account's engagement model")
 
 
 # Below this share of the logged posts the effective sample size gets a note of its own.
