@@ -105,7 +105,7 @@ def _iso(at: datetime) -> str:
 
 def test_production_loop_against_the_local_x_server(production, capsys):
     server, wh = production
-    day0 = datetime(2026, 11, 30)  # fixed, so the run is the same every day: its plan holds a 3-part thread
+    day0 = datetime(2026, 11, 29)  # fixed, so the run is the same every day: its plan holds a 3-part thread
 
     # An account, from the command line: dry run until --publish.
     _cli("accounts", "add", ACCOUNT, "--connector", "x-api", "--handle", "xbot_test", "--timezone", "UTC")

@@ -209,3 +209,25 @@ def test_the_models_score_the_generator_topic_and_hook_the_slot_drew():
     assert {c.hook == "question" for c in scored} == {True, False}
     by_generator = {c.generator_name == "dataNerd": c.predicted_follow_prob for c in scored}
     assert by_generator[True] > 0.9 > by_generator[False]
+
+
+def test_a_plan_estimates_each_posteriors_propensities_once():
+    """The arms do not change while a day is planned: every candidate of the plan that made the same pick from the
+    same posterior carries the same propensity (the Monte Carlo estimate is made once per distribution)."""
+    posteriors = generator_posteriors(pd.DataFrame({
+        "generator_name": ["dataNerd"] * 5 + ["coach"] * 5, "impressions": [1000] * 10,
+        "followers_gained": [6] * 5 + [2] * 5, "posted_at": pd.Timestamp("2026-02-20")}), list(DEFAULT_WEIGHTS))
+    state = _state(generator_posteriors=posteriors[["generator_name", "shape", "rate"]],
+                   content_arms=pd.DataFrame({"content_type": list(DEFAULT_CONTENT_TYPES), "alpha": [6.0, 4.0, 5.0, 5.0],
+                                              "beta": [5.0, 6.0, 5.0, 6.0]}))
+    candidates = plan_day(state, PlanSettings(posts_per_day=24, generator_policy="posterior"), NOW,
+                          np.random.default_rng(4), _ids)
+    for column, value in (("content_type", "content_propensity"), ("generator_name", "generator_propensity"),
+                          ("hook", "hook_propensity")):
+        seen: dict[str, set[float]] = {}
+        for c in candidates:
+            seen.setdefault(getattr(c, column), set()).add(getattr(c, value))
+        assert len(seen) > 1 and all(len(props) == 1 for props in seen.values()), (column, seen)
+    # and the estimate is the policy's: the propensities of the picks seen sum to at most 1, the most likely near it
+    generator_props = {c.generator_name: c.generator_propensity for c in candidates}
+    assert sum(generator_props.values()) <= 1.0 + 1e-9

@@ -29,6 +29,7 @@ import pandas as pd
 from xbot_assets.acting.arm_choices import (
     PROPENSITY_DRAWS,
     TrendingTopic,
+    WinProbabilities,
     beta_choice,
     choose_hook,
     choose_topic,
@@ -232,19 +233,23 @@ def choose_hours(state: PlanningState, settings: PlanSettings, slots: dict[int, 
     return chosen
 
 
-def _content_choice(state: PlanningState, settings: PlanSettings, rng: np.random.Generator) -> tuple[str, float]:
+def _content_choice(state: PlanningState, settings: PlanSettings, rng: np.random.Generator,
+                    wins: WinProbabilities) -> tuple[str, float]:
     if settings.policy == "static":
         types = list(settings.content_types)
         return types[int(rng.integers(len(types)))], 1.0 / len(types)
     # the same Thompson choice as topics and hooks: Beta posteriors, Beta(1,1) for a type never played
-    return beta_choice(state.content_arms.rename(columns={"content_type": "arm_value"}), settings.content_types, rng)
+    return beta_choice(state.content_arms.rename(columns={"content_type": "arm_value"}), settings.content_types, rng,
+                       wins)
 
 
-def _generator_choice(state: PlanningState, settings: PlanSettings, rng: np.random.Generator) -> tuple[str, float]:
+def _generator_choice(state: PlanningState, settings: PlanSettings, rng: np.random.Generator,
+                      wins: WinProbabilities) -> tuple[str, float]:
     if settings.policy == "learned" and settings.generator_policy == "posterior" and len(state.generator_posteriors):
         post = state.generator_posteriors
         pick = sample_generator(post, rng)
-        props = generator_propensities(post, rng, n_draws=PROPENSITY_DRAWS)
+        props = wins.once(("generators", *(tuple(post[c]) for c in ("generator_name", "shape", "rate"))),
+                          lambda: generator_propensities(post, rng, n_draws=PROPENSITY_DRAWS))
         return pick, max(props[pick], 1.0 / (PROPENSITY_DRAWS + 1))
     names = [g for g, w in state.generator_weights.items() if w > 0]
     if not names:
@@ -293,17 +298,19 @@ def plan_day(
     slots = free_slots(now, settings, state.taken)
     hours = choose_hours(state, settings, slots, need, rng)
     recent = list(state.recent_texts)
+    wins = WinProbabilities()
     candidates: list[Candidate] = []
     counter = 0
     for hour, timing_propensity in hours:
         scheduled_at = slots[hour].pop(0)
         for attempt in range(settings.attempts_per_slot):
-            content_type, content_propensity = _content_choice(state, settings, rng)
-            generator, generator_propensity = _generator_choice(state, settings, rng)
+            content_type, content_propensity = _content_choice(state, settings, rng, wins)
+            generator, generator_propensity = _generator_choice(state, settings, rng, wins)
             learned = settings.policy == "learned"
-            topic = choose_topic(state.topic_weights, state.topic_arms, state.trending, rng=rng,
+            topic = choose_topic(state.topic_weights, state.topic_arms, state.trending, rng=rng, wins=wins,
                                  learn=learned and settings.learn_topics, trending_share=settings.trending_share)
-            hook, hook_propensity = choose_hook(state.hook_arms, learn=learned and settings.learn_hooks, rng=rng)
+            hook, hook_propensity = choose_hook(state.hook_arms, learn=learned and settings.learn_hooks, rng=rng,
+                                                wins=wins)
             try:
                 draft = write_with(generate, generator, content_type, rng, thread=content_type in THREAD_CONTENT_TYPES,
                                    topic=topic.text_topic if topic else None, hook=hook,
