@@ -123,6 +123,7 @@ def learn_model(
             "min_samples": settings.min_training_samples,
             "window_days": settings.model_window_days,
             "min_age_hours": settings.model_min_age_hours,
+            "choices": settings.model_choices,
             "columns": list(TRAINING_COLUMNS),
             "rows": frame_rows(frame, TRAINING_COLUMNS),
         }
@@ -137,7 +138,8 @@ def learn_model(
             canonical(newest["window_start"]), canonical(newest["window_end"]),
         )
 
-    model: TrainedModel = trainer(frame, content_types, choices=choice_values(frame),
+    model: TrainedModel = trainer(frame, content_types,
+                                  choices=choice_values(frame) if settings.model_choices else None,
                                   min_samples=settings.min_training_samples)
     if not model.trained:
         in_use = int(newest["version"]) if newest is not None else None

@@ -49,6 +49,9 @@ class LearningSettings:
     XBOT_TOPIC_REWARD (`success`): what the topic arms learn — `success` (Beta posteriors on the success rule, as the
       content and hook arms) or `f_per_1k` (Gamma–Poisson posteriors of followers per 1,000 impressions, as the
       generator posterior: the topic that brings followers, not the one that engages).
+    XBOT_MODEL_CHOICES (1): the models may read the generator, topic arm and hook type as one-hots (the follow model
+      always, the engagement model when they lower its error on newer training rows); 0: content type, hour,
+      thread and the text's scores only, as before.
     """
 
     min_training_samples: int = 50
@@ -58,6 +61,7 @@ class LearningSettings:
     model_window_days: int | None = 30
     model_min_age_hours: float = 24.0
     topic_reward: str = TOPIC_REWARD_SUCCESS
+    model_choices: bool = True
 
     @classmethod
     def from_env(cls) -> LearningSettings:
@@ -71,6 +75,7 @@ class LearningSettings:
             model_window_days=model_window if model_window > 0 else None,
             model_min_age_hours=env_float("XBOT_MODEL_MIN_AGE_HOURS", 24.0),
             topic_reward=(os.environ.get("XBOT_TOPIC_REWARD") or TOPIC_REWARD_SUCCESS).strip().lower(),
+            model_choices=env_int("XBOT_MODEL_CHOICES", 1) != 0,
         )
         if settings.topic_reward not in TOPIC_REWARDS:
             raise ValueError(f"XBOT_TOPIC_REWARD must be one of {', '.join(TOPIC_REWARDS)}, "
