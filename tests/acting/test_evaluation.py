@@ -1,6 +1,7 @@
 """`xbot evaluate`: the JSON object of PRODUCT §7 from the real pipeline (a short run; the targets are in the README)."""
 
 import json
+import tempfile
 
 import pytest
 
@@ -19,8 +20,10 @@ def isolated(tmp_path, monkeypatch):
     definitions.cache_clear()
 
 
-def test_evaluate_prints_the_product_keys(isolated, capsys):
+def test_evaluate_prints_the_product_keys(isolated, capsys, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(isolated))
     assert main(["evaluate", "--scenario", "default", "--days", "2", "--json"]) == 0
+    assert not list(isolated.glob("xbot-evaluate-*"))  # its warehouse is removed when the command ends
     result = json.loads(capsys.readouterr().out)
     for key in ("days", "posts", "f_per_1k", "lift_vs_static", "share_of_oracle", "content_regret",
                 "engagement_model", "follow_model"):

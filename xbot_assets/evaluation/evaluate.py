@@ -193,7 +193,8 @@ def evaluation_settings(scenario: Scenario) -> dict[str, Any]:
 
 
 def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Path | None = None,
-             progress=None, ope: bool = False, reported_follows: bool | None = None, jobs: int = 1) -> Evaluation:
+             progress=None, ope: bool = False, reported_follows: bool | None = None, jobs: int = 1,
+             workdir: Path | None = None) -> Evaluation:
     """Run the evaluation; returns the PRODUCT §7 JSON object (means over seeds, plus per-seed values). With `ope`,
     the off-policy estimators are checked against the truth too (`evaluation.ope_validation`). `reported_follows`
     overrides the scenario's setting (False: the platform reports no per-post follows, only the follower count).
@@ -206,7 +207,8 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
     started = time.perf_counter()
     scenario = load_scenario(scenario_ref)
     seed_list = [scenario.seed + i for i in range(seeds)]
-    workdir = Path(tempfile.mkdtemp(prefix="xbot-evaluate-"))
+    # The warehouses and the changed scenario live here; the returned loop reads them, so the caller removes it.
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="xbot-evaluate-"))
     if reported_follows is not None and reported_follows != scenario.reported_follows:
         # The accounts name their scenario by reference: the changed one is written beside the warehouse.
         scenario = Scenario.from_dict({**scenario.to_dict(), "reported_follows": reported_follows})

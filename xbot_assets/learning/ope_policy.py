@@ -283,7 +283,7 @@ def evaluate_target(
         "engagement_rate": engagement.to_json(),
         "direct_method": {
             "f_per_1k": f"{follows_method.description} of followers and of impressions per post (the follow "
-                        f"model predicts P(a follower), not followers per impression, and has no generator feature)",
+                        f"model predicts P(a follower), not followers per impression)",
             "engagement_rate": er_method.description,
         },
         "notes": _notes(logged, weighted.evaluated, f_per_1k.effective_sample_size),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,8 +73,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     try:
         reported = None if args.reported_follows is None else args.reported_follows == "on"
-        result = evaluate(args.scenario, args.days, args.seeds, progress=progress, ope=args.ope,
-                          reported_follows=reported, jobs=args.jobs).result
+        # Each run's warehouses (~40 MB a seed for 60 days) go when it ends: nothing reads them after the result.
+        with tempfile.TemporaryDirectory(prefix="xbot-evaluate-", ignore_cleanup_errors=True) as workdir:
+            result = evaluate(args.scenario, args.days, args.seeds, progress=progress, ope=args.ope,
+                              reported_follows=reported, jobs=args.jobs, workdir=Path(workdir)).result
     except LoopError as exc:
         print(f"xbot evaluate: {exc}", file=sys.stderr)
         return 1
