@@ -3,10 +3,10 @@
 quality_score, a one-hot of the content type, the posting hour as a point on the clock (sin/cos, so 23h and 0h are
 neighbours) and as a one-hot (hour effects are spiky — a lunch or evening peak — which one smooth cycle cannot fit:
 measured on the hidden_gem loop, holdout R² 0.53 with sin/cos alone, 0.77 with the one-hot, truth's ceiling 0.81),
-thread vs single, and the novelty / expertise / viral scores; and, where a model is given them, one-hots of the choices the planner makes per post beside the
-content type — the generator, the topic arm and the hook type (`CHOICE_PREFIXES`). Missing values stay NaN here: the model
-imputes them with the training median, never with invented numbers (the original filled novelty with random values,
-reference §7.1).
+thread vs single, and the novelty / expertise / viral scores; and, where a model is given them, one-hots of the
+choices the planner makes per post beside the content type — the generator, the topic arm and the hook type
+(`CHOICE_PREFIXES`). Missing values stay NaN here: the model imputes them with the training median, never with
+invented numbers (the original filled novelty with random values, reference §7.1).
 """
 
 from __future__ import annotations
