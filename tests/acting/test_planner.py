@@ -218,8 +218,8 @@ def test_a_plan_estimates_each_posteriors_propensities_once():
         "generator_name": ["dataNerd"] * 5 + ["coach"] * 5, "impressions": [1000] * 10,
         "followers_gained": [6] * 5 + [2] * 5, "posted_at": pd.Timestamp("2026-02-20")}), list(DEFAULT_WEIGHTS))
     state = _state(generator_posteriors=posteriors[["generator_name", "shape", "rate"]],
-                   content_arms=pd.DataFrame({"content_type": list(DEFAULT_CONTENT_TYPES), "alpha": [6.0, 4.0, 5.0, 5.0],
-                                              "beta": [5.0, 6.0, 5.0, 6.0]}))
+                   content_arms=pd.DataFrame({"content_type": list(DEFAULT_CONTENT_TYPES),
+                                              "alpha": [6.0, 4.0, 5.0, 5.0], "beta": [5.0, 6.0, 5.0, 6.0]}))
     candidates = plan_day(state, PlanSettings(posts_per_day=24, generator_policy="posterior"), NOW,
                           np.random.default_rng(4), _ids)
     for column, value in (("content_type", "content_propensity"), ("generator_name", "generator_propensity"),

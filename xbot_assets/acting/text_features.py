@@ -78,8 +78,8 @@ _LINK = re.compile(r"https?://\S+", re.I)
 # twitter-text v3: these code points weigh 1, every other one 2 (CJK, most emoji); a link weighs 23 whatever it is.
 _LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 LINK_WEIGHT = 23
-# Every code point outside _LIGHT: each adds 1 to its 1 (one regex pass; a per-character loop cost the planner ~1 ms
-# a candidate).
+# The code points outside _LIGHT, which weigh 2: counted in one regex pass (a per-character loop cost the planner
+# ~1 ms a candidate).
 _HEAVY = re.compile("[^" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in _LIGHT) + "]")
 
 

@@ -176,7 +176,8 @@ def action_means_method(logged: pd.DataFrame, value_column: str, target: TargetP
     evaluated = [DIMENSIONS[d][0] for d in DIMENSIONS if target.distribution(d) is not None]
     columns = [c for c in ACTION_COLUMNS if c in ("content_type", "generator_name") or c in evaluated]
     means = AdditiveActionMeans.fit(logged[columns], logged[value_column])
-    return DirectMethod(means.predict_frame, tuple(columns), f"per-action empirical means (additive over {_names(columns)})")
+    return DirectMethod(means.predict_frame, tuple(columns),
+                        f"per-action empirical means (additive over {_names(columns)})")
 
 
 def _names(columns) -> str:
