@@ -98,6 +98,19 @@ def test_additive_action_means_shrink_towards_the_overall_mean():
     assert means.predict(generator_name="unseen", content_type="unseen") == 2.0
 
 
+def test_additive_action_means_stay_in_the_range_the_reward_took():
+    # Common actions follow well; the rare topic and the rare hook never did. Their offsets, added, pass below zero.
+    actions = pd.DataFrame({"topic_arm": ["common"] * 8 + ["rare", "common", "rare"],
+                            "hook": ["usual"] * 8 + ["usual", "odd", "odd"]})
+    followers = [3.0, 5.0] * 4 + [0.0, 0.0, 0.0]
+    means = AdditiveActionMeans.fit(actions, followers)
+    unclipped = means.overall + means.offsets["topic_arm"]["rare"] + means.offsets["hook"]["odd"]
+    assert unclipped < 0
+    assert means.predict(topic_arm="rare", hook="odd") == 0.0
+    assert means.predict(topic_arm="common", hook="usual") == pytest.approx(
+        means.overall + means.offsets["topic_arm"]["common"] + means.offsets["hook"]["usual"])
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The planner's logs: content type × generator, F/1K as a ratio, refusals
 
