@@ -30,8 +30,8 @@ def test_evaluate_prints_the_product_keys(isolated, capsys, monkeypatch):
         assert key in result, key
     assert set(result["f_per_1k"]) == {"learned", "static", "oracle"}
     assert set(result["content_regret"]) == {"learned", "lai_robbins_bound"}
-    assert set(result["engagement_model"]) == {"r2_holdout", "r2_ceiling"}
-    assert set(result["follow_model"]) == {"auc_holdout", "auc_ceiling"}
+    assert set(result["engagement_model"]) == {"r2_holdout", "r2_ceiling", "r2_forward", "r2_forward_ceiling"}
+    assert set(result["follow_model"]) == {"auc_holdout", "auc_ceiling", "auc_forward", "auc_forward_ceiling"}
     assert set(result["policies"]) == {"weights", "posterior"}
     assert result["days"] == 2 and result["posts"] == 8  # 4 posts a day
     assert result["f_per_1k"]["oracle"] == pytest.approx(3.4)  # dataNerd, the default scenario's best
@@ -39,6 +39,8 @@ def test_evaluate_prints_the_product_keys(isolated, capsys, monkeypatch):
     assert seed["posts"] == {"weights": 8, "posterior": 8, "static": 8}
     # Two days are below the models' minimum sample count: nothing is claimed for them.
     assert result["engagement_model"]["r2_holdout"] is None
+    assert result["engagement_model"]["r2_forward"] is None
+    assert seed["posterior"]["engagement_model"]["forward_posts"] == 0
     assert result["generator_policy"] == "posterior"  # the headline is what a new account gets
     assert result["lift_vs_static"] == pytest.approx(
         seed["f_per_1k"]["posterior"] / seed["f_per_1k"]["static"] - 1.0)

@@ -49,7 +49,7 @@ from xbot_assets.acting.text_features import (
 )
 from xbot_assets.connectors.base import contains_url
 from xbot_assets.ingest.hooks import classify_hook
-from xbot_assets.learning.features import choices_in, feature_frame
+from xbot_assets.learning.features import features_for_models
 from xbot_assets.learning.generator_posterior import generator_propensities, sample_generator
 from xbot_assets.learning.predictors import predict_engagement, predict_follow_probability
 from xbot_assets.learning.timing_arms import ucb1_indices
@@ -361,8 +361,8 @@ def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: 
         "is_thread": float(len(draft.thread_parts) > 1), "novelty_score": novelty, "expertise_score": expertise,
         "viral_score": viral, "generator_name": generator, "topic_arm": topic_arm, "hook": hook,
     }])
-    features = _model_features(row, (state.engagement.document, state.follow.document),
-                               [*settings.content_types, content_type])
+    features = features_for_models(row, (state.engagement.document, state.follow.document),
+                                   [*settings.content_types, content_type])
     er = float(predict_engagement(state.engagement.document, features)[0])
     follow = float(predict_follow_probability(state.follow.document, features)[0])
 
@@ -406,11 +406,3 @@ def _assess(state: PlanningState, settings: PlanSettings, draft: Draft, recent: 
         generator_propensity=generator_propensity, reasons=[*rejections, *reasons],
         skip_reason="; ".join(rejections) or None,
     )
-
-
-def _model_features(row: pd.DataFrame, documents: Sequence[dict], content_types: list[str]) -> pd.DataFrame:
-    """The feature row with every column the models read (a model trained on other content types, generators, topics
-    or hooks still lines up: each reads its own columns, in its own order), built once for all of them."""
-    names = [n for document in documents for n in document.get("feature_names") or []]
-    model_types = [n[3:] for n in names if n.startswith("ct_")]
-    return feature_frame(row, list(dict.fromkeys([*model_types, *content_types])), choices_in(names))

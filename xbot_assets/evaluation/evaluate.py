@@ -32,6 +32,7 @@ import yaml
 from xbot_assets.acting.accounts import Account
 from xbot_assets.acting.planner import DEFAULT_GENERATOR_POLICY
 from xbot_assets.evaluation.closed_loop import LoopResult, run_closed_loop
+from xbot_assets.evaluation.forward_scores import auc_score, forward_predictions, forward_scores, r2_score
 from xbot_assets.evaluation.ope_validation import BEHAVIOUR, TARGET, summarize, validate_ope
 from xbot_assets.evaluation.strategy_regret import follow_ceiling, mean_entries, strategy_regret
 from xbot_assets.evaluation.windows import mean_windows, policy_windows
@@ -42,6 +43,9 @@ from xbot_assets.simulation.audience import lai_robbins_constant_from_probs
 from xbot_assets.simulation.scenario import Scenario, load_scenario
 
 LEARNED_POLICIES = ("weights", "posterior")
+# the model scores averaged over seeds (each seed's entry also has the versions and the forward post counts)
+MODEL_SCORES = {"engagement_model": ("r2_holdout", "r2_ceiling", "r2_forward", "r2_forward_ceiling"),
+                "follow_model": ("auc_holdout", "auc_ceiling", "auc_forward", "auc_forward_ceiling")}
 POLICY_NAMES = (*LEARNED_POLICIES, "static")
 
 
@@ -119,50 +123,37 @@ def content_regret(loop: LoopResult, account: str) -> tuple[float, float]:
     return regret, bound
 
 
-def _r2(y: np.ndarray, prediction: np.ndarray) -> float | None:
-    if len(y) < 2 or np.var(y) == 0:
-        return None
-    return float(1.0 - np.sum((y - prediction) ** 2) / np.sum((y - np.mean(y)) ** 2))
-
-
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    if len(np.unique(labels)) < 2:
-        return None
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels, scores))
-
-
 def model_quality(loop: LoopResult, warehouse, account: str, end) -> dict[str, dict[str, float | None]]:
-    """The newest models' own holdout scores, and the ceilings: the truth's score on the same holdout rows."""
+    """The newest models' own holdout scores and their ceilings (the truth's score on the same holdout rows), and
+    the forward scores: every version on the posts published while it was in use (`forward_scores`), with theirs."""
     settings = LearningSettings.from_env()
     truth = loop.simulated_posts(account).set_index("decision_id")
+    truths = {"engagement_model": truth["true_er"],
+              "follow_model": truth["true_f_per_1k"] * truth["expected_impressions"]}
     out: dict[str, dict[str, float | None]] = {
         "engagement_model": {"r2_holdout": None, "r2_ceiling": None, "version": None},
         "follow_model": {"auc_holdout": None, "auc_ceiling": None, "version": None},
     }
     with warehouse.connect() as conn:
         frame = training_frame(conn, account, end, settings)
-        for model_name, key, metric in ((ENGAGEMENT_MODEL, "engagement_model", "r2"),
-                                        (FOLLOW_MODEL, "follow_model", "auc")):
+        for model_name, key, metric, score in ((ENGAGEMENT_MODEL, "engagement_model", "r2", r2_score),
+                                               (FOLLOW_MODEL, "follow_model", "auc", auc_score)):
+            target = "engagement_rate" if key == "engagement_model" else "follow_label"
+            forward = forward_scores(forward_predictions(conn, account, model_name, end, settings), target,
+                                     truths[key], score)
+            out[key].update({f"{metric}_forward": forward["forward"],
+                             f"{metric}_forward_ceiling": forward["forward_ceiling"],
+                             "forward_posts": forward["forward_posts"]})
             row = newest_registry_row(conn, account, model_name)
             if row is None:
                 continue
-            metrics = json.loads(row["metrics"])
-            target = "engagement_rate" if key == "engagement_model" else "follow_label"
             usable = frame[frame[target].notna()]
             holdout = usable.iloc[len(usable) - int(row["n_holdout"]):] if int(row["n_holdout"]) else usable.iloc[:0]
             known = holdout[holdout["decision_id"].isin(truth.index)]
-            out[key]["version"] = int(row["version"])
-            if key == "engagement_model":
-                out[key]["r2_holdout"] = metrics.get("r2")
-                out[key]["r2_ceiling"] = _r2(known[target].to_numpy(float),
-                                             truth.loc[known["decision_id"], "true_er"].to_numpy(float))
-            else:
-                out[key]["auc_holdout"] = metrics.get("auc")
-                oracle = truth.loc[known["decision_id"]]
-                out[key]["auc_ceiling"] = _auc(known[target].to_numpy(float),
-                                               (oracle["true_f_per_1k"] * oracle["expected_impressions"]).to_numpy())
+            out[key].update({
+                "version": int(row["version"]), f"{metric}_holdout": json.loads(row["metrics"]).get(metric),
+                f"{metric}_ceiling": score(known[target].to_numpy(float),
+                                           truths[key].loc[known["decision_id"]].to_numpy(float))})
     return out
 
 
@@ -258,10 +249,8 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
             "share_of_oracle": mean_of([policy, "share_of_oracle"]),
             "content_regret": {"learned": mean_of([policy, "content_regret", "learned"]),
                                "lai_robbins_bound": mean_of([policy, "content_regret", "lai_robbins_bound"])},
-            "engagement_model": {"r2_holdout": mean_of([policy, "engagement_model", "r2_holdout"]),
-                                 "r2_ceiling": mean_of([policy, "engagement_model", "r2_ceiling"])},
-            "follow_model": {"auc_holdout": mean_of([policy, "follow_model", "auc_holdout"]),
-                             "auc_ceiling": mean_of([policy, "follow_model", "auc_ceiling"])},
+            **{model: {name: mean_of([policy, model, name]) for name in names}
+               for model, names in MODEL_SCORES.items()},
             **mean_entries(mean_of, policy),
             "windows": mean_windows([entry[policy]["windows"] for entry in per_seed], _mean),
         }

@@ -92,3 +92,12 @@ def feature_frame(df: pd.DataFrame, content_types: Sequence[str], choices: Choic
     # one float matrix framed once: a frame from a dict of ~60 arrays checks each array (~1 ms a planner call)
     matrix = np.column_stack([np.broadcast_to(np.asarray(columns[name], dtype=float), len(df)) for name in names])
     return pd.DataFrame(matrix.reshape(len(df), len(names)), columns=names, index=df.index)
+
+
+def features_for_models(df: pd.DataFrame, documents: Sequence[dict], content_types: Sequence[str] = ()) -> pd.DataFrame:
+    """The features with every column the stored models `documents` read, built once for all of them: their content
+    types and `content_types`, their choice values. Each model reads its own columns by name, so one trained on
+    other content types, generators, topics or hooks still lines up."""
+    names = [n for document in documents for n in document.get("feature_names") or []]
+    model_types = [n.removeprefix("ct_") for n in names if n.startswith("ct_")]
+    return feature_frame(df, list(dict.fromkeys([*model_types, *content_types])), choices_in(names))

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from xbot_assets.learning.features import choices_in, feature_frame
+from xbot_assets.learning.features import choices_in, features_for_models
 from xbot_assets.learning.ope import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_LEVEL,
@@ -189,9 +189,7 @@ def engagement_model_method(model_json: dict, logged: pd.DataFrame) -> DirectMet
     and hook where the model reads them. A content type's thread flag is what its logged posts mostly were (the model
     has a thread feature); the text's scores stay the logged post's, since the text a different choice would have
     written is unknown. For a choice the model does not read, its prediction is the logged one."""
-    names = list(model_json.get("feature_names") or [])
-    model_types = [n[3:] for n in names if n.startswith("ct_")]
-    choices = choices_in(names)
+    choices = choices_in(model_json.get("feature_names") or [])
     # the action column each choice block is read from (a topic action may be "trending: <arm>")
     action_of = {"generator_name": "generator_name", "topic_arm": "topic_choice", "hook": "hook"}
     reads = ("content_type", *[action_of[choice] for choice, values in choices.items() if values])
@@ -205,8 +203,7 @@ def engagement_model_method(model_json: dict, logged: pd.DataFrame) -> DirectMet
         if "topic_choice" in rows.columns:  # a trending post's topic arm is the profile topic it was filed under
             rows["topic_arm"] = rows["topic_choice"].astype(object).map(
                 lambda t: t.removeprefix(TRENDING_PREFIX) if isinstance(t, str) else None)
-        types = list(dict.fromkeys([*model_types, *rows["content_type"].astype(str)]))
-        return predict_engagement(model_json, feature_frame(rows, types, choices))
+        return predict_engagement(model_json, features_for_models(rows, [model_json], rows["content_type"].astype(str)))
     return DirectMethod(predict, reads, "the account's engagement model")
 
 

@@ -97,14 +97,28 @@ def evaluation_text(result: dict) -> str:
             f"  generators by {policy:<9} F/1K {f['learned']:.2f} vs static {f['static']:.2f} (oracle "
             f"{f['oracle']:.2f}): lift {values['lift_vs_static']:+.1%}, share of oracle "
             f"{values['share_of_oracle']:.1%}; content regret {values['content_regret']['learned']:.1f} "
-            f"(Lai–Robbins {values['content_regret']['lai_robbins_bound']:.1f}); engagement R² "
-            f"{values['engagement_model']['r2_holdout']} (ceiling {values['engagement_model']['r2_ceiling']})")
+            f"(Lai–Robbins {values['content_regret']['lai_robbins_bound']:.1f}); " + _model_scores(values))
     if "ope" in result:
         from xbot_assets.operator.ope_cli import describe_validation
 
         lines.append(describe_validation(result["ope"]))
     lines.append(f"time: {result['timing_seconds']}")
     return "\n".join(lines)
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _model_scores(values: dict) -> str:
+    """Each model's forward score (every version on the posts after it) and its own holdout's, with their ceilings."""
+    parts = []
+    for model, metric, label in (("engagement_model", "r2", "engagement R²"), ("follow_model", "auc", "follow AUC")):
+        scores = values[model]
+        parts.append(f"{label} forward {_score(scores[f'{metric}_forward'])} (ceiling "
+                     f"{_score(scores[f'{metric}_forward_ceiling'])}), holdout {_score(scores[f'{metric}_holdout'])} "
+                     f"(ceiling {_score(scores[f'{metric}_ceiling'])})")
+    return "; ".join(parts)
 
 
 def _setting(value) -> str:
