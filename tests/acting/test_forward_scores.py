@@ -7,7 +7,13 @@ import pytest
 
 from xbot_assets.acting.accounts import Account
 from xbot_assets.evaluation.closed_loop import run_closed_loop
-from xbot_assets.evaluation.forward_scores import auc_score, forward_predictions, forward_scores, r2_score
+from xbot_assets.evaluation.forward_scores import (
+    auc_score,
+    forward_predictions,
+    forward_scores,
+    history_frame,
+    r2_score,
+)
 from xbot_assets.learned.store import LearningSettings
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL
 from xbot_assets.simulation.scenario import load_scenario
@@ -38,10 +44,11 @@ def test_each_post_is_scored_by_the_version_the_planner_used(short_loop):
     wh, loop = short_loop
     end = pd.Timestamp(loop.scenario.start).tz_convert(None).to_pydatetime() + pd.Timedelta(days=5)
     with wh.connect() as conn:
-        forward = forward_predictions(conn, "fwd", ENGAGEMENT_MODEL, end, LearningSettings.from_env())
+        history = history_frame(conn, "fwd", end, LearningSettings.from_env())
+        forward = forward_predictions(conn, "fwd", ENGAGEMENT_MODEL, history)
         versions = conn.fetch_df("select version, created_at from learn.model_registry "
                                  "where account_id = 'fwd' and model_name = ? order by version", [ENGAGEMENT_MODEL])
-        follow = forward_predictions(conn, "fwd", FOLLOW_MODEL, end, LearningSettings.from_env())
+        follow = forward_predictions(conn, "fwd", FOLLOW_MODEL, history)
         planned = conn.fetch_df("select decision_id, predicted_er, predicted_follow_prob from raw.posts "
                                 "where account_id = 'fwd' and status = 'posted'").set_index("decision_id")
     assert len(versions) >= 2  # the first days teach a model, later days a newer one

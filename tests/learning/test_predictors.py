@@ -59,10 +59,6 @@ def sklearn_pipeline(estimator) -> Pipeline:
     )
 
 
-def older_part(posts: pd.DataFrame, n_train: int) -> pd.DataFrame:
-    return posts.sort_values("posted_at", kind="stable").iloc[:n_train]
-
-
 def assert_plain_json(value) -> None:
     if isinstance(value, dict):
         assert all(isinstance(k, str) for k in value)

@@ -32,11 +32,17 @@ import yaml
 from xbot_assets.acting.accounts import Account
 from xbot_assets.acting.planner import DEFAULT_GENERATOR_POLICY
 from xbot_assets.evaluation.closed_loop import LoopResult, run_closed_loop
-from xbot_assets.evaluation.forward_scores import auc_score, forward_predictions, forward_scores, r2_score
+from xbot_assets.evaluation.forward_scores import (
+    auc_score,
+    forward_predictions,
+    forward_scores,
+    history_frame,
+    r2_score,
+)
 from xbot_assets.evaluation.ope_validation import BEHAVIOUR, TARGET, summarize, validate_ope
 from xbot_assets.evaluation.strategy_regret import follow_ceiling, mean_entries, strategy_regret
 from xbot_assets.evaluation.windows import mean_windows, policy_windows
-from xbot_assets.learned.models import newest_registry_row, training_frame
+from xbot_assets.learned.models import newest_registry_row
 from xbot_assets.learned.store import LearningSettings
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL
 from xbot_assets.simulation.audience import lai_robbins_constant_from_probs
@@ -135,19 +141,20 @@ def model_quality(loop: LoopResult, warehouse, account: str, end) -> dict[str, d
         "follow_model": {"auc_holdout": None, "auc_ceiling": None, "version": None},
     }
     with warehouse.connect() as conn:
-        frame = training_frame(conn, account, end, settings)
+        # all history, read once: its newest rows are the newest model's holdout too (a window only cuts old posts)
+        history = history_frame(conn, account, end, settings)
         for model_name, key, metric, score in ((ENGAGEMENT_MODEL, "engagement_model", "r2", r2_score),
                                                (FOLLOW_MODEL, "follow_model", "auc", auc_score)):
             target = "engagement_rate" if key == "engagement_model" else "follow_label"
-            forward = forward_scores(forward_predictions(conn, account, model_name, end, settings), target,
-                                     truths[key], score)
+            forward = forward_scores(forward_predictions(conn, account, model_name, history), target, truths[key],
+                                     score)
             out[key].update({f"{metric}_forward": forward["forward"],
                              f"{metric}_forward_ceiling": forward["forward_ceiling"],
                              "forward_posts": forward["forward_posts"]})
             row = newest_registry_row(conn, account, model_name)
             if row is None:
                 continue
-            usable = frame[frame[target].notna()]
+            usable = history[history[target].notna()]
             holdout = usable.iloc[len(usable) - int(row["n_holdout"]):] if int(row["n_holdout"]) else usable.iloc[:0]
             known = holdout[holdout["decision_id"].isin(truth.index)]
             out[key].update({

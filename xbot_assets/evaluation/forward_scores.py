@@ -23,12 +23,15 @@ from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, predict_engagement
 from xbot_assets.warehouse.connection import Connection
 
 
-def forward_predictions(conn: Connection, account_id: str, model_name: str, end: datetime,
-                        settings: LearningSettings) -> pd.DataFrame:
-    """The account's posts with an outcome by `end` (the models' training columns, all history) and `prediction`:
-    what the version in use when the post was published predicted for it (NaN before the first version), and
-    `version`."""
-    frame = training_frame(conn, account_id, end, replace(settings, model_window_days=None))
+def history_frame(conn: Connection, account_id: str, end: datetime, settings: LearningSettings) -> pd.DataFrame:
+    """The account's posts with an outcome by `end`, in the models' training columns: every day's, not one window's."""
+    return training_frame(conn, account_id, end, replace(settings, model_window_days=None))
+
+
+def forward_predictions(conn: Connection, account_id: str, model_name: str, history: pd.DataFrame) -> pd.DataFrame:
+    """`history` (`history_frame`) with `prediction`: what the version of `model_name` in use when each post was
+    published predicted for it (NaN before the first version), and `version`."""
+    frame = history.copy()
     versions = conn.fetch_df(
         "select version, model_json, created_at from learn.model_registry where account_id = ? and model_name = ? "
         "order by created_at, version", [account_id, model_name])
