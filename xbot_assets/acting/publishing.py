@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -82,6 +83,12 @@ def _publication(row: Any) -> Publication:
                                                  for k, v in arms.items()})
 
 
+def _rows(conn: Connection, sql: str, params: list[Any]) -> list[SimpleNamespace]:
+    """A few posts' rows with attribute access: records, not a frame (a frame costs ~4 ms a read, and the simulated
+    loop publishes each post in its own run, ~700 runs in a 60-day evaluation seed)."""
+    return [SimpleNamespace(**record) for record in conn.fetch_records(sql, params)]
+
+
 def _stop(warehouse: Warehouse, report: PublishReport, now: datetime, reason: str) -> None:
     """The account can send nothing more now: the rest of the run waits, and the operator is told."""
     report.stopped = reason
@@ -134,14 +141,15 @@ def settle_unfinished(warehouse: Warehouse, connector: Connector, account: Accou
                       report: PublishReport) -> None:
     """Posts a crash or an unknown outcome left 'publishing': settled from the platform, never sent again."""
     with warehouse.connect() as conn:
-        rows = conn.fetch_df(
+        rows = _rows(
+            conn,
             "select decision_id, content, thread_parts, content_type, generator_name, quality_score, "
             "tweet_id, thread_tweet_ids, publishing_started_at, topic_arm, hook from raw.posts where account_id = ? "
             "and status = 'publishing' "
             "order by publishing_started_at, decision_id", [account.account_id])
     results = _Results(warehouse, report, now)
     try:
-        for row in rows.itertuples(index=False):
+        for row in rows:
             _settle(warehouse, connector, account, now, report, results, row)
     finally:
         results.flush()
@@ -187,7 +195,8 @@ def publish_due(warehouse: Warehouse, connector: Connector, account: Account, no
     with exclusive(f"publish:{aid}", warehouse=warehouse):
         settle_unfinished(warehouse, connector, account, now, report)
         with warehouse.connect() as conn:
-            due = conn.fetch_df(
+            due = _rows(
+                conn,
                 "select p.decision_id, p.content, p.thread_parts, p.content_type, p.generator_name, p.quality_score, "
                 "p.scheduled_at, p.topic_arm, p.hook, a.decision as approval "
                 "from raw.posts p left join act.approvals a "
@@ -199,7 +208,7 @@ def publish_due(warehouse: Warehouse, connector: Connector, account: Account, no
         results = _Results(warehouse, report, now)
         batch: list[Any] = []
         try:
-            for row in due.itertuples(index=False):
+            for row in due:
                 scheduled = utc_naive(pd.Timestamp(row.scheduled_at).to_pydatetime())
                 approved = to_python(row.approval) == "approved"
                 skip = None

@@ -118,7 +118,8 @@ class InProcessDbtInvocation:
             return
         details = "\n\n".join(errors) or (str(exc) if exc is not None else "dbt reported failure without a message")
         raise DagsterDbtCliRuntimeError(
-            description=f"dbt {' '.join(self.args)} failed:\n\n{details}\n\ndbt debug log: {self.target_path}/dbt.log"
+            description=f"dbt {' '.join(self.args)} failed:\n\n{details}\n\n"
+            f"dbt log: {self.target_path}/dbt.log; the SQL each model ran: {self.target_path}/run"
         ) from exc
 
 
@@ -185,7 +186,9 @@ def _invoke_dbt(context: dg.AssetExecutionContext, args: Sequence[str], partial_
         "--target-path", str(target_path),
         "--log-path", str(target_path),  # dbt.log per invocation, as dagster-dbt does
         "--log-level", "none",  # nothing on our console; warnings, errors and the summary go through context.log
-        "--log-level-file", "debug",  # stated, or the file log would follow --log-level to none
+        # Info, not dbt's default debug: the debug file log formats and writes every statement (~2,600 lines a
+        # build), 0.9 s of a 12-day evaluation's 14.7 s of dbt; the SQL each model ran stays under run/.
+        "--log-level-file", "info",  # stated, or the file log would follow --log-level to none
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",
         *(["--profiles-dir", str(project.profiles_dir)] if project.profiles_dir else []),
