@@ -157,3 +157,42 @@ def test_migrations_are_idempotent(warehouse_url):
                     "follower_snapshots_loaded_at"} <= names
         else:
             assert conn.scalar("select count(*) from duckdb_indexes() where schema_name = 'raw'") == 0
+
+
+def test_many_posts_updated_at_once_change_exactly_those_rows(warehouse_url):
+    """Updates go out in chunks of bound values on DuckDB (an UPDATE from the values) and as an upsert on
+    PostgreSQL: either way every changed column lands, the untouched post stays as it was."""
+    wh = Warehouse.from_url(warehouse_url)
+    wh.migrate()
+    ids = [f"d{i:03d}" for i in range(450)]  # more than two chunks of VALUES_INSERT_ROWS
+    with wh.connect() as conn:
+        queued = [{"decision_id": d, "status": "queued", "content": f"text {d}", "quality_score": 0.5} for d in ids]
+        assert WRITERS["posts"](conn, [*queued, {"decision_id": "kept", "status": "queued", "content": "k"}],
+                                now=NOW).loaded == 451
+    later = NOW + timedelta(hours=3)
+    posted = [{"decision_id": d, "status": "posted", "content": f"text {d}", "posted_at": f"2026-01-10T{i % 24:02d}:00:00",
+               "tweet_id": str(9000 + i), "thread_tweet_ids": [str(9000 + i)] if i % 2 else None,
+               "quality_score": None if i % 3 == 0 else 0.25} for i, d in enumerate(ids)]
+    with wh.connect() as conn:
+        assert WRITERS["posts"](conn, posted, now=later).updated == 450
+    with wh.connect() as conn:
+        rows = {r[0]: r[1:] for r in conn.fetchall(
+            "select decision_id, status, posted_at, tweet_id, thread_tweet_ids, quality_score, loaded_at from raw.posts")}
+    assert rows["d007"] == ("posted", datetime(2026, 1, 10, 7), "9007", '["9007"]', 0.25, later)
+    assert rows["d000"] == ("posted", datetime(2026, 1, 10, 0), "9000", None, None, later)
+    assert rows["kept"] == ("queued", None, None, None, None, NOW)
+    assert sum(r[0] == "posted" for r in rows.values()) == 450
+
+
+def test_follower_snapshots_compare_with_what_is_stored_in_their_span(warehouse_url):
+    wh = Warehouse.from_url(warehouse_url)
+    wh.migrate()
+    first = [{"account_id": "main", "collected_at": f"2026-01-01T{h:02d}:00:00", "followers": 1000 + h} for h in range(6)]
+    with wh.connect() as conn:
+        assert WRITERS["followers"](conn, first, now=NOW).loaded == 6
+    again = [{"account_id": "main", "collected_at": "2026-01-01T03:00:00", "followers": 1003},   # unchanged
+             {"account_id": "main", "collected_at": "2026-01-01T04:00:00", "followers": 999},    # conflicts
+             {"account_id": "main", "collected_at": "2026-01-01T07:00:00", "followers": 1007}]   # new
+    with wh.connect() as conn:
+        report = WRITERS["followers"](conn, again, now=NOW)
+    assert (report.loaded, report.unchanged, dict(report.quarantined)) == (1, 1, {"duplicate": 1})

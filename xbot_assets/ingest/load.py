@@ -46,7 +46,6 @@ from xbot_assets.ingest.records import (
 )
 from xbot_assets.settings import DEFAULT_ACCOUNT
 from xbot_assets.warehouse.connection import Connection
-from xbot_assets.warehouse.values import to_python
 
 
 def read_csv_rows(path: str | Path, encoding: str | None = None) -> list[dict[str, str]]:
@@ -178,12 +177,8 @@ def write_posts(
             report.mark(index, "updated")
     columns = (*POST_COLUMNS, "loaded_at")
     conn.insert_rows("raw.posts", columns, [[r[c] for c in POST_COLUMNS] + [now] for r in inserts])
-    conn.insert_rows(
-        "raw.posts", columns, [[r[c] for c in POST_COLUMNS] + [now] for r in updates],
-        # loaded_at moves with an update: the incremental marts recompute a post by when its row last arrived.
-        conflict_columns=("decision_id",),
-        update_columns=(*(c for c in POST_COLUMNS if c != "decision_id"), "loaded_at"),
-    )
+    # loaded_at moves with an update: the incremental marts recompute a post by when its row last arrived.
+    conn.update_rows("raw.posts", ("decision_id",), columns, [[r[c] for c in POST_COLUMNS] + [now] for r in updates])
     quarantine.flush(conn)
     return report
 
@@ -247,11 +242,13 @@ def write_follower_snapshots(
 
     existing: dict[tuple[str, datetime], int] = {}
     for account in sorted({k[0] for k in records}):
-        frame = conn.fetch_df(
-            "select collected_at, followers from raw.follower_snapshots where account_id = ?", [account]
-        )
-        for rec in frame.to_dict("records"):
-            existing[(account, to_python(rec["collected_at"]))] = int(rec["followers"])
+        # Only the span the input covers: reading the account's whole history made every write cost O(history).
+        times = [k[1] for k in records if k[0] == account]
+        for rec in conn.fetch_records(
+            "select collected_at, followers from raw.follower_snapshots where account_id = ? "
+            "and collected_at between ? and ?", [account, min(times), max(times)]
+        ):
+            existing[(account, rec["collected_at"])] = int(rec["followers"])
     inserts = []
     for key, (record, index) in records.items():
         if key not in existing:

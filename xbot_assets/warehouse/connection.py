@@ -198,6 +198,26 @@ class Connection:
             with self.raw.cursor() as cur:
                 execute_values(cur, f"insert into {table} ({cols}) values %s{conflict}", [tuple(r) for r in rows])
 
+    def update_rows(self, table: str, key_columns: Sequence[str], columns: Sequence[str],
+                    rows: Sequence[Sequence[Any]]) -> None:
+        """Set `columns` (the keys among them) of rows that exist, found by their keys. On DuckDB an UPDATE from the
+        values: its upsert costs ~5 ms for one row of raw.posts where this costs ~2.7 ms, and the publisher updates
+        one post at a time. On PostgreSQL the upsert, which is as fast there and gives the same rows."""
+        if not rows:
+            return
+        if self.kind != "duckdb":
+            self.insert_rows(table, columns, rows, conflict_columns=key_columns,
+                             update_columns=[c for c in columns if c not in key_columns])
+            return
+        cols = ", ".join(columns)
+        sets = ", ".join(f"{c} = v.{c}" for c in columns if c not in key_columns)
+        match = " and ".join(f"t.{k} = v.{k}" for k in key_columns)
+        for start in range(0, len(rows), VALUES_INSERT_ROWS):
+            chunk = rows[start:start + VALUES_INSERT_ROWS]
+            marks = "(" + ", ".join("?" * len(columns)) + ")"
+            self.raw.execute(f"update {table} as t set {sets} from (values {', '.join([marks] * len(chunk))}) "
+                             f"as v({cols}) where {match}", [to_python(v) for row in chunk for v in row])
+
 
 # DuckDB paths held open by a session in this process: path -> (keeper connection, number of open sessions).
 _SESSIONS: dict[str, list] = {}
