@@ -30,6 +30,10 @@ def test_evaluate_prints_the_product_keys(isolated, capsys, monkeypatch):
         assert key in result, key
     assert set(result["f_per_1k"]) == {"learned", "static", "oracle"}
     assert set(result["content_regret"]) == {"learned", "lai_robbins_bound"}
+    assert set(result["generator_regret"]) == {"learned", "lai_robbins_bound", "share_at_floor"}
+    assert result["generator_regret"] == pytest.approx(seed_regret := result["per_seed"][0]["posterior"][
+        "generator_regret"])
+    assert seed_regret["learned"] >= 0 and seed_regret["lai_robbins_bound"] > 0
     assert set(result["engagement_model"]) == {"r2_holdout", "r2_ceiling", "r2_forward", "r2_forward_ceiling"}
     assert set(result["follow_model"]) == {"auc_holdout", "auc_ceiling", "auc_forward", "auc_forward_ceiling"}
     assert set(result["policies"]) == {"weights", "posterior"}

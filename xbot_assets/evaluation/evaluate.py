@@ -39,6 +39,7 @@ from xbot_assets.evaluation.forward_scores import (
     history_frame,
     r2_score,
 )
+from xbot_assets.evaluation.generator_regret import generator_regret
 from xbot_assets.evaluation.ope_validation import BEHAVIOUR, TARGET, summarize, validate_ope
 from xbot_assets.evaluation.strategy_regret import follow_ceiling, mean_entries, strategy_regret
 from xbot_assets.evaluation.windows import mean_windows, policy_windows
@@ -256,6 +257,8 @@ def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Pa
             "share_of_oracle": mean_of([policy, "share_of_oracle"]),
             "content_regret": {"learned": mean_of([policy, "content_regret", "learned"]),
                                "lai_robbins_bound": mean_of([policy, "content_regret", "lai_robbins_bound"])},
+            "generator_regret": {k: mean_of([policy, "generator_regret", k])
+                                 for k in ("learned", "lai_robbins_bound", "share_at_floor")},
             **{model: {name: mean_of([policy, model, name]) for name in names}
                for model, names in MODEL_SCORES.items()},
             **mean_entries(mean_of, policy),
@@ -333,6 +336,7 @@ def _run_seeds(scenario_ref: str, seed_list: list[int], days: int, warehouse_pat
                 f1k[policy] / f1k["static"] - 1.0,
                 "share_of_oracle": _ratio(f1k[policy], oracle),
                 "content_regret": {"learned": regret, "lai_robbins_bound": bound},
+                "generator_regret": generator_regret(scenario, posts[policy], days),
                 **model_quality(loop, warehouse, account_id(seed, policy), end),
                 **strategy_regret(loop, warehouse, account_id(seed, policy)),
                 "windows": policy_windows(posts, policy, days, lambda w: oracle_f_per_1k(scenario, w),

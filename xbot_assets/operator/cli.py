@@ -97,13 +97,21 @@ def evaluation_text(result: dict) -> str:
             f"  generators by {policy:<9} F/1K {f['learned']:.2f} vs static {f['static']:.2f} (oracle "
             f"{f['oracle']:.2f}): lift {values['lift_vs_static']:+.1%}, share of oracle "
             f"{values['share_of_oracle']:.1%}; content regret {values['content_regret']['learned']:.1f} "
-            f"(Lai–Robbins {values['content_regret']['lai_robbins_bound']:.1f}); " + _model_scores(values))
+            f"(Lai–Robbins {values['content_regret']['lai_robbins_bound']:.1f}); " + _generator_regret(values)
+            + _model_scores(values))
     if "ope" in result:
         from xbot_assets.operator.ope_cli import describe_validation
 
         lines.append(describe_validation(result["ope"]))
     lines.append(f"time: {result['timing_seconds']}")
     return "\n".join(lines)
+
+
+def _generator_regret(values: dict) -> str:
+    regret = values["generator_regret"]
+    floor = regret["share_at_floor"]
+    return (f"generator regret {regret['learned']:.1f} followers (Lai–Robbins {regret['lai_robbins_bound']:.1f}: "
+            f"share of oracle at that floor {'n/a' if floor is None else format(floor, '.1%')}); ")
 
 
 def _score(value: float | None) -> str:
