@@ -126,6 +126,8 @@ def built(request, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     for name in ("XBOT_ARM_HALF_LIFE_DAYS", "XBOT_GENERATOR_HALF_LIFE_DAYS"):
         mp.setenv(name, "0")  # these tests count the evidence; forgetting has its own (tests/learning/test_forgetting)
+    # The hand-made posts' counters are read 25 hours after posting, the last ones the day before NOW.
+    mp.setenv("XBOT_MODEL_MIN_AGE_HOURS", "24")
     try:
         with database as url:
             load_history(Warehouse.from_url(url))
@@ -370,7 +372,7 @@ def test_definitions_put_the_learn_group_in_the_refresh_job_and_read_redis_from_
 
 def test_learning_settings_come_from_the_environment(monkeypatch):
     for name in ("XBOT_MIN_TRAINING_SAMPLES", "XBOT_UCB_C", "XBOT_ARM_HALF_LIFE_DAYS", "XBOT_LEARNING_WINDOW_DAYS",
-                 "XBOT_MODEL_WINDOW_DAYS", "XBOT_TOPIC_REWARD"):
+                 "XBOT_MODEL_WINDOW_DAYS", "XBOT_TOPIC_REWARD", "XBOT_MODEL_MIN_AGE_HOURS"):
         monkeypatch.delenv(name, raising=False)
     assert LearningSettings.from_env() == LearningSettings()
     assert LearningSettings().topic_reward == "success"

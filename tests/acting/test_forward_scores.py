@@ -28,6 +28,7 @@ def short_loop(duckdb_url, tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.delenv("XBOT_REDIS_URL", raising=False)
     monkeypatch.setenv("XBOT_MIN_TRAINING_SAMPLES", "6")  # models from the third day on
+    monkeypatch.setenv("XBOT_MODEL_MIN_AGE_HOURS", "24")  # and posts old enough to score within five days
     definitions.cache_clear()
     wh = Warehouse.from_url(duckdb_url)
     # default's posts mostly win a follower or more; a follow label of three makes both classes early

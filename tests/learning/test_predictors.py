@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from xbot_assets.learning.features import choice_values, choices_in, feature_frame, feature_names
 from xbot_assets.learning.predictors import (
+    RIDGE_ALPHAS,
     TrainedModel,
     predict_engagement,
     predict_follow_probability,
@@ -231,15 +232,30 @@ def test_ridge_json_predictions_equal_sklearn():
     assert model.trained and model.n_train == 120 and model.n_holdout == 30
 
     document = json.loads(json.dumps(model.to_json(), allow_nan=False))  # through real JSON text
-    # validated on the newest 30, then served as fitted on all 150
-    reference = sklearn_pipeline(Ridge(alpha=10.0))
+    # validated on the newest 30, then served as fitted on all 150, its penalty chosen by leave-one-out error
+    reference = sklearn_pipeline(RidgeCV(alphas=RIDGE_ALPHAS))
     reference.fit(feature_frame(posts, TYPES), posts["engagement_rate"])
+    assert model.hyperparameters["alpha"] == reference.named_steps["model"].alpha_
+    assert model.hyperparameters["alpha_by_loo"] == 1.0
 
     fresh = synthetic_posts(25, seed=99)
     features = feature_frame(fresh, TYPES)
     assert features.isna().any().any()  # imputation is exercised
     expected = np.clip(reference.predict(features), 0, 1)
     assert predict_engagement(document, features) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_the_penalty_follows_the_signal():
+    """Leave-one-out picks a light penalty where the features explain engagement and a heavy one where it is noise;
+    a given alpha is used as given."""
+    posts = synthetic_posts(150, seed=8)
+    strong = train_engagement_model(posts, TYPES)
+    noise = posts.assign(engagement_rate=0.04 + np.random.default_rng(9).normal(0, 0.004, len(posts)))
+    weak = train_engagement_model(noise, TYPES)
+    assert strong.hyperparameters["alpha"] <= 100.0  # one strong feature among ~40
+    assert weak.hyperparameters["alpha"] == RIDGE_ALPHAS[-1]  # nothing to learn: the heaviest penalty
+    fixed = train_engagement_model(noise, TYPES, alpha=3.0)
+    assert (fixed.hyperparameters["alpha"], fixed.hyperparameters["alpha_by_loo"]) == (3.0, 0.0)
 
 
 def test_training_does_not_depend_on_row_order():
