@@ -157,7 +157,8 @@ def imported_history() -> tuple[str, str, str]:
     posts = ["tweet_id,posted_at,content,generator_name,source,status,content_type"]
     metrics = ["tweet_id,collected_at,impressions,likes,retweets,replies,follows"]
     for i in range(60):
-        posted = HISTORY_AS_OF - timedelta(days=1, hours=7 * i)  # every hour of the day comes round
+        posted = HISTORY_AS_OF - timedelta(days=2, hours=7 * i)  # every hour of the day comes round; all past the
+        # models' 48-hour minimum age
         content_type = ("educational_thread", "factual_single", "")[i % 3]
         impressions = 500 + (i * 37) % 900
         er = 0.05 if content_type == "educational_thread" else 0.02

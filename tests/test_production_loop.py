@@ -153,11 +153,12 @@ def test_production_loop_against_the_local_x_server(production, capsys):
                                     [ACCOUNT, *server.state.posts]))
     assert len(posted) == 4
 
-    # The platform counts; collect a day later: metrics with reported follows, and the follower count.
+    # The platform counts; collect two days later (the models learn from posts at least 48 hours old): metrics
+    # with reported follows, and the follower count.
     for post in server.state.posts.values():
         post.metrics.update(impressions=2400, likes=90, retweets=12, replies=6, profile_clicks=30, follows=5)
     server.state.me["followers"] += 21
-    later = queued[-1][1] + timedelta(hours=25)
+    later = queued[-1][1] + timedelta(hours=49)
     server.state.clock = lambda: later
     _cli("collect", "--account", ACCOUNT, "--as-of", _iso(later))
     with wh.connect() as conn:
