@@ -11,7 +11,9 @@ scenario (its generator truths change only at drift days):
 
 The floor is asymptotic (a lucky or prior-informed policy can fall below it in a finite run) but it says how much a
 run of n posts must spend finding the best generator: `share_at_floor` = 1 − floor / the oracle's expected followers
-on the same posts is the share of the oracle a policy regretting exactly the floor would keep.
+on the same posts is the share of the oracle a policy regretting exactly the floor would keep. In a short run the
+floor can exceed everything the oracle earns (ln(n) grows faster than nothing at first): then it says nothing about
+the share, and `share_at_floor` is None.
 """
 
 from __future__ import annotations
@@ -57,4 +59,4 @@ def generator_regret(scenario: Scenario, posts: pd.DataFrame, days: int) -> dict
         if len(stretch) > 1:
             floor += math.log(len(stretch)) * poisson_lai_robbins_constant(rates)
     return {"learned": regret, "lai_robbins_bound": floor,
-            "share_at_floor": 1.0 - floor / oracle if oracle > 0 else None}
+            "share_at_floor": 1.0 - floor / oracle if oracle > floor else None}

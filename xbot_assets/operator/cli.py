@@ -110,8 +110,9 @@ def evaluation_text(result: dict) -> str:
 def _generator_regret(values: dict) -> str:
     regret = values["generator_regret"]
     floor = regret["share_at_floor"]
-    return (f"generator regret {regret['learned']:.1f} followers (Lai–Robbins {regret['lai_robbins_bound']:.1f}: "
-            f"share of oracle at that floor {'n/a' if floor is None else format(floor, '.1%')}); ")
+    at_floor = ("the floor exceeds what the oracle earns in so few posts" if floor is None
+                else f"share of oracle at that floor {floor:.1%}")
+    return f"generator regret {regret['learned']:.1f} followers (Lai–Robbins {regret['lai_robbins_bound']:.1f}: {at_floor}); "
 
 
 def _score(value: float | None) -> str:
