@@ -170,14 +170,16 @@ def test_many_posts_updated_at_once_change_exactly_those_rows(warehouse_url):
         assert WRITERS["posts"](conn, [*queued, {"decision_id": "kept", "status": "queued", "content": "k"}],
                                 now=NOW).loaded == 451
     later = NOW + timedelta(hours=3)
-    posted = [{"decision_id": d, "status": "posted", "content": f"text {d}", "posted_at": f"2026-01-10T{i % 24:02d}:00:00",
+    posted = [{"decision_id": d, "status": "posted", "content": f"text {d}",
+               "posted_at": f"2026-01-10T{i % 24:02d}:00:00",
                "tweet_id": str(9000 + i), "thread_tweet_ids": [str(9000 + i)] if i % 2 else None,
                "quality_score": None if i % 3 == 0 else 0.25} for i, d in enumerate(ids)]
     with wh.connect() as conn:
         assert WRITERS["posts"](conn, posted, now=later).updated == 450
     with wh.connect() as conn:
         rows = {r[0]: r[1:] for r in conn.fetchall(
-            "select decision_id, status, posted_at, tweet_id, thread_tweet_ids, quality_score, loaded_at from raw.posts")}
+            "select decision_id, status, posted_at, tweet_id, thread_tweet_ids, quality_score, loaded_at "
+            "from raw.posts")}
     assert rows["d007"] == ("posted", datetime(2026, 1, 10, 7), "9007", '["9007"]', 0.25, later)
     assert rows["d000"] == ("posted", datetime(2026, 1, 10, 0), "9000", None, None, later)
     assert rows["kept"] == ("queued", None, None, None, None, NOW)
@@ -187,7 +189,8 @@ def test_many_posts_updated_at_once_change_exactly_those_rows(warehouse_url):
 def test_follower_snapshots_compare_with_what_is_stored_in_their_span(warehouse_url):
     wh = Warehouse.from_url(warehouse_url)
     wh.migrate()
-    first = [{"account_id": "main", "collected_at": f"2026-01-01T{h:02d}:00:00", "followers": 1000 + h} for h in range(6)]
+    first = [{"account_id": "main", "collected_at": f"2026-01-01T{h:02d}:00:00", "followers": 1000 + h}
+             for h in range(6)]
     with wh.connect() as conn:
         assert WRITERS["followers"](conn, first, now=NOW).loaded == 6
     again = [{"account_id": "main", "collected_at": "2026-01-01T03:00:00", "followers": 1003},   # unchanged

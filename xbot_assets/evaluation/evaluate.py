@@ -89,12 +89,6 @@ def oracle_f_per_1k(scenario: Scenario, posts: pd.DataFrame) -> float | None:
     return float((best * posts["impressions"]).sum() / posts["impressions"].sum())
 
 
-def _segments(scenario: Scenario, days: int) -> list[tuple[int, int]]:
-    """[start, end) days of the scenario's stationary stretches."""
-    cuts = sorted({0, *[e.day for e in scenario.drift if 0 < e.day < days], days})
-    return list(zip(cuts[:-1], cuts[1:], strict=True))
-
-
 def faced_success_probs(sim, posts: pd.DataFrame, day: int) -> dict[str, float]:
     """P(ER > threshold) of every content type in the bandit the learner actually faced: averaged over the hours
     and text qualities of its own posts (quality in steps of 0.05), with the truths of `day`."""
@@ -118,7 +112,7 @@ def content_regret(loop: LoopResult, account: str) -> tuple[float, float]:
         return 0.0, 0.0
     sim = loop.connectors[account].simulator
     regret = bound = 0.0
-    for start, end in _segments(loop.scenario, loop.days):
+    for start, end in loop.scenario.stationary_segments(loop.days):
         in_segment = posts[(posts["day"] >= start) & (posts["day"] < end)]
         if in_segment.empty:
             continue

@@ -42,9 +42,8 @@ def generator_regret(scenario: Scenario, posts: pd.DataFrame, days: int) -> dict
     day, generator_name, true_f_per_1k, impressions) over `days`, in expected followers."""
     if posts.empty:
         return {"learned": 0.0, "lai_robbins_bound": 0.0, "share_at_floor": None}
-    cuts = sorted({0, *[e.day for e in scenario.drift if 0 < e.day < days], days})
     regret = floor = oracle = 0.0
-    for start, end in zip(cuts[:-1], cuts[1:], strict=True):
+    for start, end in scenario.stationary_segments(days):
         stretch = posts[(posts["day"] >= start) & (posts["day"] < end)]
         if stretch.empty:
             continue

@@ -43,11 +43,6 @@ def arm_regret(probs: Mapping[str, float], chosen: Sequence[str]) -> tuple[float
     return regret, float(bound)
 
 
-def _segments(scenario: Scenario, days: int) -> list[tuple[int, int]]:
-    cuts = sorted({0, *[e.day for e in scenario.drift if 0 < e.day < days], days})
-    return list(zip(cuts[:-1], cuts[1:], strict=True))
-
-
 def _text(value: Any) -> str | None:
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
@@ -80,7 +75,7 @@ def scope_regret(sim: AudienceSimulator, posts: pd.DataFrame, days: int, scope: 
         return 0.0, 0.0
     played = posts[posts[column].map(_text).isin(list(arms))]
     regret = bound = 0.0
-    for start, end in _segments(scenario, days):
+    for start, end in scenario.stationary_segments(days):
         stretch = played[(played["day"] >= start) & (played["day"] < end)]
         if stretch.empty:
             continue

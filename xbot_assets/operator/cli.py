@@ -112,7 +112,8 @@ def _generator_regret(values: dict) -> str:
     floor = regret["share_at_floor"]
     at_floor = ("the floor exceeds what the oracle earns in so few posts" if floor is None
                 else f"share of oracle at that floor {floor:.1%}")
-    return f"generator regret {regret['learned']:.1f} followers (Lai–Robbins {regret['lai_robbins_bound']:.1f}: {at_floor}); "
+    return (f"generator regret {regret['learned']:.1f} followers "
+            f"(Lai–Robbins {regret['lai_robbins_bound']:.1f}: {at_floor}); ")
 
 
 def _score(value: float | None) -> str:

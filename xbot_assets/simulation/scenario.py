@@ -451,6 +451,11 @@ class Scenario:
                 gens.update(ev.generators)
         return Truth(day=int(day), content_types=ct, generators=gens)
 
+    def stationary_segments(self, days: int) -> list[tuple[int, int]]:
+        """[start, end) days of the stretches of a `days`-day run between drift events (each has one truth)."""
+        cuts = sorted({0, *[e.day for e in self.drift if 0 < e.day < days], days})
+        return list(zip(cuts[:-1], cuts[1:], strict=True))
+
 
 def _best(effects: dict[str, dict[str, float]], kind: str) -> str | None:
     if kind not in EFFECT_KEYS:
