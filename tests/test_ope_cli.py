@@ -96,6 +96,14 @@ def test_xbot_ope_estimates_targets_and_refuses_what_the_logs_cannot_support(war
     topics.write_text(json.dumps({"generators": {"dataNerd": 1.0}, "topics": {"sleep": 1.0}}))
     code, _, err = ope(capsys, "--target", str(topics))
     assert code == 2 and "the logged posts record no topic choices" in err
+    one = tmp_path / "one.json"  # everything on one generator the seed weights chose for a few posts
+    one.write_text(json.dumps({"generators": {"dataNerd": 1.0}}))
+    code, _, err = ope(capsys, "--target", str(one))
+    assert code == 2 and "importance weights leave an effective sample size of" in err and "below 30" in err
+    assert "--min-effective-posts lowers the floor" in err
+    code, out, err = ope(capsys, "--target", str(one), "--min-effective-posts", "0", "--json")
+    assert code == 0, err
+    assert json.loads(out)["effective_sample_size"] < 30
     capsys.readouterr()
     assert main(["ope", "--account", "nobody", "--target", "uniform"]) == 2
     assert "account 'nobody' has no posts past the learning gate" in capsys.readouterr().err

@@ -31,6 +31,7 @@ from xbot_assets.ingest.metrics import write_metric_snapshots
 from xbot_assets.learned.checks import arm_count_mismatches
 from xbot_assets.learned.ope_data import off_policy_report
 from xbot_assets.learned.strategy import load_strategy
+from xbot_assets.learning.ope import TooFewEffectivePosts
 from xbot_assets.operator.health import Clock
 from xbot_assets.operator.render import render_status
 from xbot_assets.operator.status import collect_status
@@ -341,7 +342,9 @@ def test_off_policy_estimates_of_a_hook_or_topic_target_read_the_logged_choices(
 
     question = tmp_path / "question.json"
     question.write_text(json.dumps({"hooks": {"question": 1.0}}))
-    report = off_policy_report(wh, "acct", str(question), bootstrap=50)
+    with pytest.raises(TooFewEffectivePosts, match="effective sample size of 16.0 of 48 logged posts, below 30"):
+        off_policy_report(wh, "acct", str(question), bootstrap=50)
+    report = off_policy_report(wh, "acct", str(question), bootstrap=50, min_effective=16)
     assert report["posts"] == 48 and report["evaluated"] == ["hooks"]
     assert report["effective_sample_size"] == pytest.approx(16)  # weight 3 on the 16 question posts, 0 elsewhere
     for name in ("ipw", "snipw"):
@@ -350,7 +353,7 @@ def test_off_policy_estimates_of_a_hook_or_topic_target_read_the_logged_choices(
 
     caffeine = tmp_path / "caffeine.json"
     caffeine.write_text(json.dumps({"topics": {"caffeine timing": 1.0}}))
-    report = off_policy_report(wh, "acct", str(caffeine), bootstrap=50)
+    report = off_policy_report(wh, "acct", str(caffeine), bootstrap=50, min_effective=0)
     assert "topics: 8 posts took the trending topic, an action a topic target never takes (weight 0)" in \
         report["notes"]
     on_caffeine = lambda p: p["topic_arm"] == "caffeine timing" and p["topic_source"] == "bandit"  # noqa: E731

@@ -30,9 +30,12 @@ def test_summary_reports_the_dr_error_and_coverage_over_seeds():
                 "observed": 2.0, "estimates": {"ipw": interval, "snipw": interval, "dr": interval},
                 "effective_sample_size": 50.0, "level": 0.9, "dr_relative_error": value / truth - 1,
                 "dr_covers_truth": low <= truth <= high}
-    summary = summarize([seed(1.1, 1.0, 0.9, 1.2), seed(1.8, 2.0, 1.6, 1.9), {"refused": "too few"}])
+    summary = summarize([seed(1.1, 1.0, 0.9, 1.2), seed(1.8, 2.0, 1.6, 1.9), {"refused": "too few"},
+                         {"refused": "few effective", "effective_sample_size": 12.5}])
     assert summary["dr_mean_abs_relative_error"] == pytest.approx(0.1)
-    assert summary["dr_coverage"] == 0.5 and summary["seeds_estimated"] == 2 and summary["seeds_refused"] == 1
+    assert summary["dr_coverage"] == 0.5 and summary["seeds_estimated"] == 2 and summary["seeds_refused"] == 2
+    assert summary["refusals"] == [{"reason": "too few"}, {"reason": "few effective", "effective_sample_size": 12.5}]
+    assert summary["effective_sample_size"] == 50.0  # of the estimated seeds only
     assert summary["estimates"]["dr"]["value"] == pytest.approx(1.45)
 
 

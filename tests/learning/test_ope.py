@@ -10,6 +10,7 @@ from xbot_assets.learning.ope import (
     AdditiveActionMeans,
     OffPolicyRefused,
     RewardColumn,
+    TooFewEffectivePosts,
     doubly_robust,
     effective_sample_size,
     estimate_policy_value,
@@ -181,8 +182,14 @@ def test_refusals_say_why():
         evaluate_target(logs, TargetPolicy("bad", generators={"alpha": 0.9}), bootstrap=10)
     with pytest.raises(OffPolicyRefused, match="it is the logging policy itself"):
         evaluate_target(logs, TargetPolicy("same"), bootstrap=10)
-    # A generator the target never picks is fine, unless it picks none of the logged ones.
-    assert evaluate_target(logs, TargetPolicy("gamma", generators={"gamma": 1.0}), bootstrap=10)["posts"] == 100
+    # A generator the target never picks is fine, unless it picks none of the logged ones; but all on the rarely
+    # logged gamma leaves six effective posts, below the floor.
+    gamma = TargetPolicy("gamma", generators={"gamma": 1.0})
+    with pytest.raises(TooFewEffectivePosts, match=r"effective sample size of 6.0 of 100 logged posts, below 30: "
+                                                   r"the target's choices were logged on too few posts"):
+        evaluate_target(logs, gamma, bootstrap=10)
+    assert evaluate_target(logs, gamma, bootstrap=10, min_effective=6)["effective_sample_size"] == pytest.approx(6)
+    assert evaluate_target(logs, gamma, bootstrap=10, min_effective=0)["posts"] == 100
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -227,7 +234,9 @@ def test_evaluate_target_recovers_the_f_per_1k_of_a_generator_topic_and_hook_cha
              * (0.5 * 1.0 + 0.25 * 1.4 + 0.25 * 0.8))
     errors = {"ipw": [], "dr": []}
     for seed in range(20):
-        result = evaluate_target(topic_hook_logs(seed), target, bootstrap=50, seed=seed)
+        # Unbiasedness is a property over all seeds: refusing the few-effective-posts ones would select on the
+        # weights, so the floor is off here (seed 1's refusal is checked below).
+        result = evaluate_target(topic_hook_logs(seed), target, bootstrap=50, seed=seed, min_effective=0)
         for name in errors:
             errors[name].append(result["f_per_1k"]["estimates"][name]["value"] / truth - 1.0)
     assert result["evaluated"] == ["generators", "topics", "hooks"]
@@ -243,6 +252,12 @@ def test_evaluate_target_recovers_the_f_per_1k_of_a_generator_topic_and_hook_cha
     # The additive direct method is a weak control variate for a truth that multiplies (seeds' DR RMSE 0.21 against
     # IPW's 0.13 here); on the simulator's topic_hook logs it still beat a multiplicative one (README).
     assert np.sqrt(np.mean(np.square(errors["dr"]))) < 0.25
+    # Each choice alone leaves 57–489 effective posts, together 16.4: the refusal names each one's share.
+    with pytest.raises(TooFewEffectivePosts, match=r"effective sample size of 16.4 of 800 logged posts, below 30: .* "
+                                                   r"\(generators alone 488.7, topics alone 179.3, hooks alone 57.2 "
+                                                   r"effective posts\)") as refused:
+        evaluate_target(topic_hook_logs(1), target, bootstrap=50)
+    assert refused.value.effective_sample_size == pytest.approx(16.405, abs=1e-3)
 
 
 def test_a_topic_target_gives_trending_posts_no_weight_and_the_bandit_picks_their_share():

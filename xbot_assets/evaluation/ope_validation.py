@@ -29,7 +29,7 @@ from xbot_assets.acting.generators.offline import TOPICS
 from xbot_assets.ingest.hooks import HOOK_TYPES
 from xbot_assets.learned.ope_data import learned_engagement_model, read_logged_posts
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
-from xbot_assets.learning.ope import DEFAULT_LEVEL, OffPolicyRefused
+from xbot_assets.learning.ope import DEFAULT_LEVEL, OffPolicyRefused, TooFewEffectivePosts
 from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target, uniform_over
 from xbot_assets.simulation.scenario import Scenario
 from xbot_assets.warehouse.connection import Warehouse
@@ -96,6 +96,8 @@ def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.D
     try:
         result = evaluate_target(logged, target, engagement_model=learned_engagement_model(warehouse,
                                  behaviour_account), bootstrap=bootstrap, seed=seed, level=level)
+    except TooFewEffectivePosts as exc:
+        return {**out, "refused": str(exc), "effective_sample_size": exc.effective_sample_size}
     except OffPolicyRefused as exc:
         return {**out, "refused": str(exc)}
     estimates = result["f_per_1k"]["estimates"]
@@ -108,10 +110,15 @@ def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.D
 
 
 def summarize(per_seed: list[dict]) -> dict:
-    """Means over the seeds that could be estimated, the DR's mean absolute relative error and its coverage."""
+    """Means over the seeds that could be estimated, the DR's mean absolute relative error and its coverage; the
+    refused seeds' reasons (and effective sample sizes, where the weights were the reason) beside them."""
     done = [v for v in per_seed if "estimates" in v]
+    refused = [{"reason": v["refused"], **({"effective_sample_size": v["effective_sample_size"]}
+                                         if "effective_sample_size" in v else {})}
+               for v in per_seed if "refused" in v]
     if not done:
-        return {**(per_seed[0] if per_seed else {}), "seeds_estimated": 0}
+        return {**(per_seed[0] if per_seed else {}), "seeds_estimated": 0, "seeds_refused": len(refused),
+                "refusals": refused}
 
     def mean(values) -> float | None:
         known = [v for v in values if v is not None]
@@ -128,5 +135,5 @@ def summarize(per_seed: list[dict]) -> dict:
         "dr_mean_abs_relative_error": mean([abs(v["dr_relative_error"]) for v in done
                                            if v["dr_relative_error"] is not None]),
         "dr_coverage": mean([float(v["dr_covers_truth"]) for v in done if v["dr_covers_truth"] is not None]),
-        "seeds_estimated": len(done), "seeds_refused": len(per_seed) - len(done),
+        "seeds_estimated": len(done), "seeds_refused": len(refused), "refusals": refused,
     }

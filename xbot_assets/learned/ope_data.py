@@ -17,7 +17,7 @@ import pandas as pd
 
 from xbot_assets.learned.serving import load_models
 from xbot_assets.learning.generator_weights import NOT_GENERATORS
-from xbot_assets.learning.ope import DEFAULT_BOOTSTRAP, DEFAULT_LEVEL, OffPolicyRefused
+from xbot_assets.learning.ope import DEFAULT_BOOTSTRAP, DEFAULT_LEVEL, MIN_EFFECTIVE_POSTS, OffPolicyRefused
 from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target, uniform_over
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, SOURCE_SEED_DEFAULT
 from xbot_assets.warehouse.connection import Connection, Warehouse
@@ -141,14 +141,14 @@ def learned_engagement_model(warehouse: Warehouse, account_id: str) -> dict | No
 
 def off_policy_report(warehouse: Warehouse, account_id: str, target_spec: str, *, days: int = 30,
                       as_of: datetime | None = None, bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0,
-                      level: float = DEFAULT_LEVEL) -> dict:
+                      level: float = DEFAULT_LEVEL, min_effective: float = MIN_EFFECTIVE_POSTS) -> dict:
     """The JSON `xbot ope` prints: the window, the target, and the estimates of `evaluate_target`."""
     with warehouse.connect(read_only=True) as conn:
         logged = read_logged_posts(conn, account_id, days, as_of)
         target = read_target(conn, account_id, target_spec)
     model = learned_engagement_model(warehouse, account_id)
     result = evaluate_target(logged.frame, target, engagement_model=model, bootstrap=bootstrap, seed=seed,
-                             level=level)
+                             level=level, min_effective=min_effective)
     reported = int(logged.frame["followers_reported"].notna().sum())
     if reported < len(logged.frame):
         # Attribution shares every measured gain (organic growth included) among the live posts, so a generator's

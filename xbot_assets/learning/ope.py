@@ -29,6 +29,9 @@ import numpy as np
 import pandas as pd
 
 MIN_LOGGED_ROWS = 30  # below this a bootstrap interval of an importance-weighted mean means little
+# The same floor on the posts the weights leave: an estimate worth fewer than that is a mean of a handful of
+# reweighted posts, whatever the row count, and its bootstrap interval is as unreliable as a 10-row sample's.
+MIN_EFFECTIVE_POSTS = MIN_LOGGED_ROWS
 DEFAULT_BOOTSTRAP = 1000
 DEFAULT_LEVEL = 0.9
 ESTIMATORS = ("ipw", "snipw", "dr")
@@ -38,6 +41,14 @@ _PROPENSITY_TOLERANCE = 1e-9  # a Monte Carlo propensity stored as 1.0000000001 
 
 class OffPolicyRefused(ValueError):
     """The logged data cannot support the estimate; the message says why (a ValueError: the CLI exits 2 with it)."""
+
+
+class TooFewEffectivePosts(OffPolicyRefused):
+    """The importance weights leave fewer effective posts than the floor; carries the effective sample size."""
+
+    def __init__(self, message: str, effective_sample_size: float):
+        super().__init__(message)
+        self.effective_sample_size = effective_sample_size
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,18 @@ def checked_propensities(values, name: str) -> np.ndarray:
 def require_rows(n: int, min_rows: int = MIN_LOGGED_ROWS) -> None:
     if n < min_rows:
         raise OffPolicyRefused(f"{n} logged posts with outcomes; off-policy estimates need at least {min_rows}")
+
+
+def require_effective_posts(weights, min_effective: float = MIN_EFFECTIVE_POSTS, why: str = "") -> float:
+    """The effective sample size of `weights`; refuses below `min_effective` (0 turns the floor off). `why` is
+    appended to the reason (e.g. which choice concentrates the weights)."""
+    ess = effective_sample_size(weights)
+    if ess < min_effective:
+        raise TooFewEffectivePosts(
+            f"the target's importance weights leave an effective sample size of {ess:.1f} of {len(weights)} logged "
+            f"posts, below {min_effective:g}: the target's choices were logged on too few posts or with too small "
+            f"probabilities, so any estimate would rest on a handful of posts{why}", ess)
+    return ess
 
 
 def require_support(target: Mapping[str, float], logged: Iterable[str], dimension: str) -> None:

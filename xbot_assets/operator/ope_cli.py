@@ -7,7 +7,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from xbot_assets.learning.ope import DEFAULT_BOOTSTRAP, ESTIMATORS, OffPolicyRefused
+from xbot_assets.learning.ope import (
+    DEFAULT_BOOTSTRAP,
+    ESTIMATORS,
+    MIN_EFFECTIVE_POSTS,
+    OffPolicyRefused,
+    TooFewEffectivePosts,
+)
 
 REFUSED_EXIT = 2
 
@@ -29,6 +35,9 @@ def add_ope_parser(sub) -> None:
                                                    "post past the learning gate)")
     ope.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, help="bootstrap resamples (default 1000)")
     ope.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (default 0)")
+    ope.add_argument("--min-effective-posts", type=float, default=MIN_EFFECTIVE_POSTS,
+                     help=f"refuse when the importance weights leave fewer effective posts than this (default "
+                          f"{MIN_EFFECTIVE_POSTS}; 0 estimates whatever the weights leave)")
     ope.add_argument("--json", action="store_true", help="print the JSON object only")
     ope.set_defaults(func=cmd_ope)
 
@@ -44,9 +53,12 @@ def cmd_ope(args: argparse.Namespace) -> int:
     as_of = parse_timestamp(args.as_of, "--as-of") if args.as_of else None
     try:
         report = off_policy_report(Warehouse(WarehouseTarget.from_env()), args.account, args.target, days=args.days,
-                                   as_of=as_of, bootstrap=args.bootstrap, seed=args.seed)
+                                   as_of=as_of, bootstrap=args.bootstrap, seed=args.seed,
+                                   min_effective=args.min_effective_posts)
     except OffPolicyRefused as exc:
-        print(f"xbot ope: refused: {exc}", file=sys.stderr)
+        hint = (" (--min-effective-posts lowers the floor, at the price of an estimate that may be far off)"
+                if isinstance(exc, TooFewEffectivePosts) else "")
+        print(f"xbot ope: refused: {exc}{hint}", file=sys.stderr)
         return REFUSED_EXIT
     print(json.dumps(report, indent=2) if args.json else describe(report))
     return 0
@@ -79,7 +91,9 @@ def describe_validation(ope: dict) -> str:
         return f"  off-policy check: refused ({ope.get('refused', 'no seed could be estimated')})"
     estimates = "; ".join(f"{name} {e['value']:.2f} [{e['ci_low']:.2f}, {e['ci_high']:.2f}]"
                           for name, e in ope["estimates"].items())
+    refused = (f"; {ope['seeds_refused']} more refused ({ope['refusals'][0]['reason']})"
+               if ope.get("seeds_refused") else "")
     return (f"  off-policy check, {ope['target_description']} from the {ope['behaviour']} account's logs: true F/1K "
             f"{ope['true_value']:.2f} (on the logged slots {ope['true_value_on_logged_slots']:.2f}); {estimates}; "
             f"DR error {ope['dr_mean_abs_relative_error']:.1%}, its {ope['level']:.0%} interval covers the truth "
-            f"in {ope['dr_coverage']:.0%} of {ope['seeds_estimated']} seeds")
+            f"in {ope['dr_coverage']:.0%} of {ope['seeds_estimated']} seeds{refused}")
