@@ -38,6 +38,7 @@ from xbot_assets.learned.checks import arm_count_mismatches
 from xbot_assets.learned.models import latest_models, newest_registry_row
 from xbot_assets.learned.serving import load_models
 from xbot_assets.learned.store import LearningSettings, frame_rows
+from xbot_assets.runtime.instance import add_account_partitions
 from xbot_assets.learning.features import feature_frame
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL, predict_engagement
 from xbot_assets.simulation.scenario import load_scenario
@@ -298,6 +299,25 @@ def test_rematerializing_the_learn_group_on_unchanged_data_changes_nothing(built
         e for e in no_redis.get_asset_materialization_events() if e.asset_key == dg.AssetKey(["learn", "follow_model"])
     )
     assert follow.materialization.metadata["redis"].value.startswith("not published: XBOT_REDIS_URL is not set")
+
+
+def test_a_run_over_one_account_relearns_it_and_leaves_every_other_account_alone(built):
+    """A per-account run (a backfill launches one per account) writes that account's learned rows only; another
+    account's arms, posteriors, formulas, weights and models stay exactly as they were."""
+    tables = ("bandit_arms", "generator_posteriors", "formulas", "generator_weights", "model_registry")
+
+    def learned_rows() -> dict[str, list]:
+        with built.wh.connect() as conn:
+            return {t: sorted(frame_rows(f := conn.fetch_df(f"select * from learn.{t} order by account_id"),
+                                         list(f.columns)), key=repr) for t in tables}
+
+    before = learned_rows()
+    assert {r[0] for r in before["bandit_arms"]} == {"drift", "main", "side"}
+    instance = dg.DagsterInstance.ephemeral()
+    add_account_partitions(["drift", "main", "side"], on_instance=instance)
+    assert dg.materialize(LEARN_ASSETS, partition_key="side", instance=instance,
+                          resources=resources(built.url, built.prefix)).success
+    assert learned_rows() == before
 
 
 def test_models_are_published_to_redis_as_json(built):

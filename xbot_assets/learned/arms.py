@@ -18,6 +18,7 @@ from xbot_assets.learned.store import (
     TOPIC_REWARD_SUCCESS,
     AccountRunner,
     LearningSettings,
+    forget_accounts_that_left,
     mart_accounts,
     run_directly,
 )
@@ -247,10 +248,5 @@ def learn_bandit_arms(
         if arms is not None:
             result[account_id] = arms
     with warehouse.connect() as conn:
-        # Accounts that left the marts leave no stale arms behind.
-        if accounts:
-            marks = ", ".join("?" for _ in accounts)
-            conn.execute(f"delete from learn.bandit_arms where account_id not in ({marks})", accounts)
-        else:
-            conn.execute("delete from learn.bandit_arms")
+        forget_accounts_that_left(conn, "learn.bandit_arms", accounts, only)
     return result

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from xbot_assets.learned.store import AccountRunner, mart_accounts, run_directly
+from xbot_assets.learned.store import AccountRunner, forget_accounts_that_left, mart_accounts, run_directly
 from xbot_assets.learning.formulas import FORMULA_COLUMNS, MIN_ER, MIN_IMPRESSIONS, extract_formulas
 from xbot_assets.settings import env_float
 from xbot_assets.warehouse.connection import Connection, Warehouse
@@ -105,7 +105,5 @@ def learn_formulas(warehouse: Warehouse, now: datetime, settings: FormulaSetting
         if formulas is not None:
             result[account_id] = formulas
     with warehouse.connect() as conn:
-        marks = ", ".join("?" for _ in accounts)
-        conn.execute(f"delete from learn.formulas where account_id not in ({marks})" if accounts
-                     else "delete from learn.formulas", accounts or None)
+        forget_accounts_that_left(conn, "learn.formulas", accounts, only)
     return result

@@ -14,6 +14,7 @@ from xbot_assets.learned.store import (
     THOMPSON_DRAWS,
     THOMPSON_SEED,
     AccountRunner,
+    forget_accounts_that_left,
     half_life_setting,
     mart_accounts,
     run_directly,
@@ -130,8 +131,5 @@ def learn_generator_posteriors(
         if frame is not None:
             result[account_id] = frame
     with warehouse.connect() as conn:
-        # Accounts that left the marts leave no stale posteriors behind.
-        marks = ", ".join("?" for _ in accounts)
-        conn.execute("delete from learn.generator_posteriors"
-                     + (f" where account_id not in ({marks})" if accounts else ""), accounts or None)
+        forget_accounts_that_left(conn, "learn.generator_posteriors", accounts, only)
     return result

@@ -161,6 +161,22 @@ def mart_accounts(conn: Connection, mart: str, only: Collection[str] | None = No
     return found if only is None else [a for a in found if a in set(only)]
 
 
+def forget_accounts_that_left(conn: Connection, table: str, kept: Collection[str],
+                              only: Collection[str] | None = None) -> None:
+    """Delete `table`'s rows of the accounts that left the marts: those not in `kept` — among `only` when a run
+    covers some accounts (its partitions), so one account's run never touches another account's rows."""
+    where, params = [], []
+    if kept:
+        where.append(f"account_id not in ({', '.join('?' for _ in kept)})")
+        params += list(kept)
+    if only is not None:
+        if not only:
+            return
+        where.append(f"account_id in ({', '.join('?' for _ in only)})")
+        params += list(only)
+    conn.execute(f"delete from {table}" + (f" where {' and '.join(where)}" if where else ""), params or None)
+
+
 _T = TypeVar("_T")
 # How a per-account loop runs one account's work: `run(account_id, work)` returns work()'s result, or None when the
 # runner caught the account's failure (defs.isolation.AccountLoop.run reports it and the loop goes on).
