@@ -38,9 +38,9 @@ from xbot_assets.learned.checks import arm_count_mismatches
 from xbot_assets.learned.models import latest_models, newest_registry_row
 from xbot_assets.learned.serving import load_models
 from xbot_assets.learned.store import LearningSettings, frame_rows
-from xbot_assets.runtime.instance import add_account_partitions
 from xbot_assets.learning.features import feature_frame
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL, predict_engagement
+from xbot_assets.runtime.instance import add_account_partitions
 from xbot_assets.simulation.scenario import load_scenario
 from xbot_assets.warehouse.connection import Warehouse
 
