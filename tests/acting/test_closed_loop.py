@@ -55,6 +55,14 @@ def test_closed_loop_plans_publishes_collects_and_learns(loop_env):
     assert len(posted[posted["account_id"] == "loop"]) == published == 8
     assert snapshots > 0 and followers == 1 + 2 * 48 and posteriors == 12 and outcomes >= 4
     assert reported == outcomes == learned_from_reported
+    # The static account plans from the seed defaults: it has outcomes but is not learned, and each learn step's
+    # metadata names it.
+    with wh.connect() as conn:
+        assert conn.scalar("select count(*) from analytics.outcomes where account_id = 'loop-static'") >= 4
+        for table in ("bandit_arms", "generator_posteriors", "generator_weights", "model_registry", "formulas"):
+            assert conn.scalar(f"select count(*) from learn.{table} where account_id = 'loop-static'") == 0, table
+    arms = instance.get_latest_materialization_event(dg.AssetKey(["learn", "bandit_arms"])).asset_materialization
+    assert arms.metadata["not learned (static policy)"].value == "loop-static"
     # Every candidate carries its propensities and reasons; rejected ones say why.
     assert posts[["content_propensity", "timing_propensity", "generator_propensity"]].notna().all().all()
     assert posts["decision_reasons"].map(lambda r: len(json.loads(r)) > 0).all()

@@ -25,7 +25,7 @@ import pandas as pd
 from xbot_assets.defs.isolation import AccountLoop
 from xbot_assets.defs.learn_strategy import formulas, strategy
 from xbot_assets.defs.metadata import markdown_table
-from xbot_assets.defs.partitions import ACCOUNTS, ONE_RUN_PER_ACCOUNT, partition_accounts
+from xbot_assets.defs.partitions import ACCOUNTS, ONE_RUN_PER_ACCOUNT, learning_accounts
 from xbot_assets.defs.resources import REDIS_ENV, ClockResource, RedisResource, WarehouseResource
 from xbot_assets.learned.arms import learn_bandit_arms
 from xbot_assets.learned.models import gate_counts, learn_models
@@ -83,8 +83,10 @@ def bandit_arms(
     settings = LearningSettings.from_env()
     now = clock.now()
     loop = AccountLoop(context, wh, now, "learn/bandit_arms")
-    arms_by_account = learn_bandit_arms(wh, now, settings, run=loop.run, only=partition_accounts(context))
+    accounts, skipped = learning_accounts(context, wh)
+    arms_by_account = learn_bandit_arms(wh, now, settings, run=loop.run, only=accounts)
     metadata: dict = {
+        **skipped,
         "dagster/row_count": sum(len(a) for a in arms_by_account.values()),
         "dagster/relation_identifier": "learn.bandit_arms",
         "accounts": len(arms_by_account),
@@ -189,7 +191,7 @@ def _model_asset(model_name: str, key: dg.AssetKey, description: str):
         settings = LearningSettings.from_env()
         now = clock.now()
         loop = AccountLoop(context, wh, now, f"learn/{key.path[-1]}")
-        accounts = partition_accounts(context)
+        accounts, skipped = learning_accounts(context, wh)
         outcomes = learn_models(wh, model_name, now, settings, run=loop.run, only=accounts)
         with wh.connect() as conn:
             gate_md, gate_totals = _gate_table(conn, accounts)
@@ -207,6 +209,7 @@ def _model_asset(model_name: str, key: dg.AssetKey, description: str):
             )
         redis_note = _publish(context, wh, redis, now)
         metadata = {
+            **skipped,
             "dagster/row_count": int(versions),
             "dagster/relation_identifier": "learn.model_registry",
             "models": dg.MetadataValue.md(
@@ -296,8 +299,9 @@ def generator_weights(
     settings = LearningSettings.from_env()
     optimizer = OptimizerSettings()
     now = clock.now()
+    learning, skipped = learning_accounts(context, wh)
     with wh.connect() as conn:
-        accounts = mart_accounts(conn, "generator_performance", partition_accounts(context))
+        accounts = mart_accounts(conn, "generator_performance", learning)
     loop = AccountLoop(context, wh, now, "learn/generator_weights")
     reports = []
     for account in accounts:
@@ -314,6 +318,7 @@ def generator_weights(
         )
         rows = int(conn.scalar("select count(*) from learn.generator_weights"))
     metadata: dict = {
+        **skipped,
         "dagster/row_count": rows,
         "dagster/relation_identifier": "learn.generator_weights",
         "accounts": len(reports),
@@ -367,8 +372,10 @@ def generator_posterior(
     settings = PosteriorSettings.from_env()
     now = clock.now()
     loop = AccountLoop(context, wh, now, "learn/generator_posterior")
-    by_account = learn_generator_posteriors(wh, now, settings, run=loop.run, only=partition_accounts(context))
+    accounts, skipped = learning_accounts(context, wh)
+    by_account = learn_generator_posteriors(wh, now, settings, run=loop.run, only=accounts)
     metadata: dict = {
+        **skipped,
         "dagster/row_count": sum(len(f) for f in by_account.values()),
         "dagster/relation_identifier": "learn.generator_posteriors",
         "accounts": len(by_account),

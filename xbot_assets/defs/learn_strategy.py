@@ -15,7 +15,7 @@ import dagster as dg
 from xbot_assets.acting.generators.llm_labels import LabellerSettings, LabelRun, LLMLabeller, label_account
 from xbot_assets.defs.isolation import AccountLoop
 from xbot_assets.defs.metadata import markdown_table
-from xbot_assets.defs.partitions import ACCOUNTS, ONE_RUN_PER_ACCOUNT, partition_accounts
+from xbot_assets.defs.partitions import ACCOUNTS, ONE_RUN_PER_ACCOUNT, learning_accounts
 from xbot_assets.defs.resources import ClockResource, WarehouseResource
 from xbot_assets.learned.formulas import FormulaSettings, learn_formulas
 from xbot_assets.learned.strategy import learn_strategy, strategy_summary
@@ -54,8 +54,9 @@ def formulas(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         def label(account_id: str) -> None:
             runs[account_id] = label_account(wh, labeller, account_id, labelling.max_posts, now)
 
-    by_account = learn_formulas(wh, now, settings, run=loop.run, label=label, only=partition_accounts(context))
-    metadata: dict = {"dagster/row_count": sum(len(f) for f in by_account.values()),
+    accounts, skipped = learning_accounts(context, wh)
+    by_account = learn_formulas(wh, now, settings, run=loop.run, label=label, only=accounts)
+    metadata: dict = {**skipped, "dagster/row_count": sum(len(f) for f in by_account.values()),
                       "dagster/relation_identifier": "learn.formulas", "accounts": len(by_account),
                       "winner: min ER": settings.min_er, "winner: min impressions": settings.min_impressions,
                       **labels_metadata(labelling.kind, runs, by_account)}
@@ -96,8 +97,9 @@ def strategy(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
     wh.migrate()
     now = clock.now()
     loop = AccountLoop(context, wh, now, "learn/strategy")
-    by_account = learn_strategy(wh, now, run=loop.run, only=partition_accounts(context))
-    metadata: dict = {"dagster/row_count": len(by_account), "dagster/relation_identifier": "learn.strategy"}
+    accounts, skipped = learning_accounts(context, wh)
+    by_account = learn_strategy(wh, now, run=loop.run, only=accounts)
+    metadata: dict = {**skipped, "dagster/row_count": len(by_account), "dagster/relation_identifier": "learn.strategy"}
     for account_id, learned in by_account.items():
         metadata[f"{account_id}: strategy"] = dg.MetadataValue.md(strategy_markdown(learned))
     return dg.MaterializeResult(metadata=loop.finish(metadata))

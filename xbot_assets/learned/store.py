@@ -161,6 +161,12 @@ def mart_accounts(conn: Connection, mart: str, only: Collection[str] | None = No
     return found if only is None else [a for a in found if a in set(only)]
 
 
+def static_accounts(conn: Connection) -> set[str]:
+    """The accounts registered with the static policy (the evaluation's and the demo's baseline): they plan from the
+    seed defaults, read no learned state, and are not learned."""
+    return {r[0] for r in conn.fetchall("select account_id from act.accounts where policy = 'static'")}
+
+
 def forget_accounts_that_left(conn: Connection, table: str, kept: Collection[str],
                               only: Collection[str] | None = None) -> None:
     """Delete `table`'s rows of the accounts that left the marts: those not in `kept` — among `only` when a run
