@@ -104,16 +104,17 @@ def run_closed_loop(
     days: int,
     *,
     instance: dg.DagsterInstance | None = None,
-    job_name: str = "learn_and_plan_job",
+    job_name: str = "daily_loop_job",
     tags: dict[str, str] | None = None,
     progress: Callable[[int, float], None] | None = None,
     final_job_name: str | None = None,
 ) -> LoopResult:
     """Run `days` simulated days for the given simulator accounts, starting clean at the scenario's start.
 
-    Each day's run is `job_name` (by default the assets without their checks: checks judge the data, they change
-    no decision). With `final_job_name`, one more run (e.g. `refresh_job`, checks included) learns from the last
-    day, so the stored models, weights and check results describe the whole run. The loop owns the warehouse for
+    Each day's run is `job_name` (by default `daily_loop_job`: what the next plan reads, without the checks, the
+    analysts' marts and the strategy in words — none changes a decision). With `final_job_name`, one more run (e.g.
+    `refresh_job`, checks included) learns from the last day and builds the rest, so the stored models, weights,
+    marts and check results describe the whole run. The loop owns the warehouse for
     its duration: one session keeps DuckDB's database open for its many small transactions (dbt runs in this
     process and shares it)."""
     from xbot_assets.runtime.instance import report_raw_materialization, run_job, step_failures
