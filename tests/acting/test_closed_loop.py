@@ -38,6 +38,13 @@ def test_closed_loop_plans_publishes_collects_and_learns(loop_env):
     instance = dg.DagsterInstance.ephemeral()
     result = run_closed_loop(wh, scenario, accounts, 2, instance=instance)
     assert len(result.run_ids) == 2
+    # The first day builds everything the day's data reaches; later days only what the next plan reads: the staging
+    # views stay as the first run made them, the analysts' marts and the strategy in words wait for a final run.
+    assert [instance.get_run_by_id(r).job_name for r in result.run_ids] == ["learn_and_plan_job", "daily_loop_job"]
+    for key, runs in ((["staging", "stg_posts"], 1), (["analytics", "arm_performance"], 1), (["learn", "strategy"], 1),
+                      (["analytics", "outcomes"], 2), (["learn", "bandit_arms"], 2)):
+        materialized = {e.run_id for e in instance.fetch_materializations(dg.AssetKey(key), limit=100).records}
+        assert len(materialized) == runs, key
 
     with wh.connect() as conn:
         posts = conn.fetch_df("select * from raw.posts where account_id in ('loop', 'loop-static')")

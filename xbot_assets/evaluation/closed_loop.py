@@ -105,14 +105,17 @@ def run_closed_loop(
     *,
     instance: dg.DagsterInstance | None = None,
     job_name: str = "daily_loop_job",
+    first_job_name: str = "learn_and_plan_job",
     tags: dict[str, str] | None = None,
     progress: Callable[[int, float], None] | None = None,
     final_job_name: str | None = None,
 ) -> LoopResult:
     """Run `days` simulated days for the given simulator accounts, starting clean at the scenario's start.
 
-    Each day's run is `job_name` (by default `daily_loop_job`: what the next plan reads, without the checks, the
-    analysts' marts and the strategy in words — none changes a decision). With `final_job_name`, one more run (e.g.
+    The first day's run is `first_job_name` (everything the day's data reaches, the staging views included), each
+    later day's `job_name` (by default `daily_loop_job`: what the next plan reads, without the checks, the views
+    the first run made, the analysts' marts and the strategy in words — none changes a decision). With
+    `final_job_name`, one more run (e.g.
     `refresh_job`, checks included) learns from the last day and builds the rest, so the stored models, weights,
     marts and check results describe the whole run. The loop owns the warehouse for
     its duration: one session keeps DuckDB's database open for its many small transactions (dbt runs in this
@@ -162,7 +165,7 @@ def run_closed_loop(
             snapshot_followers(warehouse, connectors[account.account_id], account, [start])
         for day in range(days):
             day_start, day_end = start + timedelta(days=day), start + timedelta(days=day + 1)
-            learn_and_plan(day_start, day)
+            learn_and_plan(day_start, day, first_job_name if day == 0 else job_name)
             began = time.perf_counter()
             written = {t: LoadReport(f"raw.{t}") for t in ("posts", "metric_snapshots", "follower_snapshots")}
             for account in accounts:
