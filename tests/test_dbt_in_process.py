@@ -152,3 +152,22 @@ def test_failures_fail_the_step_with_dbts_message(duckdb_env, dagster_home):
 
     # The failed run left the file free for us.
     assert "staging.stg_posts" in dbt_relations(duckdb_env)
+
+
+def test_the_project_vars_reach_dbt_rendered_and_typed(monkeypatch):
+    """dbt_project.yml's env_var expressions rendered as dbt renders them, numbers as numbers (dbt returns a typed
+    --vars value as it is instead of rendering the string on every var() call)."""
+    project_dir = transform.Path(transform.dbt_project.project_dir)
+    for name in ("XBOT_GATE_MIN_AGE_HOURS", "XBOT_TIMEZONE", "XBOT_LEARNING_WINDOW_DAYS"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = transform._resolved_vars(project_dir)
+    assert defaults["gate_min_age_hours"] == 2.0 and defaults["learning_window_days"] == 7
+    assert defaults["account_timezone"] == "UTC" and defaults["as_of"] is None
+    monkeypatch.setenv("XBOT_GATE_MIN_AGE_HOURS", "48")
+    monkeypatch.setenv("XBOT_TIMEZONE", "Europe/Berlin")
+    monkeypatch.setenv("XBOT_LEARNING_WINDOW_DAYS", "14")
+    changed = transform._resolved_vars(project_dir)
+    assert changed["gate_min_age_hours"] == 48.0 and isinstance(changed["gate_min_age_hours"], float)
+    assert changed["learning_window_days"] == 14 and isinstance(changed["learning_window_days"], int)
+    assert changed["account_timezone"] == "Europe/Berlin"
+    assert set(changed) == set(defaults)
