@@ -103,8 +103,6 @@
         {%- if since is not none %}
         where {{ context[xbot_units_of(this.identifier)](since) }}
         {%- endif -%}
-    {%- else -%}
-        select 1 as nothing_to_delete
     {%- endif -%}
 {%- endmacro %}
 
@@ -145,8 +143,8 @@
     set local jit = off
 {%- endmacro %}
 
+{#- Nothing to set on DuckDB: an empty hook is no statement (dbt's run_hooks skips it). -#}
 {% macro duckdb__xbot_session_settings() -%}
-    select 1 as no_settings_on_duckdb
 {%- endmacro %}
 
 {#- An index on PostgreSQL (the deletes and lookups by unit); DuckDB scans its columns fast enough without one and
@@ -161,7 +159,6 @@
 {%- endmacro %}
 
 {% macro duckdb__xbot_index(columns) -%}
-    select 1 as no_index_on_duckdb
 {%- endmacro %}
 
 
