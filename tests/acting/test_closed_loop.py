@@ -11,6 +11,8 @@ from xbot_assets.acting.accounts import Account
 from xbot_assets.acting.lock import LockBusy, exclusive
 from xbot_assets.acting.publishing import publish_due
 from xbot_assets.evaluation.closed_loop import run_closed_loop
+from xbot_assets.pages.dashboard import render_dashboard
+from xbot_assets.pages.data import read_dashboard
 from xbot_assets.simulation.scenario import load_scenario
 from xbot_assets.warehouse.connection import Warehouse
 
@@ -70,6 +72,10 @@ def test_closed_loop_plans_publishes_collects_and_learns(loop_env):
             assert conn.scalar(f"select count(*) from learn.{table} where account_id = 'loop-static'") == 0, table
     arms = instance.get_latest_materialization_event(dg.AssetKey(["learn", "bandit_arms"])).asset_materialization
     assert arms.metadata["not learned (static policy)"].value == "loop-static"
+    end = scenario.start.replace(tzinfo=None) + timedelta(days=2)
+    static_page = render_dashboard(read_dashboard(wh, "loop-static", end))
+    assert static_page.count("Not learned: a static account plans from the seed defaults") == 2  # strategy, models
+    assert "Not learned: a static account" not in render_dashboard(read_dashboard(wh, "loop", end))
     # Every candidate carries its propensities and reasons; rejected ones say why.
     assert posts[["content_propensity", "timing_propensity", "generator_propensity"]].notna().all().all()
     assert posts["decision_reasons"].map(lambda r: len(json.loads(r)) > 0).all()

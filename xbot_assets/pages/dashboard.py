@@ -164,8 +164,14 @@ def _hour(hour: int, now: datetime, timezone: str) -> str:
     return f"{hour:02d}:00 UTC" + ("" if timezone == "UTC" else f" ({shown:%H:%M} {timezone})")
 
 
+STATIC_NOT_LEARNED = ('<p class="empty">Not learned: a static account plans from the seed defaults (generator weights, '
+                      'content types uniformly, fixed hours) and reads no learned state.</p>')
+
+
 def _strategy(data: DashboardData) -> str:
     strategy = data.strategy
+    if data.static:
+        return STATIC_NOT_LEARNED
     if not strategy:
         return '<p class="empty">Not learned yet: learn/strategy is built with each refresh once posts are measured.</p>'
     items = "".join(f'<dt>{_e(name)}</dt><dd data-item="{_e(name)}">{_e(words)}</dd>'
@@ -210,8 +216,7 @@ def _posterior(arm: dict) -> str:
     return _number(arm.get("posterior_mean"), ".3f") + (" F/1K" if on_follows else "")
 
 
-def _learning(data: DashboardData) -> str:
-    parts = []
+def _models_and_optimization(data: DashboardData) -> list[str]:
     rows = []
     for m in data.models:
         if m.get("version") is None:
@@ -222,8 +227,7 @@ def _learning(data: DashboardData) -> str:
                      f"{_number(m.get('primary_value'), '.3f')}", _number(m.get("baseline_value"), ".3f"),
                      str(int(m["n_samples"])), "beats its baseline" if beats else "does not beat its baseline"
                      if beats is not None else "not judged"])
-    parts.append(html_table(["model", "version", "holdout metric", "baseline", "samples", "verdict"], rows,
-                            cls="models"))
+    parts = [html_table(["model", "version", "holdout metric", "baseline", "samples", "verdict"], rows, cls="models")]
     if data.optimization:
         rows = [[_when(ev["created_at"]), label(ev["event_type"]), label(ev.get("generators_updated")),
                  label(ev.get("top_performer")), label(ev.get("skipped_reason") or ev.get("error_message"))]
@@ -232,6 +236,11 @@ def _learning(data: DashboardData) -> str:
             ["when", "event", "generators changed", "top performer", "note"], rows, cls="optimization"))
     else:
         parts.append('<p class="empty">No optimization has run yet.</p>')
+    return parts
+
+
+def _learning(data: DashboardData) -> str:
+    parts = [STATIC_NOT_LEARNED] if data.static else _models_and_optimization(data)
     if len(data.alerts):
         rows = [[_when(a.created_at), label(a.severity), label(a.job_name), _text(a.error)]
                 for a in data.alerts.itertuples(index=False)]

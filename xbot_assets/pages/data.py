@@ -59,6 +59,12 @@ class DashboardData:
     llm: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def static(self) -> bool:
+        """A static account (the evaluation's and the demo's baseline) plans from the seed defaults and is not
+        learned."""
+        return self.account.get("policy") == "static"
+
+    @property
     def top_posts(self) -> pd.DataFrame:
         ranked = self.posts[self.posts["passes_learning_gate"].astype(bool)]
         return ranked.sort_values(["engagement_rate", "impressions"], ascending=False).head(TOP_POSTS)
