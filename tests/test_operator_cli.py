@@ -104,6 +104,17 @@ def test_missing_weights_are_critical():
     assert "default weights" in verdict.reasons[0]
 
 
+def test_a_static_account_is_not_judged_on_learning_it_does_not_do():
+    """The baseline account plans from the seed defaults: no weights, optimization or models is its normal state
+    (one note), while its posting is still judged."""
+    bare = healthy(generators=(), last_optimization_at=None, newest_cycle=None, models=(), static=True)
+    verdict = evaluate_health(bare)
+    assert verdict.status == HEALTHY and rules_fired(verdict) == {"static_policy": {INFO}}
+    assert rules_fired(evaluate_health(replace(bare, static=False)))["weights_missing"] == {CRITICAL}
+    silent = evaluate_health(replace(bare, last_outcome_at=NOW - timedelta(days=3)))
+    assert rules_fired(silent)["no_recent_outcomes"] == {CRITICAL}
+
+
 def test_weights_not_summing_to_one_are_critical():
     verdict = evaluate_health(healthy(sum_problems=("acct: weights sum to 1.1 (12 generators)",)))
     assert verdict.status == CRITICAL

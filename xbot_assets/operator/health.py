@@ -44,6 +44,9 @@ Health rules and their severities (a rule that does not fire says nothing):
     model_below_baseline  the newest version of a model does not beat its baseline on the time-ordered holdout
                           (models that have not earned trust never block exploration, so this is not critical).
     few_generators        fewer than 10 generators are in use (active, locked or pinned; there are 12).
+  A static account (act.accounts.policy 'static', the evaluation's and the demo's baseline) plans from the seed
+  defaults and is not learned: the weight, coverage, optimization and model rules are replaced by one note
+  (static_policy).
 
   The locks and the model cache (one verdict named "locks and cache"):
     lock_held    (degraded) a planning or publishing lock has been held longer than 20 minutes: its holder (host,
@@ -65,7 +68,7 @@ critical.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -215,6 +218,7 @@ class HealthInput:
     connector: str | None = None  # act.accounts.connector; None: not registered
     data_clock_lag: timedelta | None = None  # judged at the warehouse's newest data time: how far from the wall clock
     recent_alerts: tuple[str, ...] = ()  # act.alerts rows naming this account in the day before `now`, newest first
+    static: bool = False  # act.accounts.policy is 'static': plans from the seed defaults and is not learned
 
     @property
     def window_posts(self) -> int:
@@ -261,32 +265,10 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
 
 
-def evaluate_health(data: HealthInput, rules: HealthRules = HealthRules()) -> HealthVerdict:
-    """Every rule of the module docstring over one account's data; the verdict is the worst severity that fired."""
-    findings: list[Finding] = []
-
-    def fire(rule: str, severity: str, reason: str) -> None:
-        findings.append(Finding(rule, severity, reason))
-
+def _learning_findings(data: HealthInput, rules: HealthRules, fire: Callable[[str, str, str], None],
+                       window: str) -> None:
+    """The rules on what was learned: weights, coverage, optimization, models."""
     now = data.now
-    window = f"{data.window_days}-day learning window"
-
-    # The clock: judged at the warehouse's own time, which is only right for data that lies in the past on purpose.
-    if data.data_clock_lag is not None:
-        lag = _span(abs(data.data_clock_lag))
-        if data.enabled and data.connector not in (None, "simulator"):
-            fire("data_clock", DEGRADED, f"nothing observed for {lag} before the wall clock (newest data "
-                 f"{now:%Y-%m-%d %H:%M}), though this account is live on {data.connector}: is its loop running? "
-                 "Judged at the newest data time; --as-of judges at another")
-        else:
-            fire("data_clock", INFO, f"judged at the warehouse's newest data time {now:%Y-%m-%d %H:%M}, {lag} from the "
-                 "wall clock (simulated or imported data)")
-
-    # Alerts the steps recorded for this account (a failed learn or plan step, a stopped publisher or model).
-    if data.recent_alerts:
-        fire("alerts", DEGRADED, f"{len(data.recent_alerts)} alert(s) in the last 24 h, newest: "
-             f"{_one_line(data.recent_alerts[0], 240)}")
-
     # Weights: present, summing to 1, above the floor, locks honoured.
     if not data.generators:
         fire("weights_missing", CRITICAL, "no generator weights stored: planning falls back to the default weights "
@@ -365,6 +347,40 @@ def evaluate_health(data: HealthInput, rules: HealthRules = HealthRules()) -> He
         if name not in present:
             fire("model_missing", INFO, f"no {name} trained yet (too few samples?): planning uses the default "
                  "predictions")
+
+
+def evaluate_health(data: HealthInput, rules: HealthRules = HealthRules()) -> HealthVerdict:
+    """Every rule of the module docstring over one account's data; the verdict is the worst severity that fired."""
+    findings: list[Finding] = []
+
+    def fire(rule: str, severity: str, reason: str) -> None:
+        findings.append(Finding(rule, severity, reason))
+
+    now = data.now
+    window = f"{data.window_days}-day learning window"
+
+    # The clock: judged at the warehouse's own time, which is only right for data that lies in the past on purpose.
+    if data.data_clock_lag is not None:
+        lag = _span(abs(data.data_clock_lag))
+        if data.enabled and data.connector not in (None, "simulator"):
+            fire("data_clock", DEGRADED, f"nothing observed for {lag} before the wall clock (newest data "
+                 f"{now:%Y-%m-%d %H:%M}), though this account is live on {data.connector}: is its loop running? "
+                 "Judged at the newest data time; --as-of judges at another")
+        else:
+            fire("data_clock", INFO, f"judged at the warehouse's newest data time {now:%Y-%m-%d %H:%M}, {lag} from the "
+                 "wall clock (simulated or imported data)")
+
+    # Alerts the steps recorded for this account (a failed learn or plan step, a stopped publisher or model).
+    if data.recent_alerts:
+        fire("alerts", DEGRADED, f"{len(data.recent_alerts)} alert(s) in the last 24 h, newest: "
+             f"{_one_line(data.recent_alerts[0], 240)}")
+
+    if data.static:
+        # The seed defaults are its policy: there are no learned weights, optimization or models to judge.
+        fire("static_policy", INFO, "static policy: plans from the seed defaults and is not learned, so the weight, "
+             "coverage, optimization and model rules do not apply")
+    else:
+        _learning_findings(data, rules, fire, window)
 
     # Outcomes: an enabled account should be posting.
     if data.enabled:

@@ -14,7 +14,7 @@ from xbot_assets.acting.generators.llm import LLMSettings, llm_usage
 from xbot_assets.connectors.ledger import budget_from_env, month_usage
 from xbot_assets.learned.checks import floor_problems, locked_weight_problems, weight_sum_problems
 from xbot_assets.learned.models import latest_models
-from xbot_assets.learned.store import LearningSettings
+from xbot_assets.learned.store import LearningSettings, static_accounts
 from xbot_assets.learned.strategy import load_strategy
 from xbot_assets.learned.weights import CYCLE_EVENTS, EVENT_SKIPPED, EVENT_WEIGHT_UPDATE
 from xbot_assets.learning.generator_weights import IMPORTED_GENERATOR, LOCKED, UNATTRIBUTED_GENERATOR
@@ -204,6 +204,7 @@ def read_health_input(conn: Connection, account_id: str, clock: Clock, *, enable
         last_optimization_at=last_ok, newest_cycle=newest_cycle, models=models, last_outcome_at=last_outcome,
         last_measured_at=last_measured, sum_problems=sum_problems, floor_problems=below_floor,
         locked_problems=locked_problems, connector=connector, data_clock_lag=clock.lag,
+        static=conn.table_exists("act", "accounts") and account_id in static_accounts(conn),
     )
 
 
