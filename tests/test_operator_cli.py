@@ -115,6 +115,19 @@ def test_a_static_account_is_not_judged_on_learning_it_does_not_do():
     assert rules_fired(silent)["no_recent_outcomes"] == {CRITICAL}
 
 
+def test_posterior_sampling_is_judged_by_its_own_probabilities_not_coverage():
+    """Posterior sampling concentrates on the best generator by design: low coverage is a note, and a generator it
+    should have drawn but never did is still degraded."""
+    posts = {"dataNerd": 25, "mythBuster": 2}
+    sampling = {n: 0.0005 for n in NAMES} | {"dataNerd": 0.9, "mythBuster": 0.05}
+    verdict = evaluate_health(healthy(generators=with_posts(posts), sampling=sampling))
+    assert verdict.status == HEALTHY and rules_fired(verdict) == {"coverage": {INFO}, "unused_generator": {INFO}}
+    assert rules_fired(evaluate_health(healthy(generators=with_posts(posts))))["coverage"] == {CRITICAL}
+    missed = evaluate_health(healthy(generators=with_posts(posts), sampling=sampling | {"coach": 0.2}))
+    assert rules_fired(missed)["unused_generator"] == {DEGRADED, INFO}
+    assert any("coach (P(sampling picks) 20.0%)" in r for r in missed.reasons)
+
+
 def test_weights_not_summing_to_one_are_critical():
     verdict = evaluate_health(healthy(sum_problems=("acct: weights sum to 1.1 (12 generators)",)))
     assert verdict.status == CRITICAL

@@ -11,6 +11,8 @@ from xbot_assets.acting.accounts import Account
 from xbot_assets.acting.lock import LockBusy, exclusive
 from xbot_assets.acting.publishing import publish_due
 from xbot_assets.evaluation.closed_loop import run_closed_loop
+from xbot_assets.operator.health import CLOCK_AS_OF, Clock
+from xbot_assets.operator.status import check_health, read_health_input
 from xbot_assets.pages.dashboard import render_dashboard
 from xbot_assets.pages.data import read_dashboard
 from xbot_assets.simulation.scenario import load_scenario
@@ -76,6 +78,14 @@ def test_closed_loop_plans_publishes_collects_and_learns(loop_env):
     static_page = render_dashboard(read_dashboard(wh, "loop-static", end))
     assert static_page.count("Not learned: a static account plans from the seed defaults") == 2  # strategy, models
     assert "Not learned: a static account" not in render_dashboard(read_dashboard(wh, "loop", end))
+    # Health reads the account's policies from the warehouse: the static one is judged on posting only, the
+    # posterior one by its sampling probabilities.
+    clock = Clock(now=end, source=CLOCK_AS_OF, wall=end)
+    verdicts = {v.account_id: {f.rule for f in v.findings} for v in check_health(wh, clock)}
+    assert "static_policy" in verdicts["loop-static"] and "weights_missing" not in verdicts["loop-static"]
+    with wh.connect() as conn:
+        sampling = read_health_input(conn, "loop", clock).sampling
+    assert sampling is not None and len(sampling) == 12 and abs(sum(sampling.values()) - 1) < 1e-6
     # Every candidate carries its propensities and reasons; rejected ones say why.
     assert posts[["content_propensity", "timing_propensity", "generator_propensity"]].notna().all().all()
     assert posts["decision_reasons"].map(lambda r: len(json.loads(r)) > 0).all()

@@ -33,7 +33,9 @@ Health rules and their severities (a rule that does not fire says nothing):
     coverage              under 80% of the generators in use posted in the learning window. Generators in use are
                           the active, locked and pinned ones with weight > 0; with fewer posts in the window than
                           generators, the share is of the posts (N posts can cover at most N generators). No post in
-                          the window: not judged (no_recent_outcomes covers enabled accounts).
+                          the window: not judged (no_recent_outcomes covers enabled accounts). An account that
+                          draws its generators by posterior sampling concentrates on the best by design: its
+                          coverage is only a note, and unused_generator judges it by P(sampling picks).
     below_floor           a non-disabled generator is below the 2% floor; the next cycle restores it.
     optimization_stale    no successful optimization event (weight_update or optimization_skipped) in the last
                           12 h while outcomes were posted or measured after the newest one. A cycle writes an event
@@ -219,6 +221,9 @@ class HealthInput:
     data_clock_lag: timedelta | None = None  # judged at the warehouse's newest data time: how far from the wall clock
     recent_alerts: tuple[str, ...] = ()  # act.alerts rows naming this account in the day before `now`, newest first
     static: bool = False  # act.accounts.policy is 'static': plans from the seed defaults and is not learned
+    # P(posterior sampling picks) per generator when the account draws its generators that way (its generator_policy
+    # is 'posterior' and it has posteriors, as the planner decides); None: it draws them by the weights.
+    sampling: dict[str, float] | None = None
 
     @property
     def window_posts(self) -> int:
@@ -285,9 +290,23 @@ def _learning_findings(data: HealthInput, rules: HealthRules, fire: Callable[[st
         fire("few_generators", DEGRADED, f"only {len(in_use)} generators are in use with a weight "
              f"(fewer than {rules.min_generators} of the 12)")
 
-    # Coverage: how many generators in use posted in the window.
+    # Coverage: how many generators in use posted in the window. Posterior sampling concentrates on the best
+    # generator by design, so coverage is no goal there; a generator it should have drawn still is.
     posts = data.window_posts
-    if in_use and posts > 0:
+    if in_use and posts > 0 and data.sampling is not None:
+        fire("coverage", INFO, f"coverage not judged: generators are drawn by posterior sampling, which concentrates "
+             f"on the best ({sum(1 for g in in_use if g.posts_in_window > 0)} of {len(in_use)} posted in the {window})")
+        for g in in_use:
+            p = data.sampling.get(g.name, 0.0)
+            if g.posts_in_window > 0 or p <= 0:
+                continue
+            chance = (1.0 - min(p, 1.0)) ** posts
+            text = (f"{g.name} (P(sampling picks) {p:.1%}) has no post in the {window}; at that probability {posts} "
+                    f"posts miss it with probability {'< 0.1%' if chance < 0.001 else f'{chance:.1%}'}")
+            fire("unused_generator", DEGRADED if chance < rules.unused_max_chance else INFO,
+                 f"{text}: the planner seems not to follow the posteriors" if chance < rules.unused_max_chance
+                 else f"{text} (not a fault)")
+    elif in_use and posts > 0:
         covered = sum(1 for g in in_use if g.posts_in_window > 0)
         possible = min(len(in_use), posts)
         share = covered / possible

@@ -205,7 +205,21 @@ def read_health_input(conn: Connection, account_id: str, clock: Clock, *, enable
         last_measured_at=last_measured, sum_problems=sum_problems, floor_problems=below_floor,
         locked_problems=locked_problems, connector=connector, data_clock_lag=clock.lag,
         static=conn.table_exists("act", "accounts") and account_id in static_accounts(conn),
+        sampling=_posterior_sampling(conn, account_id),
     )
+
+
+def _posterior_sampling(conn: Connection, account_id: str) -> dict[str, float] | None:
+    """P(posterior sampling picks) per generator when the planner draws this account's generators that way: its
+    generator_policy is 'posterior' and it has posteriors (without them the planner uses the weights)."""
+    if not conn.table_exists("act", "accounts") or not conn.table_exists("learn", "generator_posteriors"):
+        return None
+    if conn.scalar("select generator_policy from act.accounts where account_id = ? and policy = 'learned'",
+                   [account_id]) != "posterior":
+        return None
+    rows = conn.fetchall("select generator_name, selection_probability from learn.generator_posteriors "
+                         "where account_id = ?", [account_id])
+    return {str(name): float(p or 0.0) for name, p in rows} or None
 
 
 def check_health(warehouse: Warehouse, clock: Clock, account: str | None = None,
