@@ -293,39 +293,35 @@ def _learning_findings(data: HealthInput, rules: HealthRules, fire: Callable[[st
     # Coverage: how many generators in use posted in the window. Posterior sampling concentrates on the best
     # generator by design, so coverage is no goal there; a generator it should have drawn still is.
     posts = data.window_posts
-    if in_use and posts > 0 and data.sampling is not None:
-        fire("coverage", INFO, f"coverage not judged: generators are drawn by posterior sampling, which concentrates "
-             f"on the best ({sum(1 for g in in_use if g.posts_in_window > 0)} of {len(in_use)} posted in the {window})")
+    if in_use and posts > 0:
+        covered = sum(1 for g in in_use if g.posts_in_window > 0)
+        if data.sampling is not None:
+            fire("coverage", INFO, f"coverage not judged: generators are drawn by posterior sampling, which "
+                 f"concentrates on the best ({covered} of {len(in_use)} posted in the {window})")
+        else:
+            possible = min(len(in_use), posts)
+            share = covered / possible
+            text = (f"generator coverage {covered}/{possible} ({share:.0%}) in the {window} "
+                    f"({len(in_use)} generators in use, {posts} posts)")
+            if share < rules.coverage_critical:
+                fire("coverage", CRITICAL, f"{text}: below {rules.coverage_critical:.0%}")
+            elif share < rules.coverage_degraded:
+                fire("coverage", DEGRADED, f"{text}: below {rules.coverage_degraded:.0%}")
+
+        # Unused generators: no post although the distribution the planner draws from says it should have had some.
         for g in in_use:
-            p = data.sampling.get(g.name, 0.0)
+            if data.sampling is None:
+                p, kind, drawn_by, described = g.weight, "weight", "weights", f"{g.status}, weight {g.weight:.1%}"
+            else:
+                p = data.sampling.get(g.name, 0.0)
+                kind, drawn_by, described = "probability", "posteriors", f"P(sampling picks) {p:.1%}"
             if g.posts_in_window > 0 or p <= 0:
                 continue
             chance = (1.0 - min(p, 1.0)) ** posts
-            text = (f"{g.name} (P(sampling picks) {p:.1%}) has no post in the {window}; at that probability {posts} "
-                    f"posts miss it with probability {'< 0.1%' if chance < 0.001 else f'{chance:.1%}'}")
-            fire("unused_generator", DEGRADED if chance < rules.unused_max_chance else INFO,
-                 f"{text}: the planner seems not to follow the posteriors" if chance < rules.unused_max_chance
-                 else f"{text} (not a fault)")
-    elif in_use and posts > 0:
-        covered = sum(1 for g in in_use if g.posts_in_window > 0)
-        possible = min(len(in_use), posts)
-        share = covered / possible
-        text = (f"generator coverage {covered}/{possible} ({share:.0%}) in the {window} "
-                f"({len(in_use)} generators in use, {posts} posts)")
-        if share < rules.coverage_critical:
-            fire("coverage", CRITICAL, f"{text}: below {rules.coverage_critical:.0%}")
-        elif share < rules.coverage_degraded:
-            fire("coverage", DEGRADED, f"{text}: below {rules.coverage_degraded:.0%}")
-
-        # Unused generators: no post although the weights say it should have had some.
-        for g in in_use:
-            if g.posts_in_window > 0:
-                continue
-            chance = (1.0 - min(g.weight, 1.0)) ** posts
-            text = (f"{g.name} ({g.status}, weight {g.weight:.1%}) has no post in the {window}; at that weight "
-                    f"{posts} posts miss it with probability {'< 0.1%' if chance < 0.001 else f'{chance:.1%}'}")
+            text = (f"{g.name} ({described}) has no post in the {window}; at that {kind} {posts} posts miss it "
+                    f"with probability {'< 0.1%' if chance < 0.001 else f'{chance:.1%}'}")
             if chance < rules.unused_max_chance:
-                fire("unused_generator", DEGRADED, f"{text}: the planner seems not to follow the weights")
+                fire("unused_generator", DEGRADED, f"{text}: the planner seems not to follow the {drawn_by}")
             else:
                 fire("unused_generator", INFO, f"{text} (not a fault)")
 
