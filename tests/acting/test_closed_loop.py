@@ -11,8 +11,10 @@ from xbot_assets.acting.accounts import Account
 from xbot_assets.acting.lock import LockBusy, exclusive
 from xbot_assets.acting.publishing import publish_due
 from xbot_assets.evaluation.closed_loop import run_closed_loop
+from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
 from xbot_assets.operator.health import CLOCK_AS_OF, Clock
-from xbot_assets.operator.status import check_health, read_health_input
+from xbot_assets.operator.render import render_status
+from xbot_assets.operator.status import check_health, collect_status, read_health_input
 from xbot_assets.pages.dashboard import render_dashboard
 from xbot_assets.pages.data import read_dashboard
 from xbot_assets.simulation.scenario import load_scenario
@@ -86,6 +88,13 @@ def test_closed_loop_plans_publishes_collects_and_learns(loop_env):
     with wh.connect() as conn:
         sampling = read_health_input(conn, "loop", clock).sampling
     assert sampling is not None and len(sampling) == 12 and abs(sum(sampling.values()) - 1) < 1e-6
+    # `xbot status` shows the static account's seed weights, not missing weight rows or learning it does not do.
+    status = {a["account_id"]: a for a in collect_status(wh, clock)["accounts"]}
+    static_weights = {g["generator"]: (g["status"], g["weight"]) for g in status["loop-static"]["generators"]}
+    assert static_weights == {g: ("seed default", w) for g, w in DEFAULT_WEIGHTS.items()}
+    text = render_status(collect_status(wh, clock, "loop-static"))
+    assert "not learned: a static account plans from the seed defaults" in text and "learned from" not in text
+    assert "learned from" in render_status(collect_status(wh, clock, "loop"))
     # Every candidate carries its propensities and reasons; rejected ones say why.
     assert posts[["content_propensity", "timing_propensity", "generator_propensity"]].notna().all().all()
     assert posts["decision_reasons"].map(lambda r: len(json.loads(r)) > 0).all()

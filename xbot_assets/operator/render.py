@@ -58,9 +58,13 @@ def render_status(status: dict[str, Any], runs: Sequence[dict[str, Any]] | None 
         out += [f"  - {r}" for r in a["health"]["reasons"]]
         out += [f"  · note {n}" for n in a["health"]["notes"]]
         learned = a.get("learned_from") or {}
-        out.append(f"learned from {learned.get('posts', 0)} posts ({learned.get('imported', 0)} imported; "
-                   f"{learned.get('reported_followers', 0)} with X's own follower counts) of "
-                   f"{learned.get('posted', 0)} posted: those past the learning gate")
+        if a.get("static"):
+            out.append(f"not learned: a static account plans from the seed defaults (generator weights, content "
+                       f"types uniformly, fixed hours); {learned.get('posted', 0)} posted")
+        else:
+            out.append(f"learned from {learned.get('posts', 0)} posts ({learned.get('imported', 0)} imported; "
+                       f"{learned.get('reported_followers', 0)} with X's own follower counts) of "
+                       f"{learned.get('posted', 0)} posted: those past the learning gate")
         window = a["learning_window"]
         out += ["", f"generators (learning window {window}; F/1K over posts past the learning gate):"]
         out.append(table(

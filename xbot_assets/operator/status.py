@@ -17,7 +17,12 @@ from xbot_assets.learned.models import latest_models
 from xbot_assets.learned.store import LearningSettings, static_accounts
 from xbot_assets.learned.strategy import load_strategy
 from xbot_assets.learned.weights import CYCLE_EVENTS, EVENT_SKIPPED, EVENT_WEIGHT_UPDATE
-from xbot_assets.learning.generator_weights import IMPORTED_GENERATOR, LOCKED, UNATTRIBUTED_GENERATOR
+from xbot_assets.learning.generator_weights import (
+    DEFAULT_WEIGHTS,
+    IMPORTED_GENERATOR,
+    LOCKED,
+    UNATTRIBUTED_GENERATOR,
+)
 from xbot_assets.operator.health import (
     NO_ACCOUNTS_REASON,
     Clock,
@@ -35,6 +40,7 @@ from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
 
 CYCLE_SUCCESS_EVENTS = (EVENT_WEIGHT_UPDATE, EVENT_SKIPPED)
+SEED_DEFAULT = "seed default"  # a static account's generator status: it plans from DEFAULT_WEIGHTS
 
 
 # Reading the warehouse
@@ -250,7 +256,10 @@ def _learned_from(conn: Connection, account_id: str) -> dict[str, int]:
 def _account_status(conn: Connection, account_id: str, enabled: bool | None, clock: Clock, connector: str | None,
                     window_days: int, api: dict[str, Any] | None, llm: dict[str, Any] | None) -> dict[str, Any]:
     now = clock.now
-    weights = generator_weights(conn, account_id)
+    static = conn.table_exists("act", "accounts") and account_id in static_accounts(conn)
+    # A static account plans from the seed weights and has no weight rows: show what it plans with.
+    weights = [{"generator": g, "status": SEED_DEFAULT, "weight": w} for g, w in DEFAULT_WEIGHTS.items()] if static \
+        else generator_weights(conn, account_id)
     perf = _performance(conn, account_id, window_days)
     generators = []
     names = [w["generator"] for w in weights]
@@ -319,6 +328,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, clo
         "registered": enabled is not None,
         "enabled": enabled,
         "learning_window": f"{window_days}d",
+        "static": static,
         "learned_from": _learned_from(conn, account_id),
         "generators": generators,
         "content_arms": content_arms,
