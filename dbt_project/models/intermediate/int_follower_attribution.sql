@@ -33,31 +33,24 @@
         + xbot_incremental_state_hooks(),
 ) }}
 {%- set since = xbot_incremental_since() %}
+{%- if since is not none %}
+{%- set bound_rows = xbot_bound_rows(since) %}
+{%- set live_decisions = 'select live.decision_id from ' ~ ref('stg_metric_snapshots') ~ ' as live where '
+    ~ xbot_bound_ranges(bound_rows, 'live.account_id', 'live.collected_at', '>') %}
+{%- endif %}
 
 with
 {%- if since is not none %}
-bounds as (
-    {{ xbot_attribution_bounds(since) }}
-),
-
 follower_snapshots as (
     select f.account_id, f.collected_at, f.followers
     from {{ ref('stg_follower_snapshots') }} as f
-    inner join bounds as b
-        on f.account_id = b.account_id
-        and f.collected_at >= b.start_bound
+    where {{ xbot_bound_ranges(bound_rows, 'f.account_id', 'f.collected_at') }}
 ),
 
 metric_snapshots as (
     select m.account_id, m.decision_id, m.collected_at, m.impressions, m.profile_clicks, m.follows
     from {{ ref('stg_metric_snapshots') }} as m
-    where m.decision_id in (
-        select live.decision_id
-        from {{ ref('stg_metric_snapshots') }} as live
-        inner join bounds as b
-            on live.account_id = b.account_id
-            and live.collected_at > b.start_bound
-    )
+    where {{ xbot_in('m.decision_id', live_decisions) }}
 ),
 {%- else %}
 follower_snapshots as (

@@ -13,19 +13,16 @@
     post_hook=["{{ xbot_index(['account_id', 'interval_start']) }}"] + xbot_incremental_state_hooks(),
 ) }}
 {%- set since = xbot_incremental_since() %}
+{%- if since is not none %}
+{%- set bound_rows = xbot_bound_rows(since) %}
+{%- endif %}
 
 with
 {%- if since is not none %}
-bounds as (
-    {{ xbot_attribution_bounds(since) }}
-),
-
 follower_snapshots as (
     select f.account_id, f.collected_at, f.followers
     from {{ ref('stg_follower_snapshots') }} as f
-    inner join bounds as b
-        on f.account_id = b.account_id
-        and f.collected_at >= b.start_bound
+    where {{ xbot_bound_ranges(bound_rows, 'f.account_id', 'f.collected_at') }}
 ),
 {%- else %}
 follower_snapshots as (
@@ -49,11 +46,7 @@ attributed as (
         sum(new_follows) as reported_follows
     from {{ ref('int_follower_attribution') }} as r
     {%- if since is not none %}
-    where exists (
-        select 1 from bounds as b
-        where b.account_id = r.account_id
-            and r.interval_start >= b.start_bound
-    )
+    where {{ xbot_bound_ranges(bound_rows, 'r.account_id', 'r.interval_start') }}
     {%- endif %}
     group by account_id, interval_start
 )

@@ -30,7 +30,7 @@ with ranked as (
         count(*) over (partition by decision_id) as snapshot_count
     from {{ ref('stg_metric_snapshots') }}
     {%- if since is not none %}
-    where decision_id in ({{ xbot_metric_decisions(since) }})
+    where {{ xbot_in('decision_id', xbot_metric_decisions(since)) }}
     {%- endif %}
 )
 

@@ -62,7 +62,7 @@ posted as (
     from {{ ref('stg_posts') }}
     where status = 'posted'
     {%- if since is not none %}
-        and decision_id in (select decision_id from recomputed)
+        and {{ xbot_in('decision_id', 'select decision_id from recomputed') }}
     {%- endif %}
 ),
 
@@ -72,7 +72,7 @@ followers as (
         sum(attributed_followers) as followers_attributed
     from {{ ref('int_follower_attribution') }}
     {%- if since is not none %}
-    where decision_id in (select decision_id from recomputed)
+    where {{ xbot_in('decision_id', 'select decision_id from recomputed') }}
     {%- endif %}
     group by decision_id
 ),

@@ -40,5 +40,5 @@ select
 from {{ ref('outcomes') }}
 where passes_learning_gate
 {%- if since is not none %}
-    and decision_id in ({{ xbot_outcome_decisions(since) }})
+    and {{ xbot_in('decision_id', xbot_outcome_decisions(since)) }}
 {%- endif %}
