@@ -13,7 +13,12 @@ between sizes. Usage:
 
     .venv/bin/python benchmarks/incremental_scale.py [--sizes 10000 100000] [--huge] [--without-raw-indexes]
                                                      [--slowest N] [--keep] [--skip-full-rebuild]
-                                                     [--pg-admin-url URL]
+                                                     [--reuse DATABASE ...] [--pg-admin-url URL]
+
+--reuse measures a database an earlier run kept (--keep) instead of generating one: the cycle after its next day,
+with the same daily volume (its size is its count of posts). Generating and first building 10^6 posts takes ~20
+minutes; the kept history makes the ratio between sizes measurable in one short run. A reused database changes (it
+gains the day) and is kept.
 
 xbot's migrations create the indexes the incremental filters look rows up by (migration 14, RAW_LOOKUP_INDEXES:
 loaded_at of the three raw tables, and a post's snapshots by account and time). --without-raw-indexes drops them
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -129,32 +135,29 @@ def _admin(url: str):
     return conn, t
 
 
-def measure(size: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    admin, t = _admin(args.pg_admin_url)
-    name = f"xbot_bench_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cur:
-        cur.execute(f"create database {name}")
+def _target(t: WarehouseTarget, name: str) -> WarehouseTarget:
     auth = t.user + (f":{t.password}" if t.password else "")
-    target = WarehouseTarget.parse(f"postgresql://{auth}@{t.host}:{t.port}/{name}")
+    return WarehouseTarget.parse(f"postgresql://{auth}@{t.host}:{t.port}/{name}")
+
+
+def measure(size: int, args: argparse.Namespace, reuse: str | None = None) -> dict[str, dict[str, float]]:
+    admin, t = _admin(args.pg_admin_url)
+    name = reuse or f"xbot_bench_{uuid.uuid4().hex[:8]}"
+    if reuse is None:
+        with admin.cursor() as cur:
+            cur.execute(f"create database {name}")
+    target = _target(t, name)
     try:
         wh = Warehouse(target)
-        wh.migrate()
-        if args.without_raw_indexes:
-            with wh.connect() as c:
-                for statement in RAW_LOOKUP_INDEXES:
-                    c.execute("drop index if exists raw." + statement.split(" exists ")[1].split(" on ")[0])
-        days = size / (args.accounts * args.posts_per_day)
-        end = START + timedelta(days=days)
         per_day = args.accounts * args.posts_per_day
-        began = time.perf_counter()
-        _load(wh, START - timedelta(seconds=1), end, args.accounts, per_day, "{t}")
-        with wh.connect() as c:
-            counts = [c.scalar(f"select count(*) from raw.{tb}")
-                      for tb in ("posts", "metric_snapshots", "follower_snapshots")]
-        print(f"\n{size:,} posts ({days:.0f} days): {counts[0]:,} posts, {counts[1]:,} snapshots, "
-              f"{counts[2]:,} follower snapshots generated in {time.perf_counter() - began:.1f}s", flush=True)
-        first, _ = _dbt(target, end)
-        print(f"  first build (every table): {first['wall']:.1f}s", flush=True)
+        if reuse is None:
+            end = _generate(wh, size, args)
+        else:
+            with wh.connect() as c:
+                newest = c.scalar("select max(posted_at) from raw.posts")
+            # the history ends at a day boundary (START + whole days); a day already added moves it on
+            end = START + timedelta(days=math.ceil((newest - START).total_seconds() / 86400))
+            print(f"\n{size:,} posts (reused {name}, its next day after {end:%Y-%m-%d})", flush=True)
         out = {}
         cycles = (("after (incremental)", 0, ()), ("before (full rebuild)", 1, ("--full-refresh",)))
         for label, day, flags in cycles[:1] if args.skip_full_rebuild else cycles:
@@ -170,12 +173,33 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
                 print(f"    {seconds:6.2f}s  {node}")
         return out
     finally:
-        if args.keep:
+        if args.keep or reuse is not None:
             print(f"  kept: {target.describe()} (drop it with: drop database {name} with (force))", flush=True)
         else:
             with admin.cursor() as cur:
                 cur.execute(f"drop database if exists {name} with (force)")
         admin.close()
+
+
+def _generate(wh: Warehouse, size: int, args: argparse.Namespace) -> datetime:
+    """A history of `size` posts, built once (not timed); returns its end."""
+    wh.migrate()
+    if args.without_raw_indexes:
+        with wh.connect() as c:
+            for statement in RAW_LOOKUP_INDEXES:
+                c.execute("drop index if exists raw." + statement.split(" exists ")[1].split(" on ")[0])
+    days = size / (args.accounts * args.posts_per_day)
+    end = START + timedelta(days=days)
+    began = time.perf_counter()
+    _load(wh, START - timedelta(seconds=1), end, args.accounts, args.accounts * args.posts_per_day, "{t}")
+    with wh.connect() as c:
+        counts = [c.scalar(f"select count(*) from raw.{tb}")
+                  for tb in ("posts", "metric_snapshots", "follower_snapshots")]
+    print(f"\n{size:,} posts ({days:.0f} days): {counts[0]:,} posts, {counts[1]:,} snapshots, "
+          f"{counts[2]:,} follower snapshots generated in {time.perf_counter() - began:.1f}s", flush=True)
+    first, _ = _dbt(wh.target, end)
+    print(f"  first build (every table): {first['wall']:.1f}s", flush=True)
+    return end
 
 
 def main() -> None:
@@ -194,9 +218,17 @@ def main() -> None:
     parser.add_argument("--posts-per-day", type=int, default=25, help="per account")
     parser.add_argument("--pg-admin-url", default=os.environ.get(
         "XBOT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--reuse", nargs="+", default=[], metavar="DATABASE",
+                        help="measure databases an earlier run kept (--keep) instead of generating their sizes")
     args = parser.parse_args()
-    sizes = sorted(set(args.sizes + ([1_000_000] if args.huge else [])))
-    results = {size: measure(size, args) for size in sizes}
+    reused = {}
+    for name in args.reuse:
+        admin, t = _admin(args.pg_admin_url)
+        admin.close()
+        with Warehouse(_target(t, name)).connect() as c:
+            reused[int(c.scalar("select count(*) from raw.posts"))] = name
+    sizes = sorted(set(args.sizes + ([1_000_000] if args.huge else [])) | set(reused))
+    results = {size: measure(size, args, reused.get(size)) for size in sizes}
     print(f"\nthe cycle after one new day ({args.accounts * args.posts_per_day} posts/day), dbt build on PostgreSQL"
           + (" without RAW_LOOKUP_INDEXES" if args.without_raw_indexes else ""))
     print(f"{'posts':>10}  {'before: full':>13}  {'after: incr.':>13}  {'before/after':>12}")
