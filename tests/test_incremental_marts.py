@@ -173,6 +173,34 @@ def _differences(incremental: dict, full: dict) -> list[str]:
     return out
 
 
+# The PostgreSQL indexes the models' post-hooks keep (xbot_index): table -> the column lists of its indexes.
+INDEXES = {
+    "int_latest_metrics": [("account_id", "last_collected_at"), ("decision_id",)],
+    "int_follower_attribution": [("account_id", "interval_start"), ("decision_id",)],
+    "int_follower_intervals": [("account_id", "interval_start")],
+    "outcomes": [("decision_id",)],
+    "training_set": [("decision_id",)],
+}
+
+
+def _indexes(wh: Warehouse) -> dict[str, list[tuple[str, ...]]]:
+    found: dict[str, list[tuple[str, ...]]] = {}
+    with wh.connect() as c:
+        for table, columns in c.fetchall("""
+            select t.relname, (
+                select array_agg(a.attname::text order by k.position)
+                from unnest(i.indkey::int2[]) with ordinality as k(attnum, position)
+                inner join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = k.attnum
+            )
+            from pg_index as i
+            inner join pg_class as t on t.oid = i.indrelid
+            inner join pg_namespace as n on n.oid = t.relnamespace
+            where n.nspname in ('intermediate', 'analytics')
+        """):
+            found.setdefault(table, []).append(tuple(columns))
+    return {table: sorted(columns) for table, columns in found.items()}
+
+
 def test_incremental_builds_equal_a_full_refresh(warehouse_url):
     target = WarehouseTarget.parse(warehouse_url)
     wh = Warehouse(target)
@@ -197,6 +225,10 @@ def test_incremental_builds_equal_a_full_refresh(warehouse_url):
             full = _tables(wh)
             assert _differences(incremental, full) == [], f"after step {step}"
             assert full["training_set"], "something passes the gate"
+            if target.kind == "postgres":  # the full refresh's new tables have their indexes, each once
+                assert _indexes(wh) == INDEXES, f"after step {step}"
+    if target.kind == "postgres":
+        assert _indexes(wh) == INDEXES  # the builds after a full refresh add none
     final = _tables(wh)
     # The late rows did their work: acct_b's closed interval attributes b1 and b2, acct_a's split interval exists,
     # a5 has its counters, d1 left the training set and a1 counts its late snapshot.
