@@ -28,7 +28,8 @@
 {%- endmacro %}
 
 {% macro xbot_affected_posts(since) -%}
-    {{ xbot_in('stored.decision_id', 'select decision_id from ' ~ xbot_ref('stg_posts') ~ ' where loaded_at > ' ~ since) }}
+    {{ xbot_in('stored.decision_id',
+               'select decision_id from ' ~ xbot_ref('stg_posts') ~ ' where loaded_at > ' ~ since) }}
 {%- endmacro %}
 
 {% macro xbot_affected_follower_snapshots(since) -%}
