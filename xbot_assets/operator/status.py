@@ -210,9 +210,14 @@ def read_health_input(conn: Connection, account_id: str, clock: Clock, *, enable
         last_optimization_at=last_ok, newest_cycle=newest_cycle, models=models, last_outcome_at=last_outcome,
         last_measured_at=last_measured, sum_problems=sum_problems, floor_problems=below_floor,
         locked_problems=locked_problems, connector=connector, data_clock_lag=clock.lag,
-        static=conn.table_exists("act", "accounts") and account_id in static_accounts(conn),
+        static=_is_static(conn, account_id),
         sampling=_posterior_sampling(conn, account_id),
     )
+
+
+def _is_static(conn: Connection, account_id: str) -> bool:
+    """Whether the account runs the static seed policy (registered as such; an unregistered one is not)."""
+    return conn.table_exists("act", "accounts") and account_id in static_accounts(conn)
 
 
 def _posterior_sampling(conn: Connection, account_id: str) -> dict[str, float] | None:
@@ -256,7 +261,7 @@ def _learned_from(conn: Connection, account_id: str) -> dict[str, int]:
 def _account_status(conn: Connection, account_id: str, enabled: bool | None, clock: Clock, connector: str | None,
                     window_days: int, api: dict[str, Any] | None, llm: dict[str, Any] | None) -> dict[str, Any]:
     now = clock.now
-    static = conn.table_exists("act", "accounts") and account_id in static_accounts(conn)
+    static = _is_static(conn, account_id)
     # A static account plans from the seed weights and has no weight rows: show what it plans with.
     weights = [{"generator": g, "status": SEED_DEFAULT, "weight": w} for g, w in DEFAULT_WEIGHTS.items()] if static \
         else generator_weights(conn, account_id)
