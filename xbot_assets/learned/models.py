@@ -45,7 +45,7 @@ MODEL_TYPE = {ENGAGEMENT_MODEL: "ridge", FOLLOW_MODEL: "logistic"}
 TRAINING_COLUMNS = (
     "decision_id", "posted_at", "content_type", "posted_hour", "decision_type", "is_thread", "quality_score",
     "novelty_score", "expertise_score", "viral_score", "engagement_rate", "followers_gained", "follow_label",
-    "generator_name", "topic_arm", "hook",
+    "generator_name", "topic_arm", "hook", "impressions",
 )
 REGISTRY_COLUMNS = (
     "account_id", "model_name", "version", "model_type", "target", "model_json", "feature_names", "metrics",
@@ -87,7 +87,7 @@ def training_frame(conn: Connection, account_id: str, now: datetime, settings: L
     # fetch_df gives numbers as int64/float64 with NaN and booleans as bool (object with None when one is missing):
     # the models read floats throughout, NaN for unknown.
     for column in ("quality_score", "novelty_score", "expertise_score", "viral_score", "engagement_rate",
-                   "followers_gained", "posted_hour"):
+                   "followers_gained", "posted_hour", "impressions"):
         frame[column] = frame[column].astype(float)
     for column in ("is_thread", "follow_label"):
         frame[column] = frame[column].map(lambda v: None if v is None else float(v)).astype(float)
