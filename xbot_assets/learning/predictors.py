@@ -303,9 +303,8 @@ def train_engagement_model(
     its impressions, so its noise variance is ~ER(1 − ER)/impressions, and weighted least squares is the fit that
     matches that noise. Replayed day by day on one 60-day log per shipped scenario (each day's posts forecast by
     the model fitted that morning on its 30-day window), the weighted fit raised the next-day R² as a share of its
-    ceiling on 7 of the 8 learning accounts and tied on the eighth: mean 0.669 → 0.753 (default's posterior
-    account 0.42 → 0.65; a log-scale ridge or a Poisson GLM, weighted alike, did no better on the mean and lost
-    up to 0.1 on some accounts).
+    ceiling on all 8 learning accounts: mean 0.669 → 0.743 (default's posterior account 0.42 → 0.62; a log-scale
+    ridge or a Poisson GLM, weighted alike, did no better on the mean and lost up to 0.11 on some accounts).
     """
     names = feature_names(content_types, choices)
     weighted = "impressions" in training.columns
