@@ -65,7 +65,7 @@ def test_reported_follows_can_be_switched_off_for_the_attribution_path(isolated,
     monkeypatch.setenv("XBOT_TOPIC_REWARD", "f_per_1k")  # issue 17: topic arms learned on follows
     monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "0")
     path = isolated / "evaluation.duckdb"
-    result = evaluate("default", 2, 1, warehouse_path=path, reported_follows=False).result
+    result = evaluate("default", 2, 1, warehouse_path=path, reported_follows=False, workdir=isolated).result
     assert result["settings"]["reported_follows"] is False
     assert result["settings"]["topic_reward"] == "f_per_1k"
     with Warehouse.from_url(str(path)).connect(read_only=True) as conn:
@@ -86,7 +86,7 @@ def test_reported_follows_can_be_switched_off_for_the_attribution_path(isolated,
 def test_seeds_run_in_parallel_processes_give_the_numbers_one_loop_gives(isolated, capsys):
     """`xbot evaluate --jobs 2` (issue 15): each process runs its own seeds' loop in its own warehouse; a seed's
     accounts read no other seed's rows, so every number but the timings is the one-loop run's."""
-    one = evaluate("default", 2, 2).result
+    one = evaluate("default", 2, 2, workdir=isolated).result
     assert main(["evaluate", "--scenario", "default", "--days", "2", "--seeds", "2", "--jobs", "2", "--json"]) == 0
     two = json.loads(capsys.readouterr().out)
     assert one["timing_seconds"]["jobs"] == 1 and two["timing_seconds"]["jobs"] == 2
@@ -123,7 +123,7 @@ def test_windows_split_the_run_into_consecutive_ten_day_stretches():
 
 
 def test_common_random_numbers_make_policies_comparable(isolated):
-    loop = evaluate("hidden_gem", 2, 1).loop
+    loop = evaluate("hidden_gem", 2, 1, workdir=isolated).loop
     posts = {a.account_id: loop.simulated_posts(a.account_id) for a in loop.accounts}
     static = posts["eval-s11-static"].set_index("post_index")
     learned = posts["eval-s11-weights"].set_index("post_index")

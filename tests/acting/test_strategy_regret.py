@@ -71,7 +71,7 @@ def isolated(tmp_path, monkeypatch):
 def test_evaluate_on_topic_hook_reports_topic_and_hook_regret(isolated):
     from xbot_assets.evaluation.evaluate import evaluate
 
-    evaluation = evaluate("topic_hook", 3, 1, warehouse_path=isolated / "eval.duckdb")
+    evaluation = evaluate("topic_hook", 3, 1, warehouse_path=isolated / "eval.duckdb", workdir=isolated)
     result, loop = evaluation.result, evaluation.loop
     assert result["f_per_1k"]["oracle"] == pytest.approx(3.4 * 1.6 * 1.4)
     for scope in ("topic", "hook"):
