@@ -125,6 +125,13 @@ class Connection:
 
     def table_exists(self, schema: str, table: str) -> bool:
         """A table or view (dbt makes both) exists: information_schema.tables lists both on both engines."""
+        if self.kind == "duckdb":
+            # DuckDB's own catalog functions answer in half the time of its information_schema view (~1.1 vs
+            # ~2.4 ms); the planner and the learn steps ask a few thousand times in a 60-day evaluation.
+            return bool(self.scalar(
+                "select (select count(*) from duckdb_tables() where schema_name = ? and table_name = ?)"
+                " + (select count(*) from duckdb_views() where schema_name = ? and view_name = ?)",
+                [schema, table, schema, table]))
         return bool(self.scalar(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
         ))
