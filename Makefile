@@ -22,8 +22,10 @@ manifest: install
 demo: manifest
 	$(BIN)/xbot demo
 
+# The suite in one process per core (at most 4; pytest-xdist), each test file in one process: the files' module
+# fixtures are built once, and the faults' table is gathered from every process. `$(BIN)/pytest` alone runs serially.
 test: manifest
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile
 
 validate: manifest
 	$(BIN)/dagster definitions validate -w workspace.yaml

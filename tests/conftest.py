@@ -10,6 +10,7 @@ import pytest
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
 
+from fault_table import rows_of, write_summary
 from services import (  # noqa: F401 (tests import them from here)
     PG_ADMIN_URL,
     REDIS_URL,
@@ -20,10 +21,25 @@ from services import (  # noqa: F401 (tests import them from here)
 
 
 def pytest_sessionstart(session):
-    # @dbt_assets reads the manifest when its module is imported, which happens during collection.
+    # @dbt_assets reads the manifest when its module is imported, which happens during collection. Under
+    # pytest-xdist the controller writes it once, before it starts the workers; the workers only read it.
+    if hasattr(session.config, "workerinput"):
+        return
     from xbot_assets.project import prepare_manifest
 
     prepare_manifest()
+
+
+_FAULT_ROWS: list[dict] = []
+
+
+def pytest_runtest_logreport(report):
+    _FAULT_ROWS.extend(rows_of(report))  # in the controller too: pytest-xdist replays the workers' reports here
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if not hasattr(config, "workerinput"):
+        write_summary(terminalreporter, _FAULT_ROWS)
 
 
 @pytest.fixture

@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 PG_ADMIN_URL = os.environ.get("XBOT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("XBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Each of pytest-xdist's worker processes (gw0, gw1, ...) gets its own Redis database, counting down from 15: tests
+# flush theirs, and two workers sharing one would empty each other's cache mid-test.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_URL = os.environ.get("XBOT_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - _WORKER % 16}")
 
 
 def _admin_connection():

@@ -7,16 +7,15 @@ to test-artifacts/faults.md. A test asserts its expectation as well, so the tabl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
 import pytest
+from fault_table import FAULT_PROPERTY
 
 # Tests import the suite's service URLs as `from conftest import REDIS_URL`; whichever conftest pytest imported last
 # answers to that name, so this one offers the same names (they live in tests/services.py).
 from services import PG_ADMIN_URL, REDIS_URL, _admin_connection  # noqa: F401
 
-ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults.md"
 CATEGORIES = ("platform", "input", "crash", "infrastructure")
 
 
@@ -51,16 +50,19 @@ class FaultRecord:
         self.measured, self.rows_lost, self.double_posts = measured, rows_lost, double_posts
 
 
-RECORDS: list[FaultRecord] = []
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     record = getattr(item, "_fault_record", None)
-    if record is not None and report.when == "call":
+    if record is None:
+        return
+    if report.when == "call":
         record.passed = report.passed
+    elif report.when == "teardown" and record.fault:
+        # The row rides on the teardown report to wherever the reports are gathered (tests/fault_table.py).
+        report.user_properties.append((FAULT_PROPERTY, {**asdict(record), "warehouse": record.warehouse,
+                                                        "nodeid": item.nodeid}))
 
 
 @pytest.fixture
@@ -68,38 +70,4 @@ def fault(request) -> FaultRecord:
     """One injected fault of this test (parametrized tests get one per parameter set)."""
     record = FaultRecord(test=request.node.nodeid.split("::", 1)[-1])
     request.node._fault_record = record
-    RECORDS.append(record)
     return record
-
-
-def _table(records: list[FaultRecord]) -> list[str]:
-    lines = [
-        "| category | fault | warehouse | expected | measured | rows lost | double posts | result |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in records:
-        result = {True: "ok", False: "FAILED", None: "not run"}[r.passed]
-        lines.append(
-            f"| {r.category} | {r.fault} | {r.warehouse} | {r.expected} | {r.measured or '—'} | {r.rows_lost} | {r.double_posts} "
-            f"| {result} |"
-        )
-    return lines
-
-
-def pytest_terminal_summary(terminalreporter):
-    records = [r for r in RECORDS if r.fault]
-    if not records:
-        return
-    kinds = {(r.category, r.fault) for r in records}
-    survived = {(r.category, r.fault) for r in records if r.passed}
-    totals = (
-        f"{len(kinds)} fault kinds injected ({len(records)} runs incl. both warehouses), {len(survived)} survived; "
-        f"{len({r.fault for r in records if r.category == 'input'})} bad-input kinds; "
-        f"rows lost {sum(r.rows_lost for r in records)}, double posts {sum(r.double_posts for r in records)}"
-    )
-    terminalreporter.section("injected faults")
-    for line in _table(records):
-        terminalreporter.write_line(line)
-    terminalreporter.write_line(totals)
-    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-    ARTIFACT.write_text("# Injected faults\n\n" + "\n".join(_table(records)) + f"\n\n{totals}\n")
