@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 if TYPE_CHECKING:
     from sklearn.impute import SimpleImputer
@@ -485,6 +484,8 @@ def predict_engagement(model_json: dict[str, Any], features: pd.DataFrame) -> np
 
 def predict_follow_probability(model_json: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
     """Probability that each post gains at least one follower."""
+    from scipy.special import expit  # here, not at import (as learning/forgetting.py)
+
     return expit(_linear_score(model_json, features, FOLLOW_MODEL))
 
 
