@@ -107,7 +107,7 @@ def f_per_1k_interval(followers: float, impressions: float, coverage: float = IN
         return float("nan"), float("nan")
     tail = (1 - coverage) / 2
     # The gamma quantile through scipy.special (scipy.stats costs ~1 s to import), imported here: every process that
-    # loads the definitions would pay ~0.4 s for it.
+    # loads the definitions would pay ~0.15–0.4 s for it.
     from scipy.special import gammaincinv
 
     low = gammaincinv(followers, tail) if followers > 0 else 0.0

@@ -124,7 +124,8 @@ class Connection:
         return row[0] if row else None
 
     def table_exists(self, schema: str, table: str) -> bool:
-        """A table or view (dbt makes both) exists: information_schema.tables lists both on both engines."""
+        """A table or view (dbt makes both) exists: information_schema.tables on PostgreSQL, DuckDB's catalog functions
+        on DuckDB."""
         if self.kind == "duckdb":
             # DuckDB's own catalog functions answer in half the time of its information_schema view (~1.1 vs
             # ~2.4 ms); the planner and the learn steps ask a few thousand times in a 60-day evaluation.
