@@ -12,10 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 PG_ADMIN_URL = os.environ.get("XBOT_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-# Each of pytest-xdist's worker processes (gw0, gw1, ...) gets its own Redis database, counting down from 15: tests
-# flush theirs, and two workers sharing one would empty each other's cache mid-test.
+# Each of pytest-xdist's worker processes (gw0, gw1, ...) gets two Redis databases of its own, counting down from 15:
+# REDIS_URL's (15, 13, 11, ...) and a spare one below it for a test that needs a database no other test writes
+# (tests/faults/test_cache_faults.py). Tests flush theirs; two workers sharing one would empty each other's mid-test.
 _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-REDIS_URL = os.environ.get("XBOT_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - _WORKER % 16}")
+_REDIS_DB = 15 - 2 * (_WORKER % 8)
+REDIS_URL = os.environ.get("XBOT_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_REDIS_DB}")
+REDIS_SPARE_DB = _REDIS_DB - 1
 
 
 def _admin_connection():

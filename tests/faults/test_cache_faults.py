@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 import redis
 from redis_proxy import DOWN, HANG, UP, RedisProxy
-from services import REDIS_URL
+from services import REDIS_SPARE_DB, REDIS_URL
 
 from xbot_assets.evaluation.static_history import simulate_static_history
 from xbot_assets.ingest.load import write_follower_snapshots, write_posts
@@ -24,7 +24,7 @@ from xbot_assets.simulation.scenario import load_scenario
 from xbot_assets.warehouse.connection import Warehouse
 
 NOW = datetime(2026, 1, 31, 6)
-DB = 14  # a Redis database of this test's own (the rest of the suite uses 15)
+DB = REDIS_SPARE_DB  # a Redis database of this test's own (the rest of the suite uses REDIS_URL's)
 
 
 def _at(t: datetime) -> str:
