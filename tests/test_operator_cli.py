@@ -421,6 +421,27 @@ def test_status_json_has_every_section(wh, capsys):
     assert jobs["publish_job"]["status"] == "never run"
 
 
+def test_status_reads_each_warehouse_wide_table_once(wh, capsys, monkeypatch):
+    """The model registry, the static accounts and the weight checks read every account: read once per command, not
+    once per account and again for its health (they were: N accounts asked each 2N times)."""
+    from xbot_assets.warehouse.connection import Connection
+
+    asked: list[str] = []
+    for method in ("fetchall", "fetch_df"):
+        real = getattr(Connection, method)
+
+        def spy(self, sql, params=None, _real=real):
+            asked.append(" ".join(sql.split()))
+            return _real(self, sql, params)
+
+        monkeypatch.setattr(Connection, method, spy)
+    code, out, _ = run(capsys, "status", "--json", "--no-jobs", "--as-of", AS_OF)
+    assert code == 0 and json.loads(out)["accounts"][0]["models"]
+    for table_read in ("from learn.model_registry order by", "from act.accounts where policy = 'static'",
+                       "from learn.generator_weights group by account_id"):
+        assert sum(table_read in sql for sql in asked) == 1, table_read
+
+
 def test_status_of_an_unknown_account_is_a_clear_error(wh, capsys):
     code, _, err = run(capsys, "status", "--account", "nobody", "--no-jobs")
     assert code == 2

@@ -6,7 +6,9 @@ runs are read by `operator.runs`."""
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -144,13 +146,45 @@ def _performance(conn: Connection, account_id: str, window_days: int) -> dict[tu
     return out
 
 
+@dataclass(frozen=True)
+class WarehouseReads:
+    """What every account's health reads warehouse-wide, read once per command: asked per account, `xbot status`
+    over N accounts ran each of these queries N times (the weight checks and the model registry read every account)."""
+
+    static: frozenset[str] = frozenset()
+    models: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)  # newest version per model, by account
+    sum_problems: tuple[str, ...] = ()
+    floor_problems: tuple[str, ...] = ()
+    locked_problems: tuple[str, ...] = ()
+
+
+def warehouse_reads(conn: Connection) -> WarehouseReads:
+    models: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if conn.table_exists("learn", "model_registry"):
+        for m in latest_models(conn):
+            models[m["account_id"]].append(m)
+    has_weights = conn.table_exists("learn", "generator_weights")
+    return WarehouseReads(
+        static=frozenset(static_accounts(conn)) if conn.table_exists("act", "accounts") else frozenset(),
+        models={account: tuple(rows) for account, rows in models.items()},
+        sum_problems=tuple(weight_sum_problems(conn)) if has_weights else (),
+        floor_problems=tuple(floor_problems(conn, HealthRules().floor)) if has_weights else (),
+        locked_problems=tuple(locked_weight_problems(conn))
+        if has_weights and conn.table_exists("learn", "optimization_events") else (),
+    )
+
+
 def read_health_input(conn: Connection, account_id: str, clock: Clock, *, enabled: bool | None = None,
-                      window_days: int | None = None, connector: str | None = None) -> HealthInput:
-    """One account's `HealthInput` from the warehouse (events and outcomes after the clock's cutoff are ignored)."""
+                      window_days: int | None = None, connector: str | None = None,
+                      reads: WarehouseReads | None = None,
+                      performance: dict[tuple[str, str], dict[str, Any]] | None = None) -> HealthInput:
+    """One account's `HealthInput` from the warehouse (events and outcomes after the clock's cutoff are ignored).
+    `reads` and `performance` are what the caller has read already (`warehouse_reads`, `_performance`)."""
     now, cutoff = clock.now, clock.cutoff
     window_days = _window_days(window_days)
+    reads = reads or warehouse_reads(conn)
     weights = generator_weights(conn, account_id)
-    perf = _performance(conn, account_id, window_days)
+    perf = _performance(conn, account_id, window_days) if performance is None else performance
     generators = tuple(
         GeneratorState(w["generator"], float(w["weight"]), str(w["status"]),
                        perf.get((w["generator"], "window"), {}).get("posted_posts", 0))
@@ -159,10 +193,9 @@ def read_health_input(conn: Connection, account_id: str, clock: Clock, *, enable
     names = [g.name for g in generators]
     sum_problems = below_floor = locked_problems = ()
     if weights:
-        sum_problems = _account_problems(weight_sum_problems(conn), account_id, names)
-        below_floor = _account_problems(floor_problems(conn, HealthRules().floor), account_id, names)
-        if conn.table_exists("learn", "optimization_events"):
-            locked_problems = _account_problems(locked_weight_problems(conn), account_id, names)
+        sum_problems = _account_problems(reads.sum_problems, account_id, names)
+        below_floor = _account_problems(reads.floor_problems, account_id, names)
+        locked_problems = _account_problems(reads.locked_problems, account_id, names)
 
     last_ok = newest_cycle = None
     if conn.table_exists("learn", "optimization_events"):
@@ -179,13 +212,8 @@ def read_health_input(conn: Connection, account_id: str, clock: Clock, *, enable
         if row is not None:
             newest_cycle = CycleEvent(str(row[0]), bool(row[1]), _py(row[2]), row[3])
 
-    models: tuple[ModelState, ...] = ()
-    if conn.table_exists("learn", "model_registry"):
-        models = tuple(
-            ModelState(m["model_name"], int(m["version"]), m["beats_baseline"], m["primary_metric"],
-                       m["primary_value"], m["baseline_value"])
-            for m in latest_models(conn) if m["account_id"] == account_id
-        )
+    models = tuple(ModelState(m["model_name"], int(m["version"]), m["beats_baseline"], m["primary_metric"],
+                              m["primary_value"], m["baseline_value"]) for m in reads.models.get(account_id, ()))
 
     last_outcome = last_measured = None
     if conn.table_exists("analytics", "outcomes"):
@@ -210,14 +238,9 @@ def read_health_input(conn: Connection, account_id: str, clock: Clock, *, enable
         last_optimization_at=last_ok, newest_cycle=newest_cycle, models=models, last_outcome_at=last_outcome,
         last_measured_at=last_measured, sum_problems=sum_problems, floor_problems=below_floor,
         locked_problems=locked_problems, connector=connector, data_clock_lag=clock.lag,
-        static=_is_static(conn, account_id),
+        static=account_id in reads.static,
         sampling=_posterior_sampling(conn, account_id),
     )
-
-
-def _is_static(conn: Connection, account_id: str) -> bool:
-    """Whether the account runs the static seed policy (registered as such; an unregistered one is not)."""
-    return conn.table_exists("act", "accounts") and account_id in static_accounts(conn)
 
 
 def _posterior_sampling(conn: Connection, account_id: str) -> dict[str, float] | None:
@@ -237,10 +260,10 @@ def check_health(warehouse: Warehouse, clock: Clock, account: str | None = None,
                  window_days: int | None = None) -> list[HealthVerdict]:
     """The verdict of each account (all of them, or `account`)."""
     with warehouse.connect(read_only=True) as conn:
-        known, connectors = list_accounts(conn), account_connectors(conn)
+        known, connectors, reads = list_accounts(conn), account_connectors(conn), warehouse_reads(conn)
         return [
             evaluate_health(read_health_input(conn, a, clock, enabled=known[a], window_days=window_days,
-                                              connector=connectors.get(a)))
+                                              connector=connectors.get(a), reads=reads))
             for a in resolve_accounts(conn, account)
         ]
 
@@ -259,9 +282,10 @@ def _learned_from(conn: Connection, account_id: str) -> dict[str, int]:
 
 
 def _account_status(conn: Connection, account_id: str, enabled: bool | None, clock: Clock, connector: str | None,
-                    window_days: int, api: dict[str, Any] | None, llm: dict[str, Any] | None) -> dict[str, Any]:
+                    window_days: int, api: dict[str, Any] | None, llm: dict[str, Any] | None,
+                    reads: WarehouseReads) -> dict[str, Any]:
     now = clock.now
-    static = _is_static(conn, account_id)
+    static = account_id in reads.static
     # A static account plans from the seed weights and has no weight rows: show what it plans with.
     weights = [{"generator": g, "status": SEED_DEFAULT, "weight": w} for g, w in DEFAULT_WEIGHTS.items()] if static \
         else generator_weights(conn, account_id)
@@ -309,14 +333,10 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, clo
                 timing_arms.append(arm)
     timing_arms.sort(key=lambda a: a["hour"])
 
-    models = []
-    if conn.table_exists("learn", "model_registry"):
-        for m in latest_models(conn):
-            if m["account_id"] != account_id:
-                continue
-            models.append({k: m[k] for k in ("model_name", "version", "model_type", "primary_metric", "primary_value",
-                                             "baseline_value", "beats_baseline", "n_samples", "n_train", "n_holdout",
-                                             "window_start", "window_end", "created_at")})
+    models = [{k: m[k] for k in ("model_name", "version", "model_type", "primary_metric", "primary_value",
+                                 "baseline_value", "beats_baseline", "n_samples", "n_train", "n_holdout",
+                                 "window_start", "window_end", "created_at")}
+              for m in reads.models.get(account_id, ())]
 
     posteriors = []
     if conn.table_exists("learn", "generator_posteriors"):
@@ -327,7 +347,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, clo
             "order by posterior_mean desc, generator_name", [account_id])]
 
     verdict = evaluate_health(read_health_input(conn, account_id, clock, enabled=enabled, window_days=window_days,
-                                                connector=connector))
+                                                connector=connector, reads=reads, performance=perf))
     return {
         "account_id": account_id,
         "registered": enabled is not None,
@@ -370,11 +390,11 @@ def collect_status(warehouse: Warehouse, clock: Clock, account: str | None = Non
     now = clock.now
     window_days = _window_days(window_days)
     with warehouse.connect(read_only=True) as conn:
-        known, connectors = list_accounts(conn), account_connectors(conn)
+        known, connectors, reads = list_accounts(conn), account_connectors(conn), warehouse_reads(conn)
         usage = month_usage(conn, now)  # one query for every account's API spend
         llm = llm_usage(conn, now)
         accounts = [_account_status(conn, a, known[a], clock, connectors.get(a), window_days, usage.get(a),
-                                    llm.get(a))
+                                    llm.get(a), reads)
                     for a in resolve_accounts(conn, account)]
     statuses = [a["health"]["status"] for a in accounts]
     status = worst_status(statuses)
