@@ -55,6 +55,8 @@ def _settings_metadata(settings: LearningSettings) -> dict:
         "optimizer window (days)": settings.learning_window_days,
         "model window (days)": "all history" if settings.model_window_days is None else settings.model_window_days,
         "model min post age (hours)": settings.model_min_age_hours,
+        "engagement model half-life (days)": "none" if settings.engagement_half_life_days is None
+        else settings.engagement_half_life_days,
     }
 
 

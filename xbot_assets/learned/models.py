@@ -4,9 +4,11 @@ versioned registry `learn.model_registry` (a version is added only when its trai
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -94,8 +96,23 @@ def training_frame(conn: Connection, account_id: str, now: datetime, settings: L
     return frame
 
 
-def _trainer(model_name: str):
-    return train_engagement_model if model_name == ENGAGEMENT_MODEL else train_follow_model
+def _trainer(model_name: str, settings: LearningSettings):
+    if model_name != ENGAGEMENT_MODEL:
+        return train_follow_model
+    return partial(train_engagement_model, half_life_days=settings.engagement_half_life_days)
+
+
+# A post 6 half-lives old weighs 1/64 of a new one: the engagement model with a half-life reads no further back.
+HALF_LIVES_READ = 6
+
+
+def model_settings(model_name: str, settings: LearningSettings) -> LearningSettings:
+    """`settings` with the window `model_name` trains on: the engagement model with a half-life reads at least
+    HALF_LIVES_READ half-lives back (its recency weights, not the window, make the older posts count less)."""
+    half_life = settings.engagement_half_life_days
+    if model_name != ENGAGEMENT_MODEL or half_life is None or settings.model_window_days is None:
+        return settings
+    return replace(settings, model_window_days=max(settings.model_window_days, math.ceil(HALF_LIVES_READ * half_life)))
 
 
 def newest_registry_row(conn: Connection, account_id: str, model_name: str) -> dict[str, Any] | None:
@@ -111,10 +128,12 @@ def learn_model(
     conn: Connection, account_id: str, model_name: str, now: datetime, settings: LearningSettings
 ) -> ModelOutcome:
     """Train `model_name` for one account and register it if its training data changed since the newest version."""
+    settings = model_settings(model_name, settings)
     frame = training_frame(conn, account_id, now, settings)
     content_types = sorted(frame["content_type"].dropna().astype(str).unique().tolist())
-    trainer = _trainer(model_name)
-    # The hyperparameters are the trainers' defaults, except the minimum sample count (a setting).
+    trainer = _trainer(model_name, settings)
+    # The hyperparameters are the trainers' defaults, except the minimum sample count and the engagement model's
+    # half-life (settings).
     data_fp = fingerprint(
         {
             "model": model_name,
@@ -126,6 +145,9 @@ def learn_model(
             "choices": settings.model_choices,
             "columns": list(TRAINING_COLUMNS),
             "rows": frame_rows(frame, TRAINING_COLUMNS),
+            # the engagement model's recency weights change its fit, not its rows (absent for the follow model,
+            # whose fingerprints stay as they were)
+            **({"half_life_days": settings.engagement_half_life_days} if model_name == ENGAGEMENT_MODEL else {}),
         }
     )
     newest = newest_registry_row(conn, account_id, model_name)
