@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -191,9 +192,11 @@ def test_learn_group_materializes_end_to_end(built):
     }
     assert set(registry["version"]) == {1}
     assert (registry["n_samples"] >= 50).all()
-    for document in registry["model_json"]:
+    for name, document in zip(registry["model_name"], registry["model_json"], strict=True):
         model = json.loads(document)
         assert model["trained"] and model["coefficients"] and model["scaler_mean"] and model["feature_names"]
+        # the engagement model weighs its posts by recency as well as impressions (14 days, the default)
+        assert model["hyperparameters"].get("half_life_days") == (14.0 if name == ENGAGEMENT_MODEL else None)
     by_account = events.set_index("account_id")
     assert by_account.loc["main", "event_type"] == "weight_update"
     assert by_account.loc["side", "event_type"] == "optimization_skipped"
@@ -392,7 +395,8 @@ def test_definitions_put_the_learn_group_in_the_refresh_job_and_read_redis_from_
 
 def test_learning_settings_come_from_the_environment(monkeypatch):
     for name in ("XBOT_MIN_TRAINING_SAMPLES", "XBOT_UCB_C", "XBOT_ARM_HALF_LIFE_DAYS", "XBOT_LEARNING_WINDOW_DAYS",
-                 "XBOT_MODEL_WINDOW_DAYS", "XBOT_TOPIC_REWARD", "XBOT_MODEL_MIN_AGE_HOURS"):
+                 "XBOT_MODEL_WINDOW_DAYS", "XBOT_TOPIC_REWARD", "XBOT_MODEL_MIN_AGE_HOURS",
+                 "XBOT_ENGAGEMENT_HALF_LIFE_DAYS"):
         monkeypatch.delenv(name, raising=False)
     assert LearningSettings.from_env() == LearningSettings()
     assert LearningSettings().topic_reward == "success"
@@ -401,9 +405,16 @@ def test_learning_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "14")
     monkeypatch.setenv("XBOT_LEARNING_WINDOW_DAYS", "14")
     monkeypatch.setenv("XBOT_MODEL_WINDOW_DAYS", "0")
+    monkeypatch.setenv("XBOT_ENGAGEMENT_HALF_LIFE_DAYS", "0")
     assert LearningSettings.from_env() == LearningSettings(
-        min_training_samples=80, ucb_c=2.0, arm_half_life_days=14.0, learning_window_days=14, model_window_days=None
+        min_training_samples=80, ucb_c=2.0, arm_half_life_days=14.0, learning_window_days=14, model_window_days=None,
+        engagement_half_life_days=None,
     )
+    monkeypatch.setenv("XBOT_ENGAGEMENT_HALF_LIFE_DAYS", "-1")
+    with pytest.raises(ValueError, match="XBOT_ENGAGEMENT_HALF_LIFE_DAYS"):
+        LearningSettings.from_env()
+    monkeypatch.setenv("XBOT_ENGAGEMENT_HALF_LIFE_DAYS", "10")
+    assert LearningSettings.from_env().engagement_half_life_days == 10.0
     monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "auto")
     assert LearningSettings.from_env().arm_half_life_days == "auto"
     monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "0")
@@ -417,6 +428,18 @@ def test_learning_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("XBOT_TOPIC_REWARD", "followers")
     with pytest.raises(ValueError, match="XBOT_TOPIC_REWARD must be one of success, f_per_1k"):
         LearningSettings.from_env()
+
+
+def test_the_engagement_model_reads_six_half_lives_back():
+    from xbot_assets.learned.models import model_settings
+
+    settings = LearningSettings()  # a 30-day model window, the engagement model's half-life 14 days
+    assert model_settings(ENGAGEMENT_MODEL, settings).model_window_days == 84
+    assert model_settings(FOLLOW_MODEL, settings).model_window_days == 30
+    assert model_settings(ENGAGEMENT_MODEL, replace(settings, model_window_days=120)).model_window_days == 120
+    assert model_settings(ENGAGEMENT_MODEL, replace(settings, model_window_days=None)).model_window_days is None
+    unweighted = replace(settings, engagement_half_life_days=None)
+    assert model_settings(ENGAGEMENT_MODEL, unweighted).model_window_days == 30
 
 
 def test_an_automatic_half_life_is_chosen_per_arm_scope_and_stored(built):

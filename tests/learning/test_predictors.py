@@ -13,13 +13,20 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from xbot_assets.learning.features import choice_values, choices_in, feature_frame, feature_names
+from xbot_assets.learning.features import (
+    choice_values,
+    choices_in,
+    feature_frame,
+    feature_names,
+    features_for_models,
+)
 from xbot_assets.learning.predictors import (
     RIDGE_ALPHAS,
     TrainedModel,
     predict_engagement,
     predict_follow_probability,
     raw_unit_coefficients,
+    recency_weights,
     seed_default_models,
     train_engagement_model,
     train_follow_model,
@@ -276,6 +283,50 @@ def test_the_engagement_model_weighs_each_post_by_its_impressions():
         return float(np.mean((predict_engagement(model.to_json(), features) - truth[kept.index]) ** 2))
 
     assert error_against_truth(weighted) < 0.75 * error_against_truth(unweighted)  # measured: ~0.5
+
+
+def test_recency_weights_halve_every_half_life_back_from_the_newest_post():
+    posted_at = pd.Series(pd.to_datetime(["2025-03-15", "2025-03-01", "2025-03-08", "2025-02-15"], utc=True))
+    assert recency_weights(posted_at, 14.0).tolist() == pytest.approx([1.0, 0.5, 2 ** -0.5, 2 ** -2])
+    with pytest.raises(ValueError, match="must be positive"):
+        recency_weights(posted_at, 0.0)
+
+
+def test_with_a_half_life_the_engagement_model_follows_a_changed_audience():
+    """80 days of posts; for the first 60 'news' engages more than 'educational', then the audience turns. With a
+    7-day half-life the model ranks them as the last weeks do; unweighted, as the older majority did. The fit is
+    weighted least squares with the impressions times the recency weights, and the same rows give the same fit
+    whenever it is made (the ages count back from the newest row)."""
+    rng = np.random.default_rng(4)
+    n = 320
+    posts = synthetic_posts(n, seed=4).assign(
+        posted_at=pd.date_range("2025-01-01", periods=n, freq="6h", tz="UTC"),
+        impressions=np.round(rng.uniform(500, 5_000, n)))
+    turned = posts["posted_at"] >= pd.Timestamp("2025-03-02", tz="UTC")
+    news_effect = np.where(turned, -0.02, 0.02)
+    truth = 0.04 + np.where(posts["content_type"] == "news", news_effect, 0.0)
+    posts["engagement_rate"] = rng.binomial(posts["impressions"].astype(int), truth) / posts["impressions"]
+    probe = pd.DataFrame({"quality_score": 0.7, "content_type": ["news", "educational"], "posted_hour": 12,
+                          "decision_type": "single"})
+
+    def news_minus_educational(model: TrainedModel) -> float:
+        document = model.to_json()
+        news, educational = predict_engagement(document, features_for_models(probe, [document]))
+        return float(news - educational)
+
+    types = [*TYPES, "news"]
+    recent = train_engagement_model(posts, types, half_life_days=7.0)
+    everything = train_engagement_model(posts, types)
+    assert recent.hyperparameters["half_life_days"] == 7.0 and "half_life_days" not in everything.hyperparameters
+    # measured: -0.011 (the last 20 days' truth: -0.02) and +0.004 (80 days' mean: +0.01)
+    assert news_minus_educational(recent) < -0.005 and news_minus_educational(everything) > 0.0
+
+    features = feature_frame(posts, types)
+    weights = (posts["impressions"] * recency_weights(posts["posted_at"], 7.0)).to_numpy()
+    reference = sklearn_pipeline(RidgeCV(alphas=RIDGE_ALPHAS))
+    reference.fit(features, posts["engagement_rate"], model__sample_weight=weights / weights.mean())
+    assert predict_engagement(recent.to_json(), features) == pytest.approx(
+        np.clip(reference.predict(features), 0, 1), rel=1e-9, abs=1e-12)
 
 
 def test_the_penalty_follows_the_signal():
