@@ -53,9 +53,10 @@ class LearningSettings:
     XBOT_ENGAGEMENT_HALF_LIFE_DAYS (14; 0 = none): the engagement model weighs each post by 0.5 ** (age /
       half-life) as well as by its impressions, and reads max(XBOT_MODEL_WINDOW_DAYS, 6 half-lives) of posts (84
       days: an older post would weigh under 2 %). Replayed day by day on one kept 60-day log per shipped scenario,
-      the next day's R² as a share of its ceiling, mean of the 8 learning accounts: 0.749 with the 30-day window,
-      0.759 with all 60 days unweighted (drift's two accounts lost 0.06 and 0.09), 0.764 / 0.785 / 0.783 / 0.773
-      with all days and a half-life of 7 / 10 / 14 / 21 days; 14 beat the 30-day window on 7 of 8 accounts.
+      the next day's R² as a share of its ceiling, mean of the 8 learning accounts: 0.747 with the 30-day window,
+      0.758 with all 60 days unweighted (drift's two accounts lost 0.06 and 0.09), 0.766 / 0.786 / 0.781 / 0.771
+      with all days and a half-life of 7 / 10 / 14 / 21 days. 10 and 14 tie within the noise of one log each; 14,
+      the longer memory (as the arms' forgetting prefers), beat the 30-day window on 7 of the 8 accounts.
     XBOT_TOPIC_REWARD (`success`): what the topic arms learn — `success` (Beta posteriors on the success rule, as the
       content and hook arms) or `f_per_1k` (Gamma–Poisson posteriors of followers per 1,000 impressions, as the
       generator posterior: the topic that brings followers, not the one that engages).
