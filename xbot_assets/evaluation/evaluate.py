@@ -181,6 +181,7 @@ def evaluation_settings(scenario: Scenario) -> dict[str, Any]:
     learning = LearningSettings.from_env()
     return {"reported_follows": scenario.reported_follows,
             "arm_half_life_days": learning.arm_half_life_days,
+            "engagement_half_life_days": learning.engagement_half_life_days,
             "topic_reward": learning.topic_reward,
             "generator_half_life_days": PosteriorSettings.from_env().half_life_days}
 
