@@ -2,11 +2,10 @@
 
 Each measurement is a fresh Python process: `import dagster`, then `xbot_assets.definitions.defs()` and its asset
 graph (the build). Two ways, alternating, --repeat times each; the medians are compared:
-  - as shipped: dbt-core stays out of `import dagster_dbt` (xbot_assets/__init__.py) and scikit-learn, scipy,
-    altair and requests-oauthlib are imported where they are used;
+  - as shipped: dbt-core stays out of `import dagster_dbt` (xbot_assets/__init__.py) and scikit-learn, scipy
+    and altair are imported where they are used;
   - eager: the same definitions in a process that has imported dbt-core the way dagster-dbt imports it when it can,
-    and scikit-learn's text features, scipy.stats, altair and requests-oauthlib, as the definitions did before (the
-    cost they had).
+    and scikit-learn's text features, scipy.stats and altair, as the definitions did before (the cost they had).
 Printed: the medians, the ratio, and which heavy packages each build left in `sys.modules`. Usage:
 
     .venv/bin/python benchmarks/definitions_build.py [--repeat 5]
@@ -25,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 EAGER = ("dbt.version", "dbt.adapters.base.impl", "dbt.contracts.results", "dbt.node_types",
-         "sklearn.feature_extraction.text", "sklearn.metrics.pairwise", "scipy.stats", "altair", "requests_oauthlib")
-HEAVY = ("dbt", "sklearn", "scipy", "altair", "oauthlib")
+         "sklearn.feature_extraction.text", "sklearn.metrics.pairwise", "scipy.stats", "altair")
+HEAVY = ("dbt", "sklearn", "scipy", "altair")
 
 CHILD = """
 import importlib, json, sys, time

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from requests_oauthlib import OAuth1
+from requests_oauthlib import OAuth1
 
 from xbot_assets.settings import PROJECT_ROOT, env_float, env_int
 
@@ -52,10 +50,6 @@ class OAuth1Credentials:
         return "OAuth1Credentials(<hidden>)"
 
     def auth(self) -> OAuth1:
-        # requests-oauthlib is imported where a request is signed: importing it loads oauthlib's OAuth 2 grant types
-        # (~0.15 s), a cost every process that builds the definitions paid and most never sign anything.
-        from requests_oauthlib import OAuth1
-
         return OAuth1(self.api_key, client_secret=self.api_secret, resource_owner_key=self.access_token,
                       resource_owner_secret=self.access_secret, signature_type="AUTH_HEADER")
 

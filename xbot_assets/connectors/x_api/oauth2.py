@@ -29,6 +29,7 @@ from typing import Any
 
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
+from requests_oauthlib import OAuth2Session
 
 from xbot_assets.connectors.base import ConnectorError
 
@@ -168,10 +169,6 @@ class OAuth2UserAuth(AuthBase):
             return fresh["access_token"]
 
     def _refresh(self, token: dict[str, Any]) -> dict[str, Any]:
-        # imported where a token is refreshed: requests-oauthlib loads oauthlib's OAuth 2 grant types (~0.15 s), a
-        # cost every process that builds the definitions paid (see auth.py).
-        from requests_oauthlib import OAuth2Session
-
         c = self.credentials
         session = OAuth2Session(c.client_id, token={**token, "token_type": "Bearer"})
         extra = {} if c.client_secret else {"client_id": c.client_id}
