@@ -17,7 +17,9 @@ runs (marts + the per-account runs dealt round-robin to W workers), next to the 
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -55,6 +57,7 @@ def main() -> None:
         cur.execute(f"create database {name}")
     auth = admin_target.user + (f":{admin_target.password}" if admin_target.password else "")
     work = Path(tempfile.mkdtemp(prefix="xbot-scale-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)  # the run leaves nothing in the temp folder
     os.environ["XBOT_WAREHOUSE"] = f"postgresql://{auth}@{admin_target.host}:{admin_target.port}/{name}"
     os.environ["DAGSTER_HOME"] = str(work / "dagster_home")
     os.environ.pop("XBOT_REDIS_URL", None)

@@ -11,7 +11,9 @@ The first build of a process also pays for vega's bundle (built once per process
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -28,6 +30,7 @@ def main() -> None:
     parser.add_argument("--warehouse", default=None, help="a PostgreSQL URL (default: a fresh DuckDB file)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="xbot-dashboard-bench-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)  # the run leaves nothing in the temp folder
     os.environ["XBOT_WAREHOUSE"] = args.warehouse or str(work / "warehouse.duckdb")
     os.environ["DAGSTER_HOME"] = str(work / "dagster_home")
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")

@@ -10,9 +10,11 @@ and the process's peak resident memory before and after. Usage:
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -54,6 +56,7 @@ def main() -> None:
     parser.add_argument("--warehouse", default=None, help="a PostgreSQL URL (default: a fresh DuckDB file)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="xbot-import-bench-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)  # the run leaves nothing in the temp folder
     os.environ["XBOT_WAREHOUSE"] = args.warehouse or str(work / "warehouse.duckdb")
     os.environ["DAGSTER_HOME"] = str(work / "dagster_home")
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")

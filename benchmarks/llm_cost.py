@@ -11,9 +11,11 @@ token counts are the server's usage numbers (characters / 4, about what a real t
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -71,6 +73,7 @@ def main() -> None:
     from openai_server import FakeOpenAIServer
 
     work = Path(tempfile.mkdtemp(prefix="xbot-llm-bench-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)  # the run leaves nothing in the temp folder
     rates = {"malformed": 0.05, "banned": 0.05, "wrong_form": 0.05}
     with FakeOpenAIServer() as server:
         server.state.writer = writer(np.random.default_rng(args.seed), rates)

@@ -18,7 +18,9 @@ not do, and Dagster's own time around the steps).
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,6 +91,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="refreshes in this process (the split is the first's)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="xbot-bench-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)  # the run leaves nothing in the temp folder
     os.environ["XBOT_WAREHOUSE"] = str(work / "warehouse.duckdb")
     os.environ["DAGSTER_HOME"] = str(work / "dagster_home")
 
