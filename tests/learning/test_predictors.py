@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from xbot_assets.learning.content_arms import recency_weights
 from xbot_assets.learning.features import (
     choice_values,
     choices_in,
@@ -26,7 +27,6 @@ from xbot_assets.learning.predictors import (
     predict_engagement,
     predict_follow_probability,
     raw_unit_coefficients,
-    recency_weights,
     seed_default_models,
     train_engagement_model,
     train_follow_model,
@@ -287,9 +287,10 @@ def test_the_engagement_model_weighs_each_post_by_its_impressions():
 
 def test_recency_weights_halve_every_half_life_back_from_the_newest_post():
     posted_at = pd.Series(pd.to_datetime(["2025-03-15", "2025-03-01", "2025-03-08", "2025-02-15"], utc=True))
-    assert recency_weights(posted_at, 14.0).tolist() == pytest.approx([1.0, 0.5, 2 ** -0.5, 2 ** -2])
+    newest = posted_at.max()
+    assert recency_weights(posted_at, newest, 14.0).tolist() == pytest.approx([1.0, 0.5, 2 ** -0.5, 2 ** -2])
     with pytest.raises(ValueError, match="must be positive"):
-        recency_weights(posted_at, 0.0)
+        recency_weights(posted_at, newest, 0.0)
 
 
 def test_with_a_half_life_the_engagement_model_follows_a_changed_audience():
@@ -322,7 +323,7 @@ def test_with_a_half_life_the_engagement_model_follows_a_changed_audience():
     assert news_minus_educational(recent) < -0.005 and news_minus_educational(everything) > 0.0
 
     features = feature_frame(posts, types)
-    weights = (posts["impressions"] * recency_weights(posts["posted_at"], 7.0)).to_numpy()
+    weights = (posts["impressions"] * recency_weights(posts["posted_at"], posts["posted_at"].max(), 7.0)).to_numpy()
     reference = sklearn_pipeline(RidgeCV(alphas=RIDGE_ALPHAS))
     reference.fit(features, posts["engagement_rate"], model__sample_weight=weights / weights.mean())
     assert predict_engagement(recent.to_json(), features) == pytest.approx(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
+from xbot_assets.learning.content_arms import recency_weights
 from xbot_assets.learning.features import Choices, feature_frame, feature_names
 from xbot_assets.warehouse.values import to_python
 
@@ -276,13 +277,15 @@ def _choices_help_ridge(split: _Split, base_names: list[str], alpha: float | Non
     return {"choice_features": with_choices < base, "inner_mse_base": base, "inner_mse_choices": with_choices}
 
 
-def recency_weights(posted_at: pd.Series, half_life_days: float) -> pd.Series:
-    """0.5 ** (age / half-life) per row, the age in days back from the newest `posted_at` (1 for the newest rows)."""
-    if half_life_days <= 0:
-        raise ValueError(f"half_life_days must be positive, got {half_life_days}")
-    times = pd.to_datetime(posted_at)
-    ages = (times.max() - times).dt.total_seconds() / 86_400.0
-    return 0.5 ** (ages / float(half_life_days))
+def _recency_from_newest(posted_at: pd.Series, half_life_days: float) -> pd.Series:
+    """`content_arms.recency_weights` with the ages counted back from the newest `posted_at`; NaN where it is missing
+    (such a row is not usable for training anyway)."""
+    known = posted_at.notna()
+    weights = pd.Series(np.nan, index=posted_at.index)
+    if known.any():
+        times = pd.to_datetime(posted_at[known])
+        weights[known] = recency_weights(times, times.max(), half_life_days)
+    return weights
 
 
 def train_engagement_model(
@@ -330,7 +333,7 @@ def train_engagement_model(
     weights = pd.to_numeric(training["impressions"]).astype(float) if weighted else None
     if half_life_days is not None:
         hyper["half_life_days"] = float(half_life_days)
-        recency = recency_weights(training["posted_at"], half_life_days)
+        recency = _recency_from_newest(training["posted_at"], half_life_days)
         weights = recency if weights is None else weights * recency
     split = _time_ordered_split(training, content_types, target, holdout_fraction, choices, weights)
     if (reason := _too_few(split.n_samples, min_samples)) is not None:
