@@ -11,10 +11,13 @@ import pytest
 from scipy.stats import nbinom
 
 from xbot_assets.learning.content_arms import content_arm_posteriors
+from xbot_assets.learning.decay import DecaySchedule, decay_weights
 from xbot_assets.learning.forgetting import (
     AUTO,
     HALF_LIVES,
     MIN_SCORED,
+    SCHEDULE_DAYS,
+    DayScores,
     ages_in_days,
     beta_log_score,
     choose_half_life,
@@ -37,7 +40,8 @@ def test_the_beta_score_is_the_arms_own_posterior_predictive(half_life):
     posts = _posts(rng, 12)
     posts["engagement_rate"] = rng.uniform(0.0, 0.06, len(posts))
     success = (posts["engagement_rate"] > 0.03).to_numpy(float)
-    total, scored = beta_log_score(posts["arm"], success, ages_in_days(posts["posted_at"], NOW), half_life, days=1)
+    total, scored = beta_log_score(posts["arm"], success, ages_in_days(posts["posted_at"], NOW), half_life,
+                                   days=1).window(0, 1)
     fit_at = NOW - timedelta(days=1)
     train, test = posts[posts["posted_at"] < fit_at], posts[posts["posted_at"] >= fit_at]
     table = content_arm_posteriors(train.assign(content_type=train["arm"]), ["a", "b", "c"], as_of=fit_at,
@@ -56,7 +60,7 @@ def test_the_gamma_score_is_the_generator_posteriors_negative_binomial(half_life
     posts["followers_gained"] = rng.poisson(posts["impressions"] / 1000 * 2.5).astype(float)
     total, scored = gamma_poisson_log_score(
         posts["generator_name"], posts["followers_gained"].to_numpy(), posts["impressions"].to_numpy() / 1000,
-        ages_in_days(posts["posted_at"], NOW), half_life, days=1)
+        ages_in_days(posts["posted_at"], NOW), half_life, days=1).window(0, 1)
     fit_at = NOW - timedelta(days=1)
     train, test = posts[posts["posted_at"] < fit_at], posts[posts["posted_at"] >= fit_at]
     table = generator_posteriors(train, ["a", "b", "c"], as_of=fit_at, half_life_days=half_life).set_index(
@@ -76,7 +80,8 @@ def _choice(rng: np.random.Generator, changed: bool, candidates=HALF_LIVES) -> f
     p = np.where(late, posts["arm"].map(after), posts["arm"].map(before))
     success = (rng.random(len(posts)) < p).astype(float)
     ages = ages_in_days(posts["posted_at"], NOW)
-    return choose_half_life(lambda h: beta_log_score(posts["arm"], success, ages, h), candidates).half_life_days
+    return choose_half_life(lambda h, days: beta_log_score(posts["arm"], success, ages, h, days),
+                            candidates).half_life_days
 
 
 @pytest.mark.parametrize("candidates", [HALF_LIVES, (None, *HALF_LIVES)])
@@ -92,19 +97,51 @@ def test_too_little_data_forgets_nothing_and_says_why():
     rng = np.random.default_rng(2)
     posts = _posts(rng, 5, per_day=1)  # 5 outcomes, of which at most 5 can be scored
     ages = ages_in_days(posts["posted_at"], NOW)
-    choice = choose_half_life(lambda h: beta_log_score(posts["arm"], np.ones(len(posts)), ages, h))
+    choice = choose_half_life(lambda h, days: beta_log_score(posts["arm"], np.ones(len(posts)), ages, h, days))
     assert choice.half_life_days is None and choice.scored < MIN_SCORED and "fewer than" in choice.reason
 
 
+def _scores(total: float, days: int, n: int = 100, row: int = 0) -> DayScores:
+    """`n` outcomes scored on day `row` whose log probabilities sum to `total`."""
+    return DayScores(np.full(n, total / n), np.full(n, row), days)
+
+
 def test_a_fixed_setting_is_used_as_it_is():
-    def never_called(half_life):
+    def never_called(half_life, days):
         raise AssertionError("a fixed half-life is not scored")
 
-    assert resolve_half_life(10, never_called).half_life_days == 10.0
+    assert resolve_half_life(10, never_called).decay == resolve_half_life(10, never_called).half_life_days == 10.0
     assert resolve_half_life(None, never_called).half_life_days is None
     seen = []
-    choice = resolve_half_life(AUTO, lambda h: (seen.append(h), (-1.0 if h == 28.0 else -2.0, 100))[1])
-    assert seen == list(HALF_LIVES) and choice.half_life_days == 28.0 and choice.scores["28 days"] == -0.01
+    choice = resolve_half_life(AUTO, lambda h, days: (seen.append(h), _scores(-1.0 if h == 28.0 else -2.0, days))[1])
+    assert seen == list(HALF_LIVES) and choice.half_life_days == 28.0 and choice.scores["28 days"] == pytest.approx(-0.01)
     # a shorter memory wins only by more than MARGIN_NATS
-    assert resolve_half_life(AUTO, lambda h: (-10.0 if h == 7.0 else -10.9, 100)).half_life_days == 28.0
-    assert resolve_half_life(AUTO, lambda h: (-10.0 if h == 7.0 else -11.1, 100)).half_life_days == 7.0
+    assert resolve_half_life(AUTO, lambda h, d: _scores(-10.0 if h == 7.0 else -10.9, d)).half_life_days == 28.0
+    assert resolve_half_life(AUTO, lambda h, d: _scores(-10.0 if h == 7.0 else -11.1, d)).half_life_days == 7.0
+
+
+def test_the_schedule_remembers_each_past_days_choice():
+    """The outcomes scored 25–30 days ago favour the 7-day memory: every choice whose 21 scored days held them (made
+    5 to 30 days ago) chose 7 days, today's and the older ones 28; an old outcome keeps the discount of those days."""
+
+    def score(half_life, days):
+        steady = DayScores(np.full(days * 2, -0.7), np.repeat(np.arange(days), 2), days)  # two outcomes a day
+        burst = _scores(-10.0 if half_life == 7.0 else -20.0, days, n=6, row=25)
+        return DayScores(np.concatenate([steady.log_p, burst.log_p]), np.concatenate([steady.row, burst.row]), days)
+
+    choice = choose_half_life(score)
+    assert isinstance(choice.decay, DecaySchedule) and len(choice.decay.half_lives) == SCHEDULE_DAYS
+    assert choice.half_life_days == choice.decay.current == 28.0
+    assert choice.decay.half_lives == (28.0,) * 5 + (7.0,) * 21 + (28.0,) * 30 and choice.decay.older == 28.0
+    assert choice.decay.weights(np.array([40.0]))[0] == pytest.approx(0.5 ** (5 / 28 + 21 / 7 + 14 / 28))
+    assert choice.decay.weights(np.array([40.0]))[0] < 0.5 ** (40 / 28) / 4  # a fixed 28 days would revive it
+
+
+def test_a_schedule_of_one_half_life_is_that_half_life():
+    ages = np.array([-1.0, 0.0, 0.3, 1.0, 6.5, 55.9, 56.0, 90.0])
+    assert np.allclose(DecaySchedule((14.0,) * 56, 14.0).weights(ages), decay_weights(ages, 14.0), rtol=1e-12)
+    assert np.array_equal(DecaySchedule((None,) * 3, None).weights(ages), np.ones(len(ages)))
+    mixed = DecaySchedule((None, 7.0), 28.0).weights(np.array([0.5, 1.5, 2.0, 30.0]))
+    assert np.allclose(mixed, [1.0, 0.5 ** (0.5 / 7), 0.5 ** (1 / 7), 0.5 ** (1 / 7 + 28 / 28)])
+    with pytest.raises(ValueError, match="positive"):
+        DecaySchedule((7.0, 0.0), 28.0)

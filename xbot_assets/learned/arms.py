@@ -30,6 +30,7 @@ from xbot_assets.learning.content_arms import (
     content_arm_posteriors,
     thompson_propensities,
 )
+from xbot_assets.learning.decay import Decay, current_half_life
 from xbot_assets.learning.forgetting import HalfLife, ages_in_days, beta_log_score, resolve_half_life
 from xbot_assets.learning.generator_posterior import follow_rate_posteriors, gamma_win_probabilities
 from xbot_assets.learning.timing_arms import reward_scale, timing_arm_stats, ucb1_indices
@@ -138,7 +139,8 @@ def compute_bandit_arms(
     arms = pd.concat([*beta_rows, *_hook_and_topic_rows(conn, account_id, outcomes, now, settings, half_lives)],
                      ignore_index=True)
     arms.insert(0, "account_id", account_id)
-    arms["half_life_days"] = arms["scope"].map(half_lives).astype(float)  # each scope forgets at its own rate
+    # each scope forgets at its own rate; the table shows the half-life in force now
+    arms["half_life_days"] = arms["scope"].map({k: current_half_life(v) for k, v in half_lives.items()}).astype(float)
     arms["updated_at"] = now
     return arms[list(ARM_COLUMNS)]
 
@@ -159,24 +161,22 @@ def _beta_rows(posteriors: pd.DataFrame, scope: str, outcomes: pd.DataFrame, col
     })
 
 
-def arm_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str, now: datetime) -> float | None:
-    """The half-life of one scope's arms: the setting, or (auto) the one whose Beta posteriors best predicted the
-    last days' successes (learning/forgetting.py)."""
+def arm_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str, now: datetime) -> Decay:
+    """How one scope's arms forget: the setting, or (auto) the schedule of the half-lives whose Beta posteriors best
+    predicted each day's last days' successes (learning/forgetting.py)."""
     usable = outcomes.dropna(subset=[column, "posted_at"])
     # read once for every candidate half-life
     successes = (usable["engagement_rate"] > SUCCESS_ER_THRESHOLD).to_numpy(float)
     ages = ages_in_days(usable["posted_at"], now) if len(usable) else np.zeros(0)
 
-    def score(half_life):
-        if usable.empty:
-            return 0.0, 0
-        return beta_log_score(usable[column], successes, ages, half_life)
+    def score(half_life, days):
+        return beta_log_score(usable[column], successes, ages, half_life, days)
 
-    return resolve_half_life(setting, score).half_life_days
+    return resolve_half_life(setting, score).decay
 
 
 def _hook_and_topic_rows(conn: Connection, account_id: str, outcomes: pd.DataFrame, now: datetime,
-                         settings: LearningSettings, half_lives: dict[str, float | None]) -> list[pd.DataFrame]:
+                         settings: LearningSettings, half_lives: dict[str, Decay]) -> list[pd.DataFrame]:
     """Hook arms (every hook the account's posts carry) and topic arms (every topic the planner chose from the
     bandit). Trending posts teach no topic arm: their topic was not the bandit's choice, so they are judged apart
     (learn/strategy compares them with the bandit's posts)."""
@@ -190,7 +190,7 @@ def _hook_and_topic_rows(conn: Connection, account_id: str, outcomes: pd.DataFra
             [account_id])]
         taught = outcomes if scope == "hook" else outcomes[outcomes["topic_source"].fillna("") != "trending"]
         on_follows = scope == "topic" and settings.topic_reward == TOPIC_REWARD_F_PER_1K
-        half_lives[scope] = (follow_rate_half_life(settings.arm_half_life_days, taught, column, now).half_life_days
+        half_lives[scope] = (follow_rate_half_life(settings.arm_half_life_days, taught, column, now).decay
                              if on_follows else arm_half_life(settings.arm_half_life_days, taught, column, now))
         posteriors = beta_arm_posteriors(taught, column, values, prefix, as_of=now, half_life_days=half_lives[scope])
         if posteriors.empty:
@@ -202,7 +202,7 @@ def _hook_and_topic_rows(conn: Connection, account_id: str, outcomes: pd.DataFra
 
 
 def _follow_rate_rows(beta_rows: pd.DataFrame, taught: pd.DataFrame, column: str, now: datetime,
-                      half_life: float | None) -> pd.DataFrame:
+                      half_life: Decay) -> pd.DataFrame:
     """Arms learned on followers per 1,000 impressions: alpha and beta become the Gamma shape and rate of each
     value's F/1K (learning/generator_posterior.follow_rate_posteriors, the generator posterior's model and prior),
     the posterior mean its F/1K and the propensity Thompson sampling's over those Gammas. Plays, successes and

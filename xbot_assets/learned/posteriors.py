@@ -19,6 +19,7 @@ from xbot_assets.learned.store import (
     mart_accounts,
     run_directly,
 )
+from xbot_assets.learning.decay import current_half_life
 from xbot_assets.learning.forgetting import (
     AUTO,
     ForgettingChoice,
@@ -69,11 +70,11 @@ def follow_rate_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str
                       & pd.to_numeric(outcomes["followers_gained"], errors="coerce").notna()
                       & outcomes[column].notna() & outcomes["posted_at"].notna()]
 
-    def score(half_life):
+    def score(half_life, days):
         return gamma_poisson_log_score(
             usable[column], pd.to_numeric(usable["followers_gained"]).clip(lower=0.0).to_numpy(float),
             pd.to_numeric(usable["impressions"]).to_numpy(float) / 1000.0, ages_in_days(usable["posted_at"], now),
-            half_life, prior_posts=prior_posts)
+            half_life, days, prior_posts=prior_posts)
 
     return resolve_half_life(setting, score)
 
@@ -93,14 +94,14 @@ def compute_generator_posteriors(
         "select generator_name from learn.generator_weights where account_id = ? and status <> 'disabled' "
         "order by generator_name", [account_id])] if conn.table_exists("learn", "generator_weights") else []
     generators = known or list(DEFAULT_WEIGHTS)
-    half_life = generator_half_life(outcomes, now, settings).half_life_days
+    decay = generator_half_life(outcomes, now, settings).decay
     posteriors = generator_posteriors(
-        outcomes, generators, as_of=now, half_life_days=half_life, prior_posts=settings.prior_posts
+        outcomes, generators, as_of=now, half_life_days=decay, prior_posts=settings.prior_posts
     )
     propensities = generator_propensities(posteriors, np.random.default_rng(THOMPSON_SEED), n_draws=THOMPSON_DRAWS)
     posteriors["selection_probability"] = posteriors["generator_name"].map(propensities).astype(float)
     posteriors.insert(0, "account_id", account_id)
-    posteriors["half_life_days"] = half_life
+    posteriors["half_life_days"] = current_half_life(decay)
     posteriors["updated_at"] = now
     return posteriors[list(POSTERIOR_TABLE_COLUMNS)]
 

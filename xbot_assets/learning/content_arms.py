@@ -13,6 +13,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from xbot_assets.learning.decay import Decay, DecaySchedule, decay_weights
+
 SUCCESS_ER_THRESHOLD = 0.03
 PRIOR_ALPHA = 1.0
 PRIOR_BETA = 1.0
@@ -47,7 +49,7 @@ def beta_arm_posteriors(
     prefix: str,
     *,
     as_of: datetime | None = None,
-    half_life_days: float | None = None,
+    half_life_days: Decay = None,
     success_threshold: float = SUCCESS_ER_THRESHOLD,
 ) -> pd.DataFrame:
     """`content_arm_posteriors` keyed on another column of the outcomes (hook, topic_arm): the columns of
@@ -68,18 +70,18 @@ def as_utc(values: pd.Series | pd.Timestamp) -> pd.Series | pd.Timestamp:
     return values.tz_localize("UTC") if values.tz is None else values.tz_convert("UTC")
 
 
-def recency_weights(posted_at: pd.Series, as_of: datetime | pd.Timestamp, half_life_days: float) -> pd.Series:
-    """0.5 ** (age / half-life): an outcome one half-life old counts half as much as one posted at `as_of`.
+def recency_weights(posted_at: pd.Series, as_of: datetime | pd.Timestamp,
+                    half_life_days: float | DecaySchedule) -> pd.Series:
+    """0.5 ** (age / half-life): an outcome one half-life old counts half as much as one posted at `as_of` (with a
+    schedule, the half-lives of the days it has aged through: learning/decay.py).
 
     Posts dated after `as_of` count fully (age clipped at 0) rather than more than fully.
     """
-    if half_life_days <= 0:
-        raise ValueError(f"half_life_days must be positive, got {half_life_days}")
     if posted_at.isna().any():
         raise ValueError("recency decay needs posted_at on every counted outcome; some are missing")
     age = as_utc(pd.Timestamp(as_of)) - as_utc(posted_at)
-    age_days = (age.dt.total_seconds() / 86_400.0).clip(lower=0.0)
-    return 0.5 ** (age_days / half_life_days)
+    age_days = (age.dt.total_seconds() / 86_400.0).to_numpy(dtype=float)
+    return pd.Series(decay_weights(age_days, half_life_days), index=posted_at.index)
 
 
 def content_arm_posteriors(
@@ -87,7 +89,7 @@ def content_arm_posteriors(
     content_types: Sequence[str],
     *,
     as_of: datetime | None = None,
-    half_life_days: float | None = None,
+    half_life_days: Decay = None,
     success_threshold: float = SUCCESS_ER_THRESHOLD,
 ) -> pd.DataFrame:
     """One Beta posterior per content arm, sorted by arm_name.

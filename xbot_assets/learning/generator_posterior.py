@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from xbot_assets.learning.content_arms import recency_weights, win_probabilities
+from xbot_assets.learning.decay import Decay
 from xbot_assets.learning.generator_weights import NOT_GENERATORS
 
 POSTERIOR_COLUMNS = [
@@ -37,7 +38,7 @@ def generator_posteriors(
     generators: Sequence[str],
     *,
     as_of: datetime | None = None,
-    half_life_days: float | None = None,
+    half_life_days: Decay = None,
     prior_posts: float = 1.0,
 ) -> pd.DataFrame:
     """One row per generator in `generators` (plus any generator in the outcomes).
@@ -57,7 +58,7 @@ def follow_rate_posteriors(
     values: Sequence[str],
     *,
     as_of: datetime | None = None,
-    half_life_days: float | None = None,
+    half_life_days: Decay = None,
     prior_posts: float = 1.0,
     excluded: Sequence[str] = (),
 ) -> pd.DataFrame:
