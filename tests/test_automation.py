@@ -198,7 +198,7 @@ def test_new_raw_rows_rebuild_transform_and_learn_and_retrain_the_models(stack):
     assert materialized == {dg.AssetKey(["learn", "engagement_model"]), dg.AssetKey(["learn", "follow_model"])}
     with stack.wh.connect() as conn:
         registry = conn.fetchall("select model_name, version, n_samples from learn.model_registry order by 1")
-    assert [(m, v) for m, v, _ in registry] == [("engagement_ridge", 1), ("follow_logistic", 1)]
+    assert [(m, v) for m, v, _ in registry] == [("engagement_ridge", 1), ("follow_poisson", 1)]
     assert all(n >= 50 for _, _, n in registry)
     client = redis.Redis.from_url(REDIS_URL)
     try:

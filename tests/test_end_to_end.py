@@ -191,7 +191,7 @@ def test_warm_start_learns_from_imported_history(warehouse_env, dagster_home, tm
     # Content arms from the inferred types, timing arms from every post, both models from all 60.
     assert arms["content_educational_thread"] == 20 and arms["content_factual_single"] == 20
     assert sum(p for a, p in arms.items() if a.startswith("timing_")) == 60
-    assert models == {"engagement_ridge": 60, "follow_logistic": 60}
+    assert models == {"engagement_ridge": 60, "follow_poisson": 60}
     # 'imported' is nobody's generator: no weight, no posterior; the optimizer saw no generator's post.
     assert weights == set(DEFAULT_WEIGHTS) and "imported" not in posteriors
     assert event == ("optimization_skipped", "insufficient data: 0 posts < 20")

@@ -430,12 +430,14 @@ def test_learning_settings_come_from_the_environment(monkeypatch):
         LearningSettings.from_env()
 
 
-def test_the_engagement_model_reads_six_half_lives_back():
+def test_the_engagement_model_reads_six_half_lives_back_and_the_follow_model_84_days():
     from xbot_assets.learned.models import model_settings
 
     settings = LearningSettings()  # a 30-day model window, the engagement model's half-life 14 days
     assert model_settings(ENGAGEMENT_MODEL, settings).model_window_days == 84
-    assert model_settings(FOLLOW_MODEL, settings).model_window_days == 30
+    assert model_settings(FOLLOW_MODEL, settings).model_window_days == 84
+    assert model_settings(FOLLOW_MODEL, replace(settings, model_window_days=120)).model_window_days == 120
+    assert model_settings(FOLLOW_MODEL, replace(settings, model_window_days=None)).model_window_days is None
     assert model_settings(ENGAGEMENT_MODEL, replace(settings, model_window_days=120)).model_window_days == 120
     assert model_settings(ENGAGEMENT_MODEL, replace(settings, model_window_days=None)).model_window_days is None
     unweighted = replace(settings, engagement_half_life_days=None)

@@ -72,7 +72,7 @@ def healthy(**changes) -> HealthInput:
         last_optimization_at=NOW - timedelta(hours=2),
         newest_cycle=CycleEvent("weight_update", True, NOW - timedelta(hours=2)),
         models=(ModelState("engagement_ridge", 3, True, "mae", 0.01, 0.02),
-                ModelState("follow_logistic", 2, True, "brier", 0.15, 0.2)),
+                ModelState("follow_poisson", 2, True, "brier", 0.15, 0.2)),
         last_outcome_at=NOW - timedelta(hours=3),
         last_measured_at=NOW - timedelta(hours=1),
     )
@@ -229,11 +229,11 @@ def test_no_optimization_in_12_hours_is_degraded_when_there_was_new_evidence():
 
 def test_a_model_losing_to_its_baseline_is_degraded():
     models = (ModelState("engagement_ridge", 3, True, "mae", 0.01, 0.02),
-              ModelState("follow_logistic", 4, False, "brier", 0.25, 0.2))
+              ModelState("follow_poisson", 4, False, "brier", 0.25, 0.2))
     verdict = evaluate_health(healthy(models=models))
     assert verdict.status == DEGRADED
     assert rules_fired(verdict) == {"model_below_baseline": {DEGRADED}}
-    assert "follow_logistic v4" in verdict.reasons[0] and "0.25" in verdict.reasons[0]
+    assert "follow_poisson v4" in verdict.reasons[0] and "0.25" in verdict.reasons[0]
 
     # A model never trained is a note: planning uses the seed defaults, which is expected early on.
     verdict = evaluate_health(healthy(models=models[:1]))
@@ -381,7 +381,7 @@ def test_status_shows_generators_arms_models_jobs_and_health(wh, capsys):
                     "generator posteriors", "optimization events", "jobs (newest run)"):
         assert heading in out
     assert "health: DEGRADED" in out  # the follow model loses to its baseline on this history
-    assert "follow_logistic v1 does not beat its baseline" in out
+    assert "follow_poisson v1 does not beat its baseline" in out
     for name in DEFAULT_WEIGHTS:
         assert f"| {name} | active |" in out
     assert "| content_educational_thread |" in out and "| engagement_ridge | 1 | mae |" in out
@@ -411,7 +411,7 @@ def test_status_json_has_every_section(wh, capsys):
     assert all((t["ucb_index"] is None) == (t["plays"] == 0) for t in timing)
     assert {m["model_name"] for m in account["models"]} == set(MODEL_NAMES)
     assert {m["model_name"]: m["beats_baseline"] for m in account["models"]} == {
-        "engagement_ridge": True, "follow_logistic": False}
+        "engagement_ridge": True, "follow_poisson": False}
     assert len(account["generator_posteriors"]) == 12
     assert account["optimization_events"][0]["event_type"] == "weight_update"
     assert account["health"]["status"] == DEGRADED

@@ -128,7 +128,7 @@ def test_production_loop_against_the_local_x_server(production, capsys):
     _tick(defs, inst, automation.AUTOMATION_SENSOR, cursors)  # the automation sensor's baseline
     with wh.connect() as conn:
         assert conn.fetchall("select model_name, version from learn.model_registry where account_id = ? order by 1",
-                             [ACCOUNT]) == [("engagement_ridge", 1), ("follow_logistic", 1)]
+                             [ACCOUNT]) == [("engagement_ridge", 1), ("follow_poisson", 1)]
 
     # Plan the day, publish each post at its time on the platform's clock.
     _cli("plan", "--account", ACCOUNT, "--as-of", _iso(day0))
@@ -181,7 +181,7 @@ def test_production_loop_against_the_local_x_server(production, capsys):
                                  "group by 1 order by 1", [ACCOUNT])
         reported = conn.fetchall("select followers_reported from analytics.outcomes where decision_id in ({})"
                                  .format(", ".join("?" for _ in posted)), list(posted))
-    assert versions == [("engagement_ridge", 2), ("follow_logistic", 2)]
+    assert versions == [("engagement_ridge", 2), ("follow_poisson", 2)]
     assert {r for (r,) in reported} == {5}
 
     # The next plan uses what was learned (the new versions, served from Redis).
@@ -189,7 +189,7 @@ def test_production_loop_against_the_local_x_server(production, capsys):
     _cli("plan", "--account", ACCOUNT, "--as-of", _iso(next_day))
     plan = inst.get_latest_materialization_event(dg.AssetKey(["act", "planned_posts"]))
     models = plan.asset_materialization.metadata["models"].value
-    assert "engagement_ridge v2 from redis" in models and "follow_logistic v2 from redis" in models
+    assert "engagement_ridge v2 from redis" in models and "follow_poisson v2 from redis" in models
 
     # What the day cost, and the month's spend in `xbot status`.
     with wh.connect() as conn:

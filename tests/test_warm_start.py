@@ -72,7 +72,7 @@ def test_an_imported_history_warm_starts_the_arms_timing_and_models(warehouse_ur
     assert set(arms) == {"myth_busting", "wellness_tip", "educational_thread", "factual_single"}
     assert sum(arms.values()) >= 80  # the 90 imported posts, less any too young to judge
     assert set(timing) <= {"8", "13", "19"} and len(timing) == 3
-    assert set(models) == {"engagement_ridge", "follow_logistic"} and min(models.values()) >= 80
+    assert set(models) == {"engagement_ridge", "follow_poisson"} and min(models.values()) >= 80
     assert "imported" not in weighted
     assert reported == sum(int(p[CONTENT_HEADER.index("New follows")]) for p in posts)
     capsys.readouterr()

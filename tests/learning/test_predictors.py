@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.linear_model import PoissonRegressor, RidgeCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -173,11 +173,11 @@ def test_engagement_model_reads_the_choices_only_where_they_lower_the_error_on_n
 def test_follow_model_always_reads_the_choices():
     posts = posts_with_choices(200, seed=23, generator_effect=0.0)
     rng = np.random.default_rng(5)
-    posts["followers_gained"] = (rng.uniform(0, 1, len(posts))
-                                 < np.where(posts["generator_name"] == "dataNerd", 0.7, 0.1)).astype(int)
+    posts["followers_gained"] = rng.poisson(np.where(posts["generator_name"] == "dataNerd", 2.0, 0.2))
     model = train_follow_model(posts, TYPES, choices=choice_values(posts))
     assert model.trained and "generator_dataNerd" in model.feature_names and "hook_question" in model.feature_names
-    assert model.coefficients["generator_dataNerd"] > 0.5
+    generators = {n: c for n, c in model.coefficients.items() if n.startswith("generator_")}
+    assert max(generators, key=generators.get) == "generator_dataNerd" and generators["generator_dataNerd"] > 0.2
     assert model.metrics["auc"] > train_follow_model(posts, TYPES).metrics["auc"] + 0.1
 
 
@@ -364,21 +364,27 @@ def test_too_few_samples_are_not_trained_and_cannot_predict():
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Logistic
+# Follow model (Poisson)
 
 
-def test_logistic_json_predictions_equal_sklearn_and_metrics_are_sane():
+def test_follow_json_predictions_equal_sklearn_and_metrics_are_sane():
     posts = synthetic_posts(200, seed=8)
+    posts["followers_gained"] = np.random.default_rng(8).poisson(0.3 + 2.0 * posts["novelty_score"].fillna(0.5))
     model = train_follow_model(posts, TYPES)
-    assert model.trained and model.name == "follow_logistic"
+    assert model.trained and model.name == "follow_poisson" and model.target == "followers_gained"
+    assert model.hyperparameters["family"] == "poisson" and model.hyperparameters["min_followers"] == 1.0
 
     document = json.loads(json.dumps(model.to_json(), allow_nan=False))
-    reference = sklearn_pipeline(LogisticRegression(C=1.0, max_iter=1000))
-    reference.fit(feature_frame(posts, TYPES), (posts["followers_gained"] > 0).astype(int))  # served: every row
+    reference = sklearn_pipeline(PoissonRegressor(alpha=1.0, max_iter=1000))
+    reference.fit(feature_frame(posts, TYPES), posts["followers_gained"])  # served: every row
 
     features = feature_frame(synthetic_posts(30, seed=77), TYPES)
-    expected = reference.predict_proba(features)[:, 1]
-    assert predict_follow_probability(document, features) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    expected_count = reference.predict(features)
+    # P(at least one follower) of a Poisson count
+    assert predict_follow_probability(document, features) == pytest.approx(1 - np.exp(-expected_count), rel=1e-9)
+    at_least_two = json.loads(json.dumps(train_follow_model(posts, TYPES, min_followers=2).to_json()))
+    assert predict_follow_probability(at_least_two, features) == pytest.approx(
+        1 - np.exp(-expected_count) * (1 + expected_count), rel=1e-9)
 
     metrics = model.metrics
     for key in ("auc", "accuracy", "precision", "recall", "brier", "baseline_brier", "baseline_accuracy"):
@@ -386,6 +392,7 @@ def test_logistic_json_predictions_equal_sklearn_and_metrics_are_sane():
     assert metrics["baseline_auc"] == 0.5
     holdout = posts.sort_values("posted_at").iloc[model.n_train :]
     y = (holdout["followers_gained"] > 0).astype(int)
+    assert metrics["mean_followers"] == pytest.approx(holdout["followers_gained"].mean())
     # Baseline brier: always predicting the training base rate p costs mean((y − p)²) on the holdout.
     p = metrics["base_rate"]
     assert metrics["baseline_brier"] == pytest.approx(np.mean((y - p) ** 2))
@@ -393,12 +400,36 @@ def test_logistic_json_predictions_equal_sklearn_and_metrics_are_sane():
     assert metrics["beats_baseline"] == (metrics["brier"] < metrics["baseline_brier"])
 
 
+def test_the_follow_model_learns_from_counts_where_every_post_won_a_follower():
+    """Every post won at least one follower, so the yes/no label says nothing (a logistic model cannot be fitted);
+    how many it won still says which posts a follow was likelier for."""
+    posts = synthetic_posts(200, seed=12)
+    rng = np.random.default_rng(12)
+    posts["followers_gained"] = 1 + rng.poisson(np.where(posts["content_type"] == TYPES[0], 4.0, 0.5))
+    model = train_follow_model(posts, TYPES)
+    assert model.trained and model.metrics["base_rate"] == 1.0
+    features = feature_frame(posts, TYPES)
+    probability = predict_follow_probability(model.to_json(), features)
+    thread = (posts["content_type"] == TYPES[0]).to_numpy()
+    assert probability[thread].min() > probability[~thread].max()
+
+
+def test_stored_logistic_follow_models_still_predict():
+    """Versions stored before the count model (named follow_logistic) and the seed defaults are logistic scores."""
+    _, seed = seed_default_models(TYPES)
+    features = feature_frame(synthetic_posts(5, seed=3), TYPES)
+    legacy = {**seed, "name": "follow_logistic"}
+    assert predict_follow_probability(legacy, features) == pytest.approx(predict_follow_probability(seed, features))
+    with pytest.raises(ValueError, match="expected a model named follow_poisson"):
+        predict_follow_probability({**seed, "name": "engagement_ridge"}, features)
+
+
 def test_one_class_training_set_is_not_trained():
     posts = synthetic_posts(80, seed=9)
     posts["followers_gained"] = 0
     model = train_follow_model(posts, TYPES)
     assert not model.trained
-    assert model.reason.startswith("not trained: all 64 training samples are class 0")
+    assert model.reason == "not trained: none of the 64 training posts gained a follower"
 
 
 def test_one_class_holdout_leaves_auc_undefined():

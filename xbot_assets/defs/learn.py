@@ -140,7 +140,8 @@ _MODEL_COLUMNS = {
     FOLLOW_MODEL: [
         ("brier", "Brier"), ("baseline_brier", "baseline Brier"), ("auc", "AUC"), ("baseline_auc", "baseline AUC"),
         ("accuracy", "accuracy"), ("baseline_accuracy", "baseline accuracy"), ("precision", "precision"),
-        ("recall", "recall"),
+        ("recall", "recall"), ("mean_followers", "mean followers"),
+        ("mean_predicted_followers", "mean predicted followers"),
     ],
 }
 
@@ -244,8 +245,9 @@ engagement_model = _model_asset(
 follow_model = _model_asset(
     FOLLOW_MODEL,
     FOLLOW,
-    "Logistic regression of 'gained followers' on the post features, per account, validated on a time-ordered "
-    "holdout (Brier, AUC, accuracy, precision, recall next to the base-rate baseline).",
+    "Poisson regression of the followers each post gained on the post features, per account, serving P(follow) "
+    "(at least XBOT_FOLLOW_MIN_FOLLOWERS followers), validated on a time-ordered holdout (Brier, AUC, accuracy, "
+    "precision, recall next to the base-rate baseline; mean followers and mean predicted followers).",
 )
 
 

@@ -40,7 +40,8 @@ class LearningSettings:
       which labels the mart's window ('7d').
     XBOT_MODEL_WINDOW_DAYS (30, the original's intended predictor lookback; 0 = all history): the models train on
       gated outcomes posted in (now − N days, now]. Seven days of a 4-posts-a-day account is below the 50-sample
-      minimum, so the models read a longer window than the optimizer.
+      minimum, so the models read a longer window than the optimizer (the follow model at least 84 days:
+      learned/models.py FOLLOW_WINDOW_DAYS).
     XBOT_MODEL_MIN_AGE_HOURS (48): the models learn from posts whose latest counters are at least this old.
       Engagement comes in faster than impressions, so a young post's engagement rate is inflated (measured on a
       60-day default loop, against its 7-day value: 2.2× at 2 hours, 1.14× at 24, 1.02× at 48) and its followers
@@ -60,6 +61,8 @@ class LearningSettings:
     XBOT_TOPIC_REWARD (`success`): what the topic arms learn — `success` (Beta posteriors on the success rule, as the
       content and hook arms) or `f_per_1k` (Gamma–Poisson posteriors of followers per 1,000 impressions, as the
       generator posterior: the topic that brings followers, not the one that engages).
+    XBOT_FOLLOW_MIN_FOLLOWERS (1, as dbt's var follow_min_followers reads it): the follow label is "the post won at
+      least this many followers", and the follow model serves the probability of that from its expected count.
     XBOT_MODEL_CHOICES (1): the models may read the generator, topic arm and hook type as one-hots (the follow model
       always, the engagement model when they lower its error on newer training rows); 0: content type, hour,
       thread and the text's scores only, as before.
@@ -74,6 +77,7 @@ class LearningSettings:
     engagement_half_life_days: float | None = 14.0
     topic_reward: str = TOPIC_REWARD_SUCCESS
     model_choices: bool = True
+    follow_min_followers: float = 1.0
 
     @classmethod
     def from_env(cls) -> LearningSettings:
@@ -90,6 +94,7 @@ class LearningSettings:
             engagement_half_life_days=engagement_half_life if engagement_half_life > 0 else None,
             topic_reward=(os.environ.get("XBOT_TOPIC_REWARD") or TOPIC_REWARD_SUCCESS).strip().lower(),
             model_choices=env_int("XBOT_MODEL_CHOICES", 1) != 0,
+            follow_min_followers=env_float("XBOT_FOLLOW_MIN_FOLLOWERS", 1.0),
         )
         if settings.topic_reward not in TOPIC_REWARDS:
             raise ValueError(f"XBOT_TOPIC_REWARD must be one of {', '.join(TOPIC_REWARDS)}, "

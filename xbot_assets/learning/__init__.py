@@ -5,7 +5,7 @@ calculation that tests can check by hand. The Dagster assets read tables, call t
 
 - `content_arms`: Beta posteriors per content type and Thompson sampling (with propensities for off-policy evaluation).
 - `timing_arms`: per-hour reward statistics and UCB1.
-- `features` / `predictors`: the ridge engagement model and the logistic follow model, stored as plain JSON.
+- `features` / `predictors`: the ridge engagement model and the Poisson follow model, stored as plain JSON.
 - `generator_weights`: tiers and the F/1K weight optimiser with its invariants (sum 1, floor, locks honoured).
 - `generator_posterior`: Gamma–Poisson posteriors of each generator's F/1K and posterior sampling.
 

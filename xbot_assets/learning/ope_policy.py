@@ -298,8 +298,8 @@ def evaluate_target(
         "f_per_1k": f_per_1k.to_json(),
         "engagement_rate": engagement.to_json(),
         "direct_method": {
-            "f_per_1k": f"{follows_method.description} of followers and of impressions per post (the follow "
-                        f"model predicts P(a follower), not followers per impression)",
+            "f_per_1k": f"{follows_method.description} of followers and of impressions per post (not the follow "
+                        f"model's expected followers: the estimators were validated with these means)",
             "engagement_rate": er_method.description,
         },
         "notes": _notes(logged, weighted.evaluated, f_per_1k.effective_sample_size),
