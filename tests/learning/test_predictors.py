@@ -1,4 +1,5 @@
-"""Features, the ridge and logistic models, their JSON form, and predictions from that JSON alone."""
+"""Features, the ridge engagement model and the Poisson follow model, their JSON form, and predictions from the
+JSON alone."""
 
 from __future__ import annotations
 
