@@ -5,10 +5,10 @@ A fixed half-life weighs an outcome `a` days old by 0.5 ** (a / h). A schedule i
 a time with the half-life each day had: the weight is 0.5 ** (∫ dt / h(t)) over the days from the outcome to now. The
 difference shows after an audience change. Recomputing all history with today's half-life brings old evidence back as
 soon as the chooser returns to a long memory: measured on a drift log (seed 13), the generator posterior chose 7 days
-on day 38–40, eight days after the change, and 28 days again on day 42–48, when the old winner's pre-change outcomes
-weighed 0.74 again and it led the posterior for another week. With the schedule, what a short memory has discounted
-stays discounted, as in the recursive form of discounted Thompson sampling; when every day has the same half-life the
-weights are exactly the fixed half-life's.
+on day 38–40, eight days after the change, and 28 days again on day 42–48, when the old winner's outcomes from before
+the change weighed up to 0.74 again and it led the posterior for another week. With the schedule, what a short memory
+has discounted stays discounted, as in the recursive form of discounted Thompson sampling; when every day has the same
+half-life the weights are exactly the fixed half-life's.
 """
 
 from __future__ import annotations
