@@ -381,19 +381,6 @@ def train_engagement_model(
     return _fitted_model(ENGAGEMENT_MODEL, "engagement_rate", reason, names, served, split, metrics, hyper)
 
 
-def follow_labels(training: pd.DataFrame) -> pd.Series:
-    """1.0 when the post gained followers, 0.0 when it did not, NaN when unknown (unknown is not zero).
-
-    An explicit follow_label column wins; otherwise the label is followers_gained > 0.
-    """
-    if "follow_label" in training.columns:
-        labels = training["follow_label"].astype("float64")
-    else:
-        gained = pd.to_numeric(training["followers_gained"]).astype(float)
-        labels = (gained > 0).astype(float).where(gained.notna())
-    return labels
-
-
 def train_follow_model(
     training: pd.DataFrame,
     content_types: Sequence[str],
