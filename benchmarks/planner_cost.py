@@ -37,15 +37,12 @@ from xbot_assets.acting.text_features import (
     weighted_length,
 )
 from xbot_assets.ingest.hooks import HOOK_TYPES
-from xbot_assets.learning.features import choice_values
+from xbot_assets.learning.engagement_model import train_engagement_model
+from xbot_assets.learning.features import choice_values, features_for_models
+from xbot_assets.learning.follow_model import train_follow_model
 from xbot_assets.learning.generator_posterior import generator_posteriors
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
-from xbot_assets.learning.predictors import (
-    predict_engagement,
-    predict_follow_probability,
-    train_engagement_model,
-    train_follow_model,
-)
+from xbot_assets.learning.predictors import predict_engagement, predict_follow_probability
 
 NOW = datetime(2026, 3, 1)
 PARTS = {
@@ -54,7 +51,8 @@ PARTS = {
                                                              viral_score],
     "choices and their propensities (hours, content, generator, topic, hook)": [
         planner.choose_hours, planner._content_choice, planner._generator_choice, choose_topic, choose_hook],
-    "model features and predictions": [planner._model_features, predict_engagement, predict_follow_probability],
+    "model features and predictions": [features_for_models, predict_engagement,
+                                       predict_follow_probability],
     "length gate (weighted length)": [weighted_length],
 }
 

@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from xbot_assets.learning.content_arms import recency_weights
+from xbot_assets.learning.engagement_model import RIDGE_ALPHAS, train_engagement_model
 from xbot_assets.learning.features import (
     choice_values,
     choices_in,
@@ -22,15 +23,13 @@ from xbot_assets.learning.features import (
     feature_names,
     features_for_models,
 )
+from xbot_assets.learning.follow_model import train_follow_model
 from xbot_assets.learning.predictors import (
-    RIDGE_ALPHAS,
     TrainedModel,
     predict_engagement,
     predict_follow_probability,
     raw_unit_coefficients,
     seed_default_models,
-    train_engagement_model,
-    train_follow_model,
 )
 
 TYPES = ["educational", "myth_busting"]

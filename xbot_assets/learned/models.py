@@ -24,15 +24,10 @@ from xbot_assets.learned.store import (
     run_directly,
     timestamp_or_none,
 )
+from xbot_assets.learning.engagement_model import train_engagement_model
 from xbot_assets.learning.features import choice_values
-from xbot_assets.learning.predictors import (
-    ENGAGEMENT_MODEL,
-    FOLLOW_MODEL,
-    JSON_SCHEMA_VERSION,
-    TrainedModel,
-    train_engagement_model,
-    train_follow_model,
-)
+from xbot_assets.learning.follow_model import train_follow_model
+from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL, JSON_SCHEMA_VERSION, TrainedModel
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
 
