@@ -210,8 +210,10 @@ def test_learn_group_materializes_end_to_end(built):
     engagement = built.metadata(["learn", "engagement_model"])
     table = engagement["models"].value
     assert "baseline MAE" in table and "| side | not_trained | seed default |" in table
-    # 6 days × 4 posts; the last day's 4 are younger than the models' 24-hour minimum age
-    assert "not trained: 20 samples < 50" in table
+    # 6 days × 4 posts; of the last day's 4, younger than the models' 24-hour minimum age, the engagement model
+    # reads the 3 at least 6 hours old (their rates settled by the development factors), the follow model none
+    assert "not trained: 23 samples < 50" in table
+    assert "not trained: 20 samples < 50" in built.metadata(["learn", "follow_model"])["models"].value
     assert engagement["passed the learning gate"].value <= engagement["posted outcomes"].value
     assert "| main |" in engagement["learning gate"].value
     assert engagement["new versions"].value == 2 and engagement["losing to baseline"].value == 1
@@ -396,7 +398,7 @@ def test_definitions_put_the_learn_group_in_the_refresh_job_and_read_redis_from_
 def test_learning_settings_come_from_the_environment(monkeypatch):
     for name in ("XBOT_MIN_TRAINING_SAMPLES", "XBOT_UCB_C", "XBOT_ARM_HALF_LIFE_DAYS", "XBOT_LEARNING_WINDOW_DAYS",
                  "XBOT_MODEL_WINDOW_DAYS", "XBOT_TOPIC_REWARD", "XBOT_MODEL_MIN_AGE_HOURS",
-                 "XBOT_ENGAGEMENT_HALF_LIFE_DAYS"):
+                 "XBOT_ENGAGEMENT_HALF_LIFE_DAYS", "XBOT_ENGAGEMENT_MIN_AGE_HOURS"):
         monkeypatch.delenv(name, raising=False)
     assert LearningSettings.from_env() == LearningSettings()
     assert LearningSettings().topic_reward == "success"
@@ -415,6 +417,13 @@ def test_learning_settings_come_from_the_environment(monkeypatch):
         LearningSettings.from_env()
     monkeypatch.setenv("XBOT_ENGAGEMENT_HALF_LIFE_DAYS", "10")
     assert LearningSettings.from_env().engagement_half_life_days == 10.0
+    assert LearningSettings.from_env().engagement_min_age_hours == 6.0
+    monkeypatch.setenv("XBOT_ENGAGEMENT_MIN_AGE_HOURS", "12")
+    assert LearningSettings.from_env().engagement_min_age_hours == 12.0
+    monkeypatch.setenv("XBOT_ENGAGEMENT_MIN_AGE_HOURS", "-1")
+    with pytest.raises(ValueError, match="XBOT_ENGAGEMENT_MIN_AGE_HOURS"):
+        LearningSettings.from_env()
+    monkeypatch.delenv("XBOT_ENGAGEMENT_MIN_AGE_HOURS")
     monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "auto")
     assert LearningSettings.from_env().arm_half_life_days == "auto"
     monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "0")
@@ -473,3 +482,31 @@ def test_recency_decay_weights_successes_but_keeps_the_play_counts(built):
         raise Rollback
     with built.wh.connect() as conn:
         assert conn.scalar("select count(*) from learn.bandit_arms where half_life_days is not null") == 0
+
+
+def test_the_engagement_model_learns_young_posts_at_the_rate_they_settle_at(built):
+    """Posts between XBOT_ENGAGEMENT_MIN_AGE_HOURS (6) and XBOT_MODEL_MIN_AGE_HOURS (24 here) old enter the
+    engagement model's training with their rate times the development factor of the settled posts' snapshots
+    (analytics.post_metrics_by_age); the follow model does not read them."""
+    from xbot_assets.learned.models import engagement_training_frame, model_settings, training_frame
+    from xbot_assets.learning.label_maturity import development_factors
+
+    settings = model_settings(ENGAGEMENT_MODEL, LearningSettings.from_env())
+    with built.wh.connect() as conn:
+        frame = engagement_training_frame(conn, "main", NOW, settings)
+        settled = training_frame(conn, "main", NOW, settings)
+        snapshots = conn.fetch_df("select * from analytics.post_metrics_by_age where account_id = 'main'")
+        read = conn.fetch_df("select decision_id, engagement_rate from analytics.training_set "
+                             "where account_id = 'main' and age_hours >= 6 and age_hours < 24")
+        registered = json.loads(conn.fetchone(
+            "select metrics from learn.model_registry where account_id = 'main' and model_name = ? "
+            "order by version desc limit 1", [ENGAGEMENT_MODEL])[0])
+    young = frame[frame["settled_by_factor"]].set_index("decision_id")
+    assert len(young) == len(read) > 0
+    assert set(frame.loc[~frame["settled_by_factor"], "decision_id"]) == set(settled["decision_id"])
+    read = read.set_index("decision_id").loc[young.index]
+    factors = development_factors(snapshots, young["age_hours"].to_numpy(), 24.0)
+    assert young["engagement_rate"].to_numpy() == pytest.approx(read["engagement_rate"].to_numpy() * factors)
+    # the static history's snapshots: a rate read young runs high, so the factors bring it down
+    assert (factors < 1.0).all()
+    assert registered["young_posts"] == len(young)

@@ -260,7 +260,9 @@ def build_retrain_sensor(running: bool) -> dg.SensorDefinition:
     )
     def retrain_models_on_new_outcomes(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
         threshold = env_int(RETRAIN_MIN_ENV, DEFAULT_RETRAIN_MIN)
-        min_age = LearningSettings.from_env().model_min_age_hours
+        settings = LearningSettings.from_env()
+        # the youngest post either model learns from (the engagement model's, when it settles young posts' rates)
+        min_age = min(settings.model_min_age_hours, settings.engagement_min_age_hours)
         marks = _cursor_marks(context.cursor)
         wh = warehouse.get()
         try:

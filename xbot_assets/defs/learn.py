@@ -38,6 +38,7 @@ from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL
 
 OUTCOMES = dg.AssetKey(["analytics", "outcomes"])
 TRAINING_SET = dg.AssetKey(["analytics", "training_set"])
+POST_METRICS_BY_AGE = dg.AssetKey(["analytics", "post_metrics_by_age"])
 GENERATOR_PERFORMANCE = dg.AssetKey(["analytics", "generator_performance"])
 
 BANDIT_ARMS = dg.AssetKey(["learn", "bandit_arms"])
@@ -55,6 +56,8 @@ def _settings_metadata(settings: LearningSettings) -> dict:
         "optimizer window (days)": settings.learning_window_days,
         "model window (days)": "all history" if settings.model_window_days is None else settings.model_window_days,
         "model min post age (hours)": settings.model_min_age_hours,
+        "engagement model reads posts from (hours)": min(settings.engagement_min_age_hours,
+                                                         settings.model_min_age_hours),
         "engagement model half-life (days)": "none" if settings.engagement_half_life_days is None
         else settings.engagement_half_life_days,
     }
@@ -136,7 +139,8 @@ def bandit_arms(
 # Models
 
 _MODEL_COLUMNS = {
-    ENGAGEMENT_MODEL: [("mae", "MAE"), ("baseline_mae", "baseline MAE"), ("r2", "R²"), ("baseline_r2", "baseline R²")],
+    ENGAGEMENT_MODEL: [("mae", "MAE"), ("baseline_mae", "baseline MAE"), ("r2", "R²"), ("baseline_r2", "baseline R²"),
+                       ("young_posts", "young posts (settled by factor)")],
     FOLLOW_MODEL: [
         ("brier", "Brier"), ("baseline_brier", "baseline Brier"), ("auc", "AUC"), ("baseline_auc", "baseline AUC"),
         ("accuracy", "accuracy"), ("baseline_accuracy", "baseline accuracy"), ("precision", "precision"),
@@ -182,7 +186,7 @@ def _model_asset(model_name: str, key: dg.AssetKey, description: str):
         pool="warehouse",
         partitions_def=ACCOUNTS,
         backfill_policy=ONE_RUN_PER_ACCOUNT,
-        deps=[TRAINING_SET, OUTCOMES],
+        deps=[TRAINING_SET, OUTCOMES, *([POST_METRICS_BY_AGE] if model_name == ENGAGEMENT_MODEL else [])],
         kinds={"python", "scikitlearn"},
         description=description,
     )

@@ -27,6 +27,7 @@ from xbot_assets.learned.store import (
 from xbot_assets.learning.engagement_model import train_engagement_model
 from xbot_assets.learning.features import choice_values
 from xbot_assets.learning.follow_model import train_follow_model
+from xbot_assets.learning.label_maturity import settled_engagement_rates
 from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL, JSON_SCHEMA_VERSION, TrainedModel
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
@@ -70,25 +71,53 @@ class ModelOutcome:
     window_end: str | None = None
 
 
-def training_frame(conn: Connection, account_id: str, now: datetime, settings: LearningSettings) -> pd.DataFrame:
-    params: list[Any] = [account_id, now, settings.model_min_age_hours]
+def training_frame(conn: Connection, account_id: str, now: datetime, settings: LearningSettings,
+                   min_age_hours: float | None = None) -> pd.DataFrame:
+    """The account's gated outcomes posted in the model window by `now` whose counters are at least
+    `min_age_hours` (default: settings.model_min_age_hours) old, with TRAINING_COLUMNS and age_hours."""
+    params: list[Any] = [account_id, now, settings.model_min_age_hours if min_age_hours is None else min_age_hours]
     window = ""
     if settings.model_window_days is not None:
         window = " and posted_at > ?"
         params.append(now - timedelta(days=settings.model_window_days))
     frame = conn.fetch_df(
-        f"select {', '.join(TRAINING_COLUMNS)} from analytics.training_set "
+        f"select {', '.join(TRAINING_COLUMNS)}, age_hours from analytics.training_set "
         f"where account_id = ? and posted_at <= ? and age_hours >= ?{window} order by posted_at, decision_id",
         params,
     )
     # fetch_df gives numbers as int64/float64 with NaN and booleans as bool (object with None when one is missing):
     # the models read floats throughout, NaN for unknown.
     for column in ("quality_score", "novelty_score", "expertise_score", "viral_score", "engagement_rate",
-                   "followers_gained", "posted_hour", "impressions"):
+                   "followers_gained", "posted_hour", "impressions", "age_hours"):
         frame[column] = frame[column].astype(float)
     for column in ("is_thread", "follow_label"):
         frame[column] = frame[column].map(lambda v: None if v is None else float(v)).astype(float)
     return frame
+
+
+def engagement_training_frame(conn: Connection, account_id: str, now: datetime,
+                              settings: LearningSettings) -> pd.DataFrame:
+    """`training_frame` with the posts from settings.engagement_min_age_hours old as well: a post younger than
+    settings.model_min_age_hours has its engagement rate brought to the value it settles at by the development
+    factors of the account's settled posts (`label_maturity`, read from analytics.post_metrics_by_age as collected
+    by `now`); a young post without a factor is left out, as before. Column `settled_by_factor` marks the young."""
+    settled_age = settings.model_min_age_hours
+    young_age = min(settings.engagement_min_age_hours, settled_age)
+    frame = training_frame(conn, account_id, now, settings, min_age_hours=young_age)
+    young = (frame["age_hours"] < settled_age).to_numpy()
+    frame["settled_by_factor"] = young
+    if not young.any():
+        return frame
+    params: list[Any] = [account_id, now]
+    window = ""
+    if settings.model_window_days is not None:
+        window = " and posted_at > ?"
+        params.append(now - timedelta(days=settings.model_window_days))
+    snapshots = conn.fetch_df(
+        "select decision_id, age_hours, impressions, engagements from analytics.post_metrics_by_age "
+        f"where account_id = ? and collected_at <= ?{window}", params)
+    frame.loc[young, "engagement_rate"] = settled_engagement_rates(frame.loc[young], snapshots, settled_age)
+    return frame[~young | frame["engagement_rate"].notna().to_numpy()].reset_index(drop=True)
 
 
 def _trainer(model_name: str, settings: LearningSettings):
@@ -134,7 +163,8 @@ def learn_model(
 ) -> ModelOutcome:
     """Train `model_name` for one account and register it if its training data changed since the newest version."""
     settings = model_settings(model_name, settings)
-    frame = training_frame(conn, account_id, now, settings)
+    frame = (engagement_training_frame if model_name == ENGAGEMENT_MODEL else training_frame)(
+        conn, account_id, now, settings)
     content_types = sorted(frame["content_type"].dropna().astype(str).unique().tolist())
     trainer = _trainer(model_name, settings)
     # The hyperparameters are the trainers' defaults, except the minimum sample count and the engagement model's
@@ -152,7 +182,8 @@ def learn_model(
             "rows": frame_rows(frame, TRAINING_COLUMNS),
             # the engagement model's recency weights change its fit, not its rows (absent for the follow model,
             # whose fingerprints stay as they were)
-            **({"half_life_days": settings.engagement_half_life_days} if model_name == ENGAGEMENT_MODEL else {}),
+            **({"half_life_days": settings.engagement_half_life_days,
+                "young_from_hours": settings.engagement_min_age_hours} if model_name == ENGAGEMENT_MODEL else {}),
         }
     )
     newest = newest_registry_row(conn, account_id, model_name)
@@ -168,6 +199,8 @@ def learn_model(
     model: TrainedModel = trainer(frame, content_types,
                                   choices=choice_values(frame) if settings.model_choices else None,
                                   min_samples=settings.min_training_samples)
+    if model.trained and model_name == ENGAGEMENT_MODEL:
+        model.metrics["young_posts"] = int(frame["settled_by_factor"].sum())
     if not model.trained:
         in_use = int(newest["version"]) if newest is not None else None
         fallback = f"planning keeps v{in_use}" if in_use is not None else "planning uses the seed defaults"

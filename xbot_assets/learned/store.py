@@ -51,6 +51,10 @@ class LearningSettings:
       labels each morning's model could read, the next day's engagement R² rose on six of the eight accounts
       (pooled mean 0.401 → 0.444 at alpha 10; default's weights account 0.39 → 0.48) and fell on drift's two
       (0.33 → 0.31, 0.37 → 0.34: after its audience change the newest day matters most).
+    XBOT_ENGAGEMENT_MIN_AGE_HOURS (6): the engagement model also learns from posts this old and younger than
+      XBOT_MODEL_MIN_AGE_HOURS, each with its engagement rate brought to the value it settles at by the account's own
+      development factors (learning/label_maturity.py); a value at or above XBOT_MODEL_MIN_AGE_HOURS turns this off.
+      The follow model keeps the settled posts only: replaying its counts from 24 hours raised nothing.
     XBOT_ENGAGEMENT_HALF_LIFE_DAYS (14; 0 = none): the engagement model weighs each post by 0.5 ** (age /
       half-life) as well as by its impressions, and reads max(XBOT_MODEL_WINDOW_DAYS, 6 half-lives) of posts (84
       days: an older post would weigh under 2 %). Replayed day by day on one kept 60-day log per shipped scenario,
@@ -74,6 +78,7 @@ class LearningSettings:
     learning_window_days: int = 7
     model_window_days: int | None = 30
     model_min_age_hours: float = 48.0
+    engagement_min_age_hours: float = 6.0
     engagement_half_life_days: float | None = 14.0
     topic_reward: str = TOPIC_REWARD_SUCCESS
     model_choices: bool = True
@@ -91,6 +96,7 @@ class LearningSettings:
             learning_window_days=env_int("XBOT_LEARNING_WINDOW_DAYS", 7),
             model_window_days=model_window if model_window > 0 else None,
             model_min_age_hours=env_float("XBOT_MODEL_MIN_AGE_HOURS", 48.0),
+            engagement_min_age_hours=env_float("XBOT_ENGAGEMENT_MIN_AGE_HOURS", 6.0),
             engagement_half_life_days=engagement_half_life if engagement_half_life > 0 else None,
             topic_reward=(os.environ.get("XBOT_TOPIC_REWARD") or TOPIC_REWARD_SUCCESS).strip().lower(),
             model_choices=env_int("XBOT_MODEL_CHOICES", 1) != 0,
@@ -103,6 +109,8 @@ class LearningSettings:
             raise ValueError(f"XBOT_LEARNING_WINDOW_DAYS must be at least 1, got {settings.learning_window_days}")
         if engagement_half_life < 0:
             raise ValueError(f"XBOT_ENGAGEMENT_HALF_LIFE_DAYS must not be negative, got {engagement_half_life}")
+        if (young := settings.engagement_min_age_hours) < 0:
+            raise ValueError(f"XBOT_ENGAGEMENT_MIN_AGE_HOURS must not be negative, got {young}")
         if settings.ucb_c < 0:
             raise ValueError(f"XBOT_UCB_C must not be negative, got {settings.ucb_c}")
         return settings
