@@ -148,7 +148,8 @@ VIRAL_COLUMNS = ("example_id", "account_id", "author_handle", "content", "impres
                  "replies", "topic", "collected_at", "source", "loaded_at")
 VIRAL = [("v1", "acct_a", "someone", "a viral post", 10000, 300, 100, 100, "sleep", t(9, 12), "real", LOADED)]
 
-MARTS = ("outcomes", "training_set", "generator_performance", "arm_performance", "timing_performance")
+MARTS = ("outcomes", "training_set", "generator_performance", "arm_performance", "timing_performance",
+         "post_metrics_by_age")
 INTERMEDIATE = ("int_latest_metrics", "int_follower_intervals", "int_follower_attribution")
 
 EXPECTED_COLUMNS = {
@@ -178,6 +179,10 @@ EXPECTED_COLUMNS = {
     ],
     "timing_performance": [
         "account_id", "posted_hour", "posts", "impressions", "mean_engagement_rate", "followers_gained", "f_per_1k",
+    ],
+    "post_metrics_by_age": [
+        "account_id", "decision_id", "posted_at", "collected_at", "age_hours", "impressions", "engagements",
+        "engagement_rate",
     ],
 }
 
@@ -509,6 +514,18 @@ def test_arm_and_timing_performance(built):
     assert (b1["posts"], b1["impressions"]) == (2, 6000)
     assert b1["followers_gained"] == approx(28) and b1["f_per_1k"] == approx(28 / 6)  # b1 reported 16 + b2 12
     assert timing[("acct_a", 3)]["f_per_1k"] == approx(183 / 85)  # a1 alone: 366/17 over 10000 imp
+
+
+def test_post_metrics_by_age_has_every_snapshot_of_a_posted_decision_with_its_age(built):
+    by_age = built.by("post_metrics_by_age", "decision_id", "collected_at")
+    posted = {p[0]: p[19] for p in POSTS if p[19] is not None}
+    assert set(by_age) == {(m[1], m[3]) for m in METRICS if m[1] in posted}
+    a1 = [by_age[("a1", at)] for at in (t(10, 9), t(10, 10), t(10, 12))]  # posted at 8:00
+    assert [r["age_hours"] for r in a1] == approx([1.0, 2.0, 4.0])
+    assert [(r["impressions"], r["engagements"]) for r in a1] == [(3000, 75), (6000, 190), (10000, 330)]
+    assert a1[2]["engagement_rate"] == approx(0.033) and a1[2]["account_id"] == "acct_a"
+    b3 = by_age[("b3", t(10, 11, 30))]  # posted at 9:00
+    assert b3["age_hours"] == approx(2.5) and b3["posted_at"] == t(10, 9)
 
 
 def test_no_view_reads_a_relation_dbt_rebuilds():

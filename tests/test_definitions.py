@@ -36,6 +36,10 @@ def test_raw_tables_feed_the_marts():
                     ancestors.add(parent)
                     frontier.append(parent)
         assert dg.AssetKey(["raw", "posts"]) in ancestors, mart
+    by_age = graph.get(dg.AssetKey(["analytics", "post_metrics_by_age"]))
+    assert {dg.AssetKey(["raw", "posts"]), dg.AssetKey(["raw", "metric_snapshots"])} <= set(by_age.parent_keys)
+    assert dg.AssetKey(["analytics", "post_metrics_by_age"]) in graph.get(
+        dg.AssetKey(["learn", "engagement_model"])).parent_keys
     outcomes_parents = {k for k in graph.get(dg.AssetKey(["analytics", "outcomes"])).parent_keys}
     assert dg.AssetKey(["intermediate", "int_follower_attribution"]) in outcomes_parents
 

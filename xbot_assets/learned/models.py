@@ -71,19 +71,22 @@ class ModelOutcome:
     window_end: str | None = None
 
 
+def _model_window(now: datetime, settings: LearningSettings) -> tuple[str, list[datetime]]:
+    """The SQL condition (and its parameter) of posts in the model window before `now`; none without a window."""
+    if settings.model_window_days is None:
+        return "", []
+    return " and posted_at > ?", [now - timedelta(days=settings.model_window_days)]
+
+
 def training_frame(conn: Connection, account_id: str, now: datetime, settings: LearningSettings,
                    min_age_hours: float | None = None) -> pd.DataFrame:
     """The account's gated outcomes posted in the model window by `now` whose counters are at least
     `min_age_hours` (default: settings.model_min_age_hours) old, with TRAINING_COLUMNS and age_hours."""
-    params: list[Any] = [account_id, now, settings.model_min_age_hours if min_age_hours is None else min_age_hours]
-    window = ""
-    if settings.model_window_days is not None:
-        window = " and posted_at > ?"
-        params.append(now - timedelta(days=settings.model_window_days))
+    window, since = _model_window(now, settings)
     frame = conn.fetch_df(
         f"select {', '.join(TRAINING_COLUMNS)}, age_hours from analytics.training_set "
         f"where account_id = ? and posted_at <= ? and age_hours >= ?{window} order by posted_at, decision_id",
-        params,
+        [account_id, now, settings.model_min_age_hours if min_age_hours is None else min_age_hours, *since],
     )
     # fetch_df gives numbers as int64/float64 with NaN and booleans as bool (object with None when one is missing):
     # the models read floats throughout, NaN for unknown.
@@ -108,14 +111,10 @@ def engagement_training_frame(conn: Connection, account_id: str, now: datetime,
     frame["settled_by_factor"] = young
     if not young.any():
         return frame
-    params: list[Any] = [account_id, now]
-    window = ""
-    if settings.model_window_days is not None:
-        window = " and posted_at > ?"
-        params.append(now - timedelta(days=settings.model_window_days))
+    window, since = _model_window(now, settings)
     snapshots = conn.fetch_df(
         "select decision_id, age_hours, impressions, engagements from analytics.post_metrics_by_age "
-        f"where account_id = ? and collected_at <= ?{window}", params)
+        f"where account_id = ? and collected_at <= ?{window}", [account_id, now, *since])
     frame.loc[young, "engagement_rate"] = settled_engagement_rates(frame.loc[young], snapshots, settled_age)
     return frame[~young | frame["engagement_rate"].notna().to_numpy()].reset_index(drop=True)
 
