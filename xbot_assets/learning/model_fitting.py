@@ -97,20 +97,15 @@ def time_ordered_split(
     )
 
 
+def _split_fields(split: Split) -> dict:
+    """What a model record says of the rows it was given: how many, how they were split, the span they cover."""
+    return {"n_samples": split.n_samples, "n_train": len(split.y_train), "n_holdout": len(split.y_holdout),
+            "window_start": split.window_start, "window_end": split.window_end}
+
+
 def untrained(name: str, target: str, reason: str, names: list[str], split: Split, hyper: dict) -> TrainedModel:
-    return TrainedModel(
-        name=name,
-        trained=False,
-        reason=reason,
-        feature_names=names,
-        target=target,
-        hyperparameters=hyper,
-        n_samples=split.n_samples,
-        n_train=len(split.y_train),
-        n_holdout=len(split.y_holdout),
-        window_start=split.window_start,
-        window_end=split.window_end,
-    )
+    return TrainedModel(name=name, trained=False, reason=reason, feature_names=names, target=target,
+                        hyperparameters=hyper, **_split_fields(split))
 
 
 def fitted_model(
@@ -141,11 +136,7 @@ def fitted_model(
         imputer_medians={n: float(v) for n, v in zip(names, imputer.statistics_, strict=True)},
         metrics=metrics,
         hyperparameters=hyper,
-        n_samples=split.n_samples,
-        n_train=len(split.y_train),
-        n_holdout=len(split.y_holdout),
-        window_start=split.window_start,
-        window_end=split.window_end,
+        **_split_fields(split),
     )
 
 
