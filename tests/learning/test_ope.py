@@ -18,7 +18,14 @@ from xbot_assets.learning.ope import (
     ipw,
     snipw,
 )
-from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target, logged_actions, logged_weights, uniform_over
+from xbot_assets.learning.ope_policy import (
+    TargetPolicy,
+    action_means_method,
+    evaluate_target,
+    logged_actions,
+    logged_weights,
+    uniform_over,
+)
 
 MEANS = np.array([0.2, 0.5, 0.8, 0.35])  # each action's expected reward
 TARGET = np.array([0.1, 0.2, 0.6, 0.1])
@@ -155,6 +162,27 @@ def test_evaluate_target_recovers_the_f_per_1k_of_a_generator_change():
     assert result["engagement_rate"]["estimates"]["dr"]["value"] == pytest.approx(0.04, abs=0.005)
 
 
+def test_the_cross_fitted_direct_method_never_scores_a_post_with_means_that_saw_its_reward():
+    logs = planner_logs(3, n=200)
+    target = TargetPolicy("uniform", generators=uniform_over(GENERATOR_F1K))
+    changed = logs.copy()
+    changed.loc[17, "followers_gained"] += 40.0  # one post's reward, far off
+    for folds, moves in ((5, False), (1, True)):
+        before = action_means_method(logs, "followers_gained", target, folds, seed=2).logged_and_expected(logs, target)
+        after = action_means_method(changed, "followers_gained", target, folds, seed=2).logged_and_expected(changed,
+                                                                                                          target)
+        # q̂ of the post itself and its expectation under the target: out of fold, neither sees its own reward
+        assert bool(after[0][17] != before[0][17]) is moves and bool(after[1][17] != before[1][17]) is moves, folds
+        # the other folds' posts are scored by means that did see it: the overall mean moved for them all
+        assert (after[0] != before[0]).sum() == (160 if folds > 1 else 200), folds
+
+    def scored(seed: int) -> np.ndarray:
+        return action_means_method(logs, "followers_gained", target, 5, seed=seed).logged_and_expected(logs, target)[0]
+    assert np.array_equal(scored(2), scored(2)) and not np.array_equal(scored(2), scored(3))  # seeded folds
+    with pytest.raises(ValueError, match="folds must be at least 1"):
+        action_means_method(logs, "followers_gained", target, 0)
+
+
 def test_evaluate_target_recovers_the_engagement_of_a_content_change():
     target = TargetPolicy("myth", content_types={"tip": 0.1, "myth": 0.9})
     values = [evaluate_target(planner_logs(seed), target, bootstrap=50)["engagement_rate"]["estimates"]
@@ -244,7 +272,8 @@ def test_evaluate_target_recovers_the_f_per_1k_of_a_generator_topic_and_hook_cha
     assert "action: generator × topic × hook, logging propensity generator_propensity × topic_propensity × " \
            "hook_propensity" in notes and "content types: the logging policy's own choice" in notes
     assert "posts took the trending topic, an action a topic target never takes (weight 0)" in notes
-    assert "(additive over content type × generator × topic × hook)" in result["direct_method"]["f_per_1k"]
+    assert "(additive over content type × generator × topic × hook, cross-fitted over 5 folds)" \
+        in result["direct_method"]["f_per_1k"]
     assert f"effective sample size {result['effective_sample_size']:.1f} of 800 posts: the target puts its weight" \
         in notes  # learning-shaped propensities leave the uniform target few effective posts
     for name, values in errors.items():

@@ -10,7 +10,10 @@ hook type alone (hours and threads scale impressions and follows alike), so the 
 change it, and on a scenario without topic or hook effects neither do its topics and hooks (evaluating them there
 would only add variance). Beside it, `true_value_on_logged_slots` is the target on the behaviour's own posts:
 Σ I_i Σ_g π(g) λ_g(day_i) · E_π[topic multiplier] · E_π[hook multiplier] / Σ I_i — exactly what the estimators
-estimate, without the sampling noise of a second run.
+estimate, without the sampling noise of a second run. And `logged_follows_vs_expected`, Σ follows / Σ expected
+follows − 1 over the logged posts, says how lucky the logs themselves were: the estimators see only the follows
+drawn, so a seed whose follows fell 10 % short of their expectation is estimated about that much low, by every
+estimator alike.
 
 The reward is each post's own follows as the platform counts them (what X's per-post analytics report): the
 attributed followers in the warehouse share every gain, organic growth included, among the live posts, so an
@@ -93,6 +96,8 @@ def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.D
     logged["followers_gained"] = known["follows"].to_numpy(dtype=float)
     logged["impressions"] = known["impressions"].to_numpy(dtype=float)
     out["true_value_on_logged_slots"] = target_on_slots(scenario, target, known) if len(known) else None
+    expected = known["expected_follows"].sum() if len(known) else 0.0
+    out["logged_follows_vs_expected"] = float(known["follows"].sum() / expected - 1.0) if expected > 0 else None
     try:
         result = evaluate_target(logged, target, engagement_model=learned_engagement_model(warehouse,
                                  behaviour_account), bootstrap=bootstrap, seed=seed, level=level)

@@ -164,10 +164,12 @@ def action_grid(logged: pd.DataFrame, target: TargetPolicy, columns) -> pd.DataF
 
 @dataclass(frozen=True)
 class DirectMethod:
-    """q̂(x, a) for one reward: `predict` scores rows (a context with its action) and reads only the action columns in
-    `reads`, so its expectation under a target needs the target's choices over those columns alone."""
+    """q̂(x, a) for one reward: `predict(frame, rows)` scores rows (a context with its action; `rows` are the logged
+    rows' positions they belong to, so a cross-fitted method can answer each with the fit that did not see it) and
+    reads only the action columns in `reads`, so its expectation under a target needs the target's choices over those
+    columns alone."""
 
-    predict: Predictor
+    predict: Callable[[pd.DataFrame, np.ndarray], np.ndarray]
     reads: tuple[str, ...]
     description: str
 
@@ -175,24 +177,55 @@ class DirectMethod:
         """(q̂ of each logged action, q̂ expected under the target per row)."""
         logged = logged.reset_index(drop=True)
         grid = action_grid(logged, target, self.reads)
-        expected = pd.Series(grid["target_probability"].to_numpy() * self.predict(grid)).groupby(
-            grid["row"].to_numpy()).sum()
-        return self.predict(logged), expected.reindex(range(len(logged)), fill_value=0.0).to_numpy()
+        rows = grid["row"].to_numpy()
+        expected = pd.Series(grid["target_probability"].to_numpy() * self.predict(grid, rows)).groupby(rows).sum()
+        return (self.predict(logged, np.arange(len(logged))),
+                expected.reindex(range(len(logged)), fill_value=0.0).to_numpy())
 
 
-def action_means_method(logged: pd.DataFrame, value_column: str, target: TargetPolicy) -> DirectMethod:
+# The direct method's folds: each logged row's q̂ comes from the means of the other folds' rows.
+CROSS_FIT_FOLDS = 5
+
+
+def action_means_method(logged: pd.DataFrame, value_column: str, target: TargetPolicy,
+                        folds: int = CROSS_FIT_FOLDS, seed: int = 0) -> DirectMethod:
     """Per-action empirical means of a column, additive over content type, generator and the other dimensions the
-    target sets (AdditiveActionMeans).
+    target sets (AdditiveActionMeans), cross-fitted over `folds` random folds (seeded; `folds=1` fits on every row).
+
+    Why cross-fitted? Means fitted on the rows whose residuals DR adds back have seen those residuals (an action with
+    three posts is mostly its own mean), so each residual comes out smaller than the error q̂ makes on a new post,
+    and the bootstrap, which resamples the residuals with q̂ held fixed, reads the estimate as less variable than it
+    is. Out-of-fold means leave every residual an honest out-of-sample one (the cross-fitting of double machine
+    learning). On synthetic logs shaped like the evaluation's (`benchmarks/ope_interval_coverage.py`) it brings the
+    90 % interval's coverage from 0.89 to 0.93 at the same error; on the simulator's logs it moves the estimates by
+    under 1 % (README, Off-policy evaluation).
 
     Why not a follow rate per impression that multiplies over the dimensions, the shape of the simulator's truth? It
     did better on synthetic logs (DR's RMSE 0.14 against 0.21) and worse on the topic_hook evaluation's (mean |error|
     24 % against 15 % over six seeds, 3 of 6 intervals covering the truth against 5): a learning policy's logs leave
     the rare topics and hooks a few posts each, and any fit of them is mostly noise. The simpler one stays."""
+    if folds < 1:
+        raise ValueError(f"folds must be at least 1, got {folds}")
     evaluated = [DIMENSIONS[d][0] for d in DIMENSIONS if target.distribution(d) is not None]
     columns = [c for c in ACTION_COLUMNS if c in ("content_type", "generator_name") or c in evaluated]
-    means = AdditiveActionMeans.fit(logged[columns], logged[value_column])
-    return DirectMethod(means.predict_frame, tuple(columns),
-                        f"per-action empirical means (additive over {_names(columns)})")
+    logged = logged.reset_index(drop=True)
+    fold = np.random.default_rng(seed).permutation(len(logged)) % folds
+
+    def fitted_without(k: int) -> AdditiveActionMeans:
+        train = fold != k if folds > 1 else np.ones(len(logged), dtype=bool)
+        return AdditiveActionMeans.fit(logged.loc[train, columns], logged.loc[train, value_column])
+    means = [fitted_without(k) for k in range(folds)]
+
+    def predict(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+        out = np.empty(len(frame))
+        for k, fitted in enumerate(means):
+            chosen = fold[rows] == k
+            if chosen.any():
+                out[chosen] = fitted.predict_frame(frame.loc[chosen])
+        return out
+    cross_fitted = f", cross-fitted over {folds} folds" if folds > 1 else ""
+    return DirectMethod(predict, tuple(columns),
+                        f"per-action empirical means (additive over {_names(columns)}{cross_fitted})")
 
 
 def _names(columns) -> str:
@@ -210,7 +243,7 @@ def engagement_model_method(model_json: dict, logged: pd.DataFrame) -> DirectMet
     reads = ("content_type", *[action_of[choice] for choice, values in choices.items() if values])
     thread_share = pd.to_numeric(logged["is_thread"], errors="coerce").groupby(logged["content_type"]).mean()
 
-    def predict(frame: pd.DataFrame) -> np.ndarray:
+    def predict(frame: pd.DataFrame, _rows: np.ndarray) -> np.ndarray:
         rows = frame.copy()
         is_thread = rows["content_type"].map(thread_share).fillna(0.0) >= 0.5
         rows["is_thread"] = is_thread.astype(float)
@@ -262,6 +295,7 @@ def evaluate_target(
     level: float = DEFAULT_LEVEL,
     min_rows: int = MIN_LOGGED_ROWS,
     min_effective: float = MIN_EFFECTIVE_POSTS,
+    folds: int = CROSS_FIT_FOLDS,
 ) -> dict:
     """The target's F/1K and engagement rate by IPW, SNIPW and DR against the logged policy's own, with intervals,
     the effective sample size and notes saying what was evaluated and which direct method was used.
@@ -281,11 +315,11 @@ def evaluate_target(
     def column(value_column: str, method: DirectMethod) -> RewardColumn:
         return RewardColumn.of(logged[value_column], *method.logged_and_expected(logged, target))
 
-    follows_method = action_means_method(logged, "followers_gained", target)
+    follows_method = action_means_method(logged, "followers_gained", target, folds, seed)
     followers = column("followers_gained", follows_method)
-    impressions = column("impressions", action_means_method(logged, "impressions", target))
+    impressions = column("impressions", action_means_method(logged, "impressions", target, folds, seed))
     er_method = (engagement_model_method(engagement_model, logged) if engagement_model is not None
-                 else action_means_method(logged, "engagement_rate", target))
+                 else action_means_method(logged, "engagement_rate", target, folds, seed))
     options = {"bootstrap": bootstrap, "seed": seed, "level": level, "min_rows": min_rows}
     f_per_1k = estimate_policy_value(weighted.weights, followers, impressions, scale=F_PER_1K_SCALE, **options)
     engagement = estimate_policy_value(weighted.weights, column("engagement_rate", er_method), **options)
