@@ -71,6 +71,9 @@ def test_xbot_ope_estimates_targets_and_refuses_what_the_logs_cannot_support(war
     # what the estimates are of, and the output says so; their truth is checked by `xbot evaluate --ope`.
     assert "followers: 0 of 120 posts have X's own per-post follows" in " ".join(report["notes"])
     assert report["direct_method"]["engagement_rate"] == "the account's engagement model"
+    assert report["direct_method"]["f_per_1k"].startswith(
+        "followers per post: the account's follow model's expected followers; impressions per post: per-action "
+        "empirical means")
     assert "content types: the logging policy's own choice (ratio 1)" in report["notes"]
     assert any(n.startswith("hour: UCB1, deterministic") and "not evaluated" in n for n in report["notes"])
     # Generators do not change engagement in this scenario: the target's estimate stays near the logged rate.

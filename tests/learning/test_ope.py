@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from xbot_assets.learning.follow_model import train_follow_model
 from xbot_assets.learning.ope import (
     AdditiveActionMeans,
     OffPolicyRefused,
@@ -26,6 +27,7 @@ from xbot_assets.learning.ope_policy import (
     logged_weights,
     uniform_over,
 )
+from xbot_assets.learning.predictors import is_count_model
 
 MEANS = np.array([0.2, 0.5, 0.8, 0.35])  # each action's expected reward
 TARGET = np.array([0.1, 0.2, 0.6, 0.1])
@@ -181,6 +183,30 @@ def test_the_cross_fitted_direct_method_never_scores_a_post_with_means_that_saw_
     assert np.array_equal(scored(2), scored(2)) and not np.array_equal(scored(2), scored(3))  # seeded folds
     with pytest.raises(ValueError, match="folds must be at least 1"):
         action_means_method(logs, "followers_gained", target, 0)
+
+
+def test_the_follow_count_model_is_the_direct_method_for_followers_and_dr_survives_a_wrong_one():
+    logs = planner_logs(0).assign(posted_at=lambda f: pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(len(f)),
+                                                                                                     unit="h"))
+    model = train_follow_model(logs, ["tip", "myth"], choices={"generator_name": list(GENERATOR_F1K)}).to_json()
+    assert is_count_model(model)
+    wrong = {**model, "intercept": model["intercept"] + 1.0}  # every expected count × e
+    target = TargetPolicy("uniform", generators=uniform_over(GENERATOR_F1K))
+    truth = np.mean(list(GENERATOR_F1K.values()))
+    errors = {"model": [], "wrong": []}
+    for seed in range(1, 11):
+        for name, follow_model in (("model", model), ("wrong", wrong)):
+            result = evaluate_target(planner_logs(seed), target, follow_model=follow_model, bootstrap=20, seed=seed)
+            errors[name].append(result["f_per_1k"]["estimates"]["dr"]["value"] / truth - 1.0)
+    assert result["direct_method"]["f_per_1k"] == (
+        "followers per post: the account's follow model's expected followers; impressions per post: per-action "
+        "empirical means (additive over content type × generator, cross-fitted over 5 folds)")
+    assert abs(np.mean(errors["model"])) < 0.03 and abs(np.mean(errors["wrong"])) < 0.05  # doubly robust
+    # a follow model that scores a yes/no label has no count to offer: the action means stand in
+    logistic = {**model, "hyperparameters": {**model["hyperparameters"], "family": "binomial"}}
+    assert not is_count_model(logistic)
+    described = evaluate_target(planner_logs(1), target, follow_model=logistic, bootstrap=20)["direct_method"]
+    assert described["f_per_1k"].startswith("followers per post: per-action empirical means")
 
 
 def test_evaluate_target_recovers_the_engagement_of_a_content_change():

@@ -26,7 +26,9 @@ from xbot_assets.learning.features import (
 from xbot_assets.learning.follow_model import train_follow_model
 from xbot_assets.learning.predictors import (
     TrainedModel,
+    is_count_model,
     predict_engagement,
+    predict_follow_count,
     predict_follow_probability,
     raw_unit_coefficients,
     seed_default_models,
@@ -380,6 +382,10 @@ def test_follow_json_predictions_equal_sklearn_and_metrics_are_sane():
 
     features = feature_frame(synthetic_posts(30, seed=77), TYPES)
     expected_count = reference.predict(features)
+    assert is_count_model(document) and predict_follow_count(document, features) == pytest.approx(expected_count,
+                                                                                                 rel=1e-9)
+    with pytest.raises(ValueError, match="not a trained count model of followers"):
+        predict_follow_count(seed_default_models(TYPES)[1], features)  # the seed's follow score is a logistic one
     # P(at least one follower) of a Poisson count
     assert predict_follow_probability(document, features) == pytest.approx(1 - np.exp(-expected_count), rel=1e-9)
     at_least_two = json.loads(json.dumps(train_follow_model(posts, TYPES, min_followers=2).to_json()))

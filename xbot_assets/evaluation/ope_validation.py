@@ -30,7 +30,7 @@ import pandas as pd
 
 from xbot_assets.acting.generators.offline import TOPICS
 from xbot_assets.ingest.hooks import HOOK_TYPES
-from xbot_assets.learned.ope_data import learned_engagement_model, read_logged_posts
+from xbot_assets.learned.ope_data import learned_models, read_logged_posts
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
 from xbot_assets.learning.ope import DEFAULT_LEVEL, OffPolicyRefused, TooFewEffectivePosts
 from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target, uniform_over
@@ -99,8 +99,9 @@ def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.D
     expected = known["expected_follows"].sum() if len(known) else 0.0
     out["logged_follows_vs_expected"] = float(known["follows"].sum() / expected - 1.0) if expected > 0 else None
     try:
-        result = evaluate_target(logged, target, engagement_model=learned_engagement_model(warehouse,
-                                 behaviour_account), bootstrap=bootstrap, seed=seed, level=level)
+        models = learned_models(warehouse, behaviour_account)
+        result = evaluate_target(logged, target, engagement_model=models.engagement, follow_model=models.follow,
+                                 bootstrap=bootstrap, seed=seed, level=level)
     except TooFewEffectivePosts as exc:
         return {**out, "refused": str(exc), "effective_sample_size": exc.effective_sample_size}
     except OffPolicyRefused as exc:

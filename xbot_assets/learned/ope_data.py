@@ -1,5 +1,5 @@
 """What `xbot ope` reads: an account's logged decisions with their outcomes, the target policies built from its
-learned state, and its engagement model; then `learning.ope_policy` estimates.
+learned state, and its engagement and follow models; then `learning.ope_policy` estimates.
 
 Logged decisions are the account's posts in `analytics.outcomes` that passed the learning gate (their outcome is
 final enough to learn from), posted in the window, made by a generator (imported history was chosen by no policy of
@@ -19,7 +19,7 @@ from xbot_assets.learned.serving import load_models
 from xbot_assets.learning.generator_weights import NOT_GENERATORS
 from xbot_assets.learning.ope import DEFAULT_BOOTSTRAP, DEFAULT_LEVEL, MIN_EFFECTIVE_POSTS, OffPolicyRefused
 from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target, uniform_over
-from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, SOURCE_SEED_DEFAULT
+from xbot_assets.learning.predictors import ENGAGEMENT_MODEL, FOLLOW_MODEL, SOURCE_SEED_DEFAULT
 from xbot_assets.warehouse.connection import Connection, Warehouse
 
 LOGGED_COLUMNS = (
@@ -133,10 +133,18 @@ def read_target(conn: Connection, account_id: str, spec: str) -> TargetPolicy:
                         description=f"generators uniformly over the account's {len(weights)} usable generators")
 
 
-def learned_engagement_model(warehouse: Warehouse, account_id: str) -> dict | None:
-    """The account's newest learned engagement model (the registry; Redis is a cache of it), None for a default."""
+@dataclass(frozen=True)
+class LearnedModels:
+    """The account's newest learned models (the registry; Redis is a cache of it); None where a default is in use."""
+
+    engagement: dict | None
+    follow: dict | None
+
+
+def learned_models(warehouse: Warehouse, account_id: str) -> LearnedModels:
     loaded = load_models(warehouse, account_id)
-    return None if loaded.sources[ENGAGEMENT_MODEL] == SOURCE_SEED_DEFAULT else loaded.engagement
+    return LearnedModels(*(None if loaded.sources[name] == SOURCE_SEED_DEFAULT else model
+                           for name, model in ((ENGAGEMENT_MODEL, loaded.engagement), (FOLLOW_MODEL, loaded.follow))))
 
 
 def off_policy_report(warehouse: Warehouse, account_id: str, target_spec: str, *, days: int = 30,
@@ -146,9 +154,9 @@ def off_policy_report(warehouse: Warehouse, account_id: str, target_spec: str, *
     with warehouse.connect(read_only=True) as conn:
         logged = read_logged_posts(conn, account_id, days, as_of)
         target = read_target(conn, account_id, target_spec)
-    model = learned_engagement_model(warehouse, account_id)
-    result = evaluate_target(logged.frame, target, engagement_model=model, bootstrap=bootstrap, seed=seed,
-                             level=level, min_effective=min_effective)
+    models = learned_models(warehouse, account_id)
+    result = evaluate_target(logged.frame, target, engagement_model=models.engagement, follow_model=models.follow,
+                             bootstrap=bootstrap, seed=seed, level=level, min_effective=min_effective)
     reported = int(logged.frame["followers_reported"].notna().sum())
     if reported < len(logged.frame):
         # Attribution shares every measured gain (organic growth included) among the live posts, so a generator's

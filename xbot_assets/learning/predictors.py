@@ -124,6 +124,23 @@ def predict_engagement(model_json: dict[str, Any], features: pd.DataFrame) -> np
     return np.clip(_linear_score(model_json, features, ENGAGEMENT_MODEL), 0.0, 1.0)
 
 
+def is_count_model(model_json: dict[str, Any]) -> bool:
+    """Whether a follow model counts followers (a trained Poisson regression) rather than scoring a yes/no label."""
+    return (model_json.get("name") == FOLLOW_MODEL and bool(model_json.get("trained"))
+            and (model_json.get("hyperparameters") or {}).get("family") == "poisson")
+
+
+def predict_follow_count(model_json: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
+    """The followers each post is expected to gain, from a count model (`is_count_model`)."""
+    if not is_count_model(model_json):
+        raise ValueError(f"{model_json.get('name')!r} is not a trained count model of followers")
+    return _expected_count(_linear_score(model_json, features, FOLLOW_MODEL))
+
+
+def _expected_count(score: np.ndarray) -> np.ndarray:
+    return np.exp(np.clip(score, None, 50.0))  # the log link's inverse, held below overflow
+
+
 def predict_follow_probability(model_json: dict[str, Any], features: pd.DataFrame) -> np.ndarray:
     """Probability that each post wins the follow label (at least `min_followers` followers): from the Poisson
     model's expected count, or (the seed defaults, and versions stored before the count model) a logistic score."""
@@ -132,7 +149,7 @@ def predict_follow_probability(model_json: dict[str, Any], features: pd.DataFram
         model_json = {**model_json, "name": FOLLOW_MODEL}
     score = _linear_score(model_json, features, FOLLOW_MODEL)
     if hyper.get("family") == "poisson":
-        return at_least(np.exp(np.clip(score, None, 50.0)), float(hyper.get("min_followers", 1.0)))
+        return at_least(_expected_count(score), float(hyper.get("min_followers", 1.0)))
     from scipy.special import expit  # here, not at import (as learning/forgetting.py)
 
     return expit(score)
