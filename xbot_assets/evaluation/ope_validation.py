@@ -10,10 +10,10 @@ hook type alone (hours and threads scale impressions and follows alike), so the 
 change it, and on a scenario without topic or hook effects neither do its topics and hooks (evaluating them there
 would only add variance). Beside it, `true_value_on_logged_slots` is the target on the behaviour's own posts:
 Σ I_i Σ_g π(g) λ_g(day_i) · E_π[topic multiplier] · E_π[hook multiplier] / Σ I_i — exactly what the estimators
-estimate, without the sampling noise of a second run. And `logged_follows_vs_expected`, Σ follows / Σ expected
-follows − 1 over the logged posts, says how lucky the logs themselves were: the estimators see only the follows
-drawn, so a seed whose follows fell 10 % short of their expectation is estimated about that much low, by every
-estimator alike.
+estimate, without the sampling noise of a second run. And `logged_follows_vs_expected`, Σ w·follows / Σ w·expected
+follows − 1 over the logged posts with the target's importance weights w, says how lucky the logs were where the
+target looks: the estimators see only the follows drawn, so a seed whose weighted follows fell 10 % short of their
+expectation is estimated about that much low, by every estimator alike.
 
 The reward is each post's own follows as the platform counts them (what X's per-post analytics report): the
 attributed followers in the warehouse share every gain, organic growth included, among the live posts, so an
@@ -33,7 +33,7 @@ from xbot_assets.ingest.hooks import HOOK_TYPES
 from xbot_assets.learned.ope_data import learned_models, read_logged_posts
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
 from xbot_assets.learning.ope import DEFAULT_LEVEL, OffPolicyRefused, TooFewEffectivePosts
-from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target, uniform_over
+from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target, logged_actions, logged_weights, uniform_over
 from xbot_assets.simulation.scenario import Scenario
 from xbot_assets.warehouse.connection import Warehouse
 
@@ -79,6 +79,14 @@ def target_on_slots(scenario: Scenario, target: TargetPolicy, posts: pd.DataFram
     return float((value * impressions).sum() / impressions.sum())
 
 
+def follows_vs_expected(weights, follows, expected_follows) -> float:
+    """Σ w·follows / Σ w·expected follows − 1: how far the follows drawn fell from their expectation, weighed as the
+    target weighs the posts."""
+    w = np.asarray(weights, dtype=float)
+    return float(np.sum(w * np.asarray(follows, dtype=float)) / np.sum(w * np.asarray(expected_follows, dtype=float))
+                 - 1.0)
+
+
 def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.DataFrame,
                  target_posts: pd.DataFrame, behaviour_account: str, days: int, end: datetime,
                  bootstrap: int = VALIDATION_BOOTSTRAP, seed: int = 0, level: float = DEFAULT_LEVEL) -> dict:
@@ -96,8 +104,6 @@ def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.D
     logged["followers_gained"] = known["follows"].to_numpy(dtype=float)
     logged["impressions"] = known["impressions"].to_numpy(dtype=float)
     out["true_value_on_logged_slots"] = target_on_slots(scenario, target, known) if len(known) else None
-    expected = known["expected_follows"].sum() if len(known) else 0.0
-    out["logged_follows_vs_expected"] = float(known["follows"].sum() / expected - 1.0) if expected > 0 else None
     try:
         models = learned_models(warehouse, behaviour_account)
         result = evaluate_target(logged, target, engagement_model=models.engagement, follow_model=models.follow,
@@ -108,6 +114,8 @@ def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.D
         return {**out, "refused": str(exc)}
     estimates = result["f_per_1k"]["estimates"]
     truth = out["true_value"]
+    out["logged_follows_vs_expected"] = follows_vs_expected(logged_weights(logged_actions(logged), target).weights,
+                                                            known["follows"], known["expected_follows"])
     return {**out, "observed": result["f_per_1k"]["observed"], "posts": result["posts"],
             "effective_sample_size": result["effective_sample_size"], "level": level, "estimates": estimates,
             "dr_relative_error": None if not truth else estimates["dr"]["value"] / truth - 1.0,
@@ -141,5 +149,6 @@ def summarize(per_seed: list[dict]) -> dict:
         "dr_mean_abs_relative_error": mean([abs(v["dr_relative_error"]) for v in done
                                            if v["dr_relative_error"] is not None]),
         "dr_coverage": mean([float(v["dr_covers_truth"]) for v in done if v["dr_covers_truth"] is not None]),
+        "logged_follows_vs_expected": [v["logged_follows_vs_expected"] for v in done],
         "seeds_estimated": len(done), "seeds_refused": len(refused), "refusals": refused,
     }
