@@ -63,7 +63,8 @@ ACTION_COLUMNS = [column for column, _ in DIMENSIONS.values()]
 F_PER_1K_SCALE = 1000.0
 TRENDING_PREFIX = "trending: "
 
-Predictor = Callable[[pd.DataFrame], np.ndarray]
+# q̂ of rows of a frame, given the logged rows' positions they belong to
+Predictor = Callable[[pd.DataFrame, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class DirectMethod:
     reads only the action columns in `reads`, so its expectation under a target needs the target's choices over those
     columns alone."""
 
-    predict: Callable[[pd.DataFrame, np.ndarray], np.ndarray]
+    predict: Predictor
     reads: tuple[str, ...]
     description: str
 
