@@ -3,10 +3,15 @@ method fitted on every logged post and cross-fitted over 5 folds, on synthetic l
 
 Each draw logs --posts posts of a behaviour that puts a floor weight on each of 12 generators and the rest on the
 three best (as a learning account does), lognormal impressions (sigma --sigma, the scenarios' 0.8), Poisson follows at
-the generator's true F/1K; the target is a fixed mix of all twelve, so its true F/1K is known exactly. Printed per
-way of fitting: coverage, mean error, RMSE and mean interval width (relative to the truth), all from one run.
+the generator's true F/1K; the target is a fixed mix of all twelve, so its true F/1K is known exactly. With
+--adaptive the behaviour learns instead, as the evaluation's does: each day (4 posts) its weights are the floor plus
+the rest by the probability that each generator's Gamma posterior of F/1K, from the follows logged so far, is the
+highest (400 samples). --growth G lets the impressions' median grow by e^G over the run (1.1: threefold, as an
+account that gains followers). Printed per way of fitting: coverage, mean error, RMSE and mean interval width
+(relative to the truth), all from one run.
 
-    .venv/bin/python benchmarks/ope_interval_coverage.py [--draws 150] [--posts 240] [--sigma 0.8]
+    .venv/bin/python benchmarks/ope_interval_coverage.py [--draws 150] [--posts 240] [--sigma 0.8] [--adaptive]
+        [--growth 0]
 """
 
 from __future__ import annotations
@@ -25,17 +30,32 @@ from xbot_assets.learning.ope_policy import TargetPolicy, evaluate_target  # noq
 
 GENERATORS = 12
 FLOOR = 0.065
+POSTS_PER_DAY = 4
 
 
-def logs(seed: int, posts: int, sigma: float, rates: np.ndarray, behaviour: np.ndarray) -> pd.DataFrame:
+def learned_weights(rng: np.random.Generator, followers: np.ndarray, impressions: np.ndarray) -> np.ndarray:
+    """The floor plus the rest by each generator's probability of having the highest F/1K under its Gamma posterior."""
+    samples = rng.gamma(1.0 + followers[:, None], 1.0 / (0.5 + impressions[:, None] / 1000), size=(GENERATORS, 400))
+    best = np.bincount(samples.argmax(axis=0), minlength=GENERATORS) / samples.shape[1]
+    return FLOOR + (1 - FLOOR * GENERATORS) * best
+
+
+def logs(seed: int, args: argparse.Namespace, rates: np.ndarray, fixed: np.ndarray) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    g = rng.choice(GENERATORS, size=posts, p=behaviour)
-    impressions = rng.lognormal(7.0, sigma, size=posts)
-    return pd.DataFrame({
-        "content_type": np.where(rng.random(posts) < 0.5, "tip", "myth"), "content_propensity": 0.5,
-        "generator_name": [f"g{k}" for k in g], "generator_propensity": behaviour[g], "timing_propensity": 1.0,
-        "impressions": impressions, "followers_gained": rng.poisson(rates[g] * impressions / 1000).astype(float),
-        "engagement_rate": 0.04})
+    followers, impressions = np.zeros(GENERATORS), np.zeros(GENERATORS)
+    weights, rows = fixed, []
+    for t in range(args.posts):
+        if args.adaptive and t % POSTS_PER_DAY == 0:
+            weights = learned_weights(rng, followers, impressions)
+        g = rng.choice(GENERATORS, p=weights)
+        shown = rng.lognormal(7.0 + args.growth * t / args.posts, args.sigma)
+        followed = float(rng.poisson(rates[g] * shown / 1000))
+        followers[g] += followed
+        impressions[g] += shown
+        rows.append({"content_type": "tip" if rng.random() < 0.5 else "myth", "content_propensity": 0.5,
+                     "generator_name": f"g{g}", "generator_propensity": weights[g], "timing_propensity": 1.0,
+                     "impressions": shown, "followers_gained": followed, "engagement_rate": 0.04})
+    return pd.DataFrame(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=150)
     parser.add_argument("--posts", type=int, default=240)
     parser.add_argument("--sigma", type=float, default=0.8)
+    parser.add_argument("--adaptive", action="store_true", help="the behaviour's weights learn from its own follows")
+    parser.add_argument("--growth", type=float, default=0.0, help="log growth of the impressions' median over the run")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(1)
     rates = rng.uniform(0.8, 3.0, GENERATORS)
@@ -51,13 +73,14 @@ def main(argv: list[str] | None = None) -> None:
     mix = rng.dirichlet(np.full(GENERATORS, 5.0))
     truth = float(mix @ rates)  # impressions do not depend on the generator here
     target = TargetPolicy("mix", generators={f"g{k}": float(p) for k, p in enumerate(mix)})
-    print(f"{args.draws} draws of {args.posts} posts, impressions sigma {args.sigma}, true F/1K {truth:.3f}")
+    print(f"{args.draws} draws of {args.posts} posts, impressions sigma {args.sigma}, growth {args.growth}, "
+          f"{'adaptive' if args.adaptive else 'fixed'} behaviour, true F/1K {truth:.3f}")
     for folds in (1, 5):
         covered, errors, widths = [], [], []
         for seed in range(args.draws):
             try:
-                dr = evaluate_target(logs(seed, args.posts, args.sigma, rates, behaviour), target, bootstrap=300,
-                                     seed=seed, folds=folds)["f_per_1k"]["estimates"]["dr"]
+                dr = evaluate_target(logs(seed, args, rates, behaviour), target, bootstrap=300, seed=seed,
+                                     folds=folds)["f_per_1k"]["estimates"]["dr"]
             except OffPolicyRefused:
                 continue
             covered.append(dr["ci_low"] <= truth <= dr["ci_high"])
