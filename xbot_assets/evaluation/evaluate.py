@@ -40,7 +40,7 @@ from xbot_assets.evaluation.forward_scores import (
     r2_score,
 )
 from xbot_assets.evaluation.generator_regret import generator_regret
-from xbot_assets.evaluation.ope_validation import BEHAVIOUR, TARGET, summarize, validate_ope
+from xbot_assets.evaluation.ope_validation import BEHAVIOUR, TARGET, realized_f_per_1k, summarize, validate_ope
 from xbot_assets.evaluation.strategy_regret import follow_ceiling, mean_entries, strategy_regret
 from xbot_assets.evaluation.windows import mean_windows, policy_windows
 from xbot_assets.learned.models import newest_registry_row
@@ -71,12 +71,6 @@ def accounts_for(scenario: Scenario, seeds: list[int], scenario_ref: str) -> lis
                 posts_per_day=scenario.posts_per_day, publish_enabled=True,
             ))
     return out
-
-
-def realized_f_per_1k(posts: pd.DataFrame) -> float | None:
-    if posts.empty or posts["impressions"].sum() <= 0:
-        return None
-    return float(1000.0 * posts["follows"].sum() / posts["impressions"].sum())
 
 
 def oracle_f_per_1k(scenario: Scenario, posts: pd.DataFrame) -> float | None:

@@ -8,12 +8,21 @@ behaviour's own. The static account ran on the same random numbers slot by slot,
 value run for real: in the simulator a post's followers per impression depend on its generator, day, topic arm and
 hook type alone (hours and threads scale impressions and follows alike), so the static account's other choices do not
 change it, and on a scenario without topic or hook effects neither do its topics and hooks (evaluating them there
-would only add variance). Beside it, `true_value_on_logged_slots` is the target on the behaviour's own posts:
-Σ I_i Σ_g π(g) λ_g(day_i) · E_π[topic multiplier] · E_π[hook multiplier] / Σ I_i — exactly what the estimators
-estimate, without the sampling noise of a second run. And `logged_follows_vs_expected`, Σ w·follows / Σ w·expected
-follows − 1 over the logged posts with the target's importance weights w, says how lucky the logs were where the
-target looks: the estimators see only the follows drawn, so a seed whose weighted follows fell 10 % short of their
-expectation is estimated about that much low, by every estimator alike.
+would only add variance).
+
+Three truths, each with its own use:
+- `true_value`: the static run's F/1K, Σ follows / Σ impressions × 1000 — the number the evaluation's `f_per_1k`
+  shows for `static`, what the target earned when it ran. It ran on the same random numbers, so a post slot whose
+  audience was generous to the behaviour's post was generous to the static post too: the truth shares the logs'
+  luck, as a counterfactual on the same audience would.
+- `policy_value`: the target's expected F/1K on the static run's slots, Σ I_i Σ_g π(g) λ_g(day_i) · E_π[topic
+  multiplier] · E_π[hook multiplier] / Σ I_i — V(π), the value an estimator estimates, without any draw: neither the
+  static run's generator choices nor anyone's follows. A confidence interval is a statement about it.
+- `true_value_on_logged_slots`: the same on the behaviour's own posts.
+`logged_follows_vs_expected`, Σ w·follows / Σ w·expected follows − 1 over the logged posts with the target's
+importance weights w, says how lucky the logs were where the target looks: the estimators see only the follows drawn,
+so a seed whose weighted follows fell 10 % short of their expectation is estimated about that much low, by every
+estimator alike — low against `policy_value`, much less against `true_value`, which drew from the same audience.
 
 The reward is each post's own follows as the platform counts them (what X's per-post analytics report): the
 attributed followers in the warehouse share every gain, organic growth included, among the live posts, so an
@@ -54,11 +63,11 @@ def static_target(scenario: Scenario) -> TargetPolicy:
                         hooks=hooks, description=f"{', '.join(chosen)} (the static policy's)")
 
 
-def true_f_per_1k(posts: pd.DataFrame) -> float | None:
-    """The expected F/1K of the posts made: Σ true F/1K × impressions / Σ impressions."""
+def realized_f_per_1k(posts: pd.DataFrame) -> float | None:
+    """The F/1K the simulated posts earned: Σ follows / Σ impressions × 1000."""
     if posts.empty or posts["impressions"].sum() <= 0:
         return None
-    return float((posts["true_f_per_1k"] * posts["impressions"]).sum() / posts["impressions"].sum())
+    return float(1000.0 * posts["follows"].sum() / posts["impressions"].sum())
 
 
 def target_on_slots(scenario: Scenario, target: TargetPolicy, posts: pd.DataFrame) -> float:
@@ -90,12 +99,13 @@ def follows_vs_expected(weights, follows, expected_follows) -> float:
 def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.DataFrame,
                  target_posts: pd.DataFrame, behaviour_account: str, days: int, end: datetime,
                  bootstrap: int = VALIDATION_BOOTSTRAP, seed: int = 0, level: float = DEFAULT_LEVEL) -> dict:
-    """{behaviour, target, true_value, estimates: {ipw|snipw|dr: {value, ci_low, ci_high}}, ...} for one seed, or the
-    reason the logs could not support an estimate (`refused`)."""
+    """{behaviour, target, true_value, policy_value, estimates: {ipw|snipw|dr: {value, ci_low, ci_high}}, ...} for one
+    seed (DR's error and whether its interval covers, against each truth), or the reason the logs could not support an
+    estimate (`refused`)."""
     target = static_target(scenario)
     out: dict = {"behaviour": BEHAVIOUR, "target": TARGET, "target_description": target.description,
                  "reward": "each post's own follows as the platform counts them",
-                 "true_value": true_f_per_1k(target_posts)}
+                 "true_value": realized_f_per_1k(target_posts)}
     with warehouse.connect(read_only=True) as conn:
         logged = read_logged_posts(conn, behaviour_account, days + 1, end).frame
     platform = behaviour_posts.set_index("decision_id")
@@ -104,6 +114,7 @@ def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.D
     logged["followers_gained"] = known["follows"].to_numpy(dtype=float)
     logged["impressions"] = known["impressions"].to_numpy(dtype=float)
     out["true_value_on_logged_slots"] = target_on_slots(scenario, target, known) if len(known) else None
+    out["policy_value"] = target_on_slots(scenario, target, target_posts) if len(target_posts) else None
     try:
         models = learned_models(warehouse, behaviour_account)
         result = evaluate_target(logged, target, engagement_model=models.engagement, follow_model=models.follow,
@@ -113,19 +124,22 @@ def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.D
     except OffPolicyRefused as exc:
         return {**out, "refused": str(exc)}
     estimates = result["f_per_1k"]["estimates"]
-    truth = out["true_value"]
+    truth, value = out["true_value"], out["policy_value"]
     out["logged_follows_vs_expected"] = follows_vs_expected(logged_weights(logged_actions(logged), target).weights,
                                                             known["follows"], known["expected_follows"])
     return {**out, "observed": result["f_per_1k"]["observed"], "posts": result["posts"],
             "effective_sample_size": result["effective_sample_size"], "level": level, "estimates": estimates,
             "dr_relative_error": None if not truth else estimates["dr"]["value"] / truth - 1.0,
             "dr_covers_truth": None if truth is None else
-            bool(estimates["dr"]["ci_low"] <= truth <= estimates["dr"]["ci_high"])}
+            bool(estimates["dr"]["ci_low"] <= truth <= estimates["dr"]["ci_high"]),
+            "dr_relative_error_vs_policy_value": None if not value else estimates["dr"]["value"] / value - 1.0,
+            "dr_covers_policy_value": None if value is None else
+            bool(estimates["dr"]["ci_low"] <= value <= estimates["dr"]["ci_high"])}
 
 
 def summarize(per_seed: list[dict]) -> dict:
-    """Means over the seeds that could be estimated, the DR's mean absolute relative error and its coverage; the
-    refused seeds' reasons (and effective sample sizes, where the weights were the reason) beside them."""
+    """Means over the seeds that could be estimated, the DR's mean absolute relative error and its coverage (of the
+    run's F/1K and of the policy value); the refused seeds' reasons (and effective sample sizes, where the weights were the reason) beside them."""
     done = [v for v in per_seed if "estimates" in v]
     refused = [{"reason": v["refused"], **({"effective_sample_size": v["effective_sample_size"]}
                                          if "effective_sample_size" in v else {})}
@@ -143,12 +157,17 @@ def summarize(per_seed: list[dict]) -> dict:
     return {
         "behaviour": BEHAVIOUR, "target": TARGET, "target_description": done[0]["target_description"],
         "reward": done[0]["reward"], "true_value": mean([v["true_value"] for v in done]),
+        "policy_value": mean([v["policy_value"] for v in done]),
         "true_value_on_logged_slots": mean([v["true_value_on_logged_slots"] for v in done]),
         "observed": mean([v["observed"] for v in done]), "estimates": estimates,
         "effective_sample_size": mean([v["effective_sample_size"] for v in done]), "level": done[0]["level"],
         "dr_mean_abs_relative_error": mean([abs(v["dr_relative_error"]) for v in done
                                            if v["dr_relative_error"] is not None]),
         "dr_coverage": mean([float(v["dr_covers_truth"]) for v in done if v["dr_covers_truth"] is not None]),
+        "dr_mean_abs_relative_error_vs_policy_value": mean([abs(v["dr_relative_error_vs_policy_value"]) for v in done
+                                                           if v["dr_relative_error_vs_policy_value"] is not None]),
+        "dr_coverage_of_policy_value": mean([float(v["dr_covers_policy_value"]) for v in done
+                                             if v["dr_covers_policy_value"] is not None]),
         "logged_follows_vs_expected": [v["logged_follows_vs_expected"] for v in done],
         "seeds_estimated": len(done), "seeds_refused": len(refused), "refusals": refused,
     }
