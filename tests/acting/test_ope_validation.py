@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from xbot_assets.evaluation.ope_validation import (
+    follows_draw_z,
     follows_vs_expected,
     realized_f_per_1k,
     static_target,
@@ -39,6 +41,7 @@ def test_summary_reports_the_dr_error_and_coverage_over_seeds():
                 "estimates": {"ipw": interval, "snipw": interval, "dr": interval},
                 "effective_sample_size": 50.0, "level": 0.9, "dr_relative_error": value / truth - 1,
                 "dr_covers_truth": low <= truth <= high, "logged_follows_vs_expected": value / truth - 1,
+                "logged_follows_z": 0.5,
                 "dr_relative_error_vs_policy_value": value / expected - 1,
                 "dr_covers_policy_value": low <= expected <= high}
     summary = summarize([seed(1.1, 1.0, 0.9, 1.2), seed(1.8, 2.0, 1.6, 1.9), {"refused": "too few"},
@@ -51,6 +54,7 @@ def test_summary_reports_the_dr_error_and_coverage_over_seeds():
     assert summary["effective_sample_size"] == 50.0  # of the estimated seeds only
     assert summary["estimates"]["dr"]["value"] == pytest.approx(1.45)
     assert summary["logged_follows_vs_expected"] == pytest.approx([0.1, -0.1])  # per estimated seed
+    assert summary["logged_follows_z"] == [0.5, 0.5]
     text = describe_validation(summary)
     assert "covers the run's F/1K in 50% of 2 seeds, the expected value in 0%" in text
     assert "the static run's F/1K 1.50, the policy's expected value 1.12" in text
@@ -60,6 +64,16 @@ def test_the_logged_follows_are_weighed_as_the_target_weighs_them():
     # two posts drew 3 and 1 follows where 2 each were expected: even, unless the target leans on one of them
     assert follows_vs_expected([1.0, 1.0], [3, 1], [2.0, 2.0]) == pytest.approx(0.0)
     assert follows_vs_expected([3.0, 1.0], [3, 1], [2.0, 2.0]) == pytest.approx(10 / 8 - 1)
+    # in standard deviations: (3·1 + 1·(−1)) / √(9·2 + 1·2)
+    assert follows_draw_z([3.0, 1.0], [3, 1], [2.0, 2.0]) == pytest.approx(2 / np.sqrt(20))
+
+
+def test_the_draw_z_is_standard_normal_over_poisson_draws():
+    rng = np.random.default_rng(3)
+    expected = rng.uniform(0.5, 4.0, size=240)
+    weights = rng.uniform(0.2, 3.0, size=240)
+    z = [follows_draw_z(weights, rng.poisson(expected), expected) for _ in range(2000)]
+    assert abs(np.mean(z)) < 0.1 and abs(np.std(z) - 1.0) < 0.05
 
 
 def test_evaluate_ope_on_two_days_refuses_with_the_reason(tmp_path, monkeypatch, capsys):

@@ -23,6 +23,7 @@ Three truths, each with its own use:
 importance weights w, says how lucky the logs were where the target looks: the estimators see only the follows drawn,
 so a seed whose weighted follows fell 10 % short of their expectation is estimated about that much low, by every
 estimator alike — low against `policy_value`, much less against `true_value`, which drew from the same audience.
+`logged_follows_z` is the same in standard deviations of the Poisson draws.
 
 The reward is each post's own follows as the platform counts them (what X's per-post analytics report): the
 attributed followers in the warehouse share every gain, organic growth included, among the live posts, so an
@@ -96,6 +97,15 @@ def follows_vs_expected(weights, follows, expected_follows) -> float:
                  - 1.0)
 
 
+def follows_draw_z(weights, follows, expected_follows) -> float:
+    """Σ w·(follows − expected) / √(Σ w²·expected): the same draws in standard deviations — a post's follows are
+    Poisson, so their variance is their expectation. About N(0, 1) over seeds; an interval as wide as the draws make
+    the estimate vary misses the seeds where this is beyond about ±1.6."""
+    w = np.asarray(weights, dtype=float)
+    expected = np.asarray(expected_follows, dtype=float)
+    return float(np.sum(w * (np.asarray(follows, dtype=float) - expected)) / np.sqrt(np.sum(w * w * expected)))
+
+
 def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.DataFrame,
                  target_posts: pd.DataFrame, behaviour_account: str, days: int, end: datetime,
                  bootstrap: int = VALIDATION_BOOTSTRAP, seed: int = 0, level: float = DEFAULT_LEVEL) -> dict:
@@ -125,8 +135,9 @@ def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.D
         return {**out, "refused": str(exc)}
     estimates = result["f_per_1k"]["estimates"]
     truth, value = out["true_value"], out["policy_value"]
-    out["logged_follows_vs_expected"] = follows_vs_expected(logged_weights(logged_actions(logged), target).weights,
-                                                            known["follows"], known["expected_follows"])
+    weights = logged_weights(logged_actions(logged), target).weights
+    out["logged_follows_vs_expected"] = follows_vs_expected(weights, known["follows"], known["expected_follows"])
+    out["logged_follows_z"] = follows_draw_z(weights, known["follows"], known["expected_follows"])
     return {**out, "observed": result["f_per_1k"]["observed"], "posts": result["posts"],
             "effective_sample_size": result["effective_sample_size"], "level": level, "estimates": estimates,
             "dr_relative_error": None if not truth else estimates["dr"]["value"] / truth - 1.0,
@@ -169,5 +180,6 @@ def summarize(per_seed: list[dict]) -> dict:
         "dr_coverage_of_policy_value": mean([float(v["dr_covers_policy_value"]) for v in done
                                              if v["dr_covers_policy_value"] is not None]),
         "logged_follows_vs_expected": [v["logged_follows_vs_expected"] for v in done],
+        "logged_follows_z": [v["logged_follows_z"] for v in done],
         "seeds_estimated": len(done), "seeds_refused": len(refused), "refusals": refused,
     }
