@@ -150,7 +150,8 @@ def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.D
 
 def summarize(per_seed: list[dict]) -> dict:
     """Means over the seeds that could be estimated, the DR's mean absolute relative error and its coverage (of the
-    run's F/1K and of the policy value); the refused seeds' reasons (and effective sample sizes, where the weights were the reason) beside them."""
+    run's F/1K and of the policy value); the refused seeds' reasons (and effective sample sizes, where the weights
+    were the reason) beside them."""
     done = [v for v in per_seed if "estimates" in v]
     refused = [{"reason": v["refused"], **({"effective_sample_size": v["effective_sample_size"]}
                                          if "effective_sample_size" in v else {})}
