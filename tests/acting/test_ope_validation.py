@@ -86,7 +86,8 @@ def test_evaluate_ope_on_two_days_refuses_with_the_reason(tmp_path, monkeypatch,
     assert ope["true_value"] == pytest.approx(result["f_per_1k"]["static"])
     scenario = load_scenario("default")
     truth = scenario.truth_at(0).generators  # default is stationary: the same on every slot
-    assert ope["policy_value"] == pytest.approx(sum(p * truth[g] for g, p in static_target(scenario).generators.items()))
+    target = static_target(scenario)
+    assert ope["policy_value"] == pytest.approx(sum(p * truth[g] for g, p in target.generators.items()))
     assert "logged posts with outcomes; off-policy estimates need at least 30" in ope["refused"]
     assert ope["true_value"] > 0
 

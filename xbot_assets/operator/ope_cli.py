@@ -93,9 +93,10 @@ def describe_validation(ope: dict) -> str:
                           for name, e in ope["estimates"].items())
     refused = (f"; {ope['seeds_refused']} more refused ({ope['refusals'][0]['reason']})"
                if ope.get("seeds_refused") else "")
+    error, error_vs_value = ope["dr_mean_abs_relative_error"], ope["dr_mean_abs_relative_error_vs_policy_value"]
     return (f"  off-policy check, {ope['target_description']} from the {ope['behaviour']} account's logs: the static "
-            f"run's F/1K {ope['true_value']:.2f}, the policy's expected value {ope['policy_value']:.2f} (on the logged "
-            f"slots {ope['true_value_on_logged_slots']:.2f}); {estimates}; DR error {ope['dr_mean_abs_relative_error']:.1%}"
-            f" ({ope['dr_mean_abs_relative_error_vs_policy_value']:.1%} against the expected value), its "
-            f"{ope['level']:.0%} interval covers the run's F/1K in {ope['dr_coverage']:.0%} of {ope['seeds_estimated']} "
-            f"seeds, the expected value in {ope['dr_coverage_of_policy_value']:.0%}{refused}")
+            f"run's F/1K {ope['true_value']:.2f}, the policy's expected value {ope['policy_value']:.2f} (on the "
+            f"logged slots {ope['true_value_on_logged_slots']:.2f}); {estimates}; DR error {error:.1%} "
+            f"({error_vs_value:.1%} against the expected value), its {ope['level']:.0%} interval covers the run's "
+            f"F/1K in {ope['dr_coverage']:.0%} of {ope['seeds_estimated']} seeds, the expected value in "
+            f"{ope['dr_coverage_of_policy_value']:.0%}{refused}")
