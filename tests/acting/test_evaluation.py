@@ -106,7 +106,7 @@ def test_seeds_run_in_parallel_processes_give_the_numbers_one_loop_gives(isolate
 def test_windows_split_the_run_into_consecutive_ten_day_stretches():
     import pandas as pd
 
-    from xbot_assets.evaluation.evaluate import realized_f_per_1k
+    from xbot_assets.evaluation.closed_loop import realized_f_per_1k
     from xbot_assets.evaluation.windows import mean_windows, policy_windows
 
     days = list(range(25))

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from xbot_assets.evaluation.closed_loop import realized_f_per_1k
 from xbot_assets.evaluation.ope_validation import (
     follows_draw_z,
     follows_vs_expected,
-    realized_f_per_1k,
     static_target,
     summarize,
     target_on_slots,

@@ -60,6 +60,13 @@ class LoopResult:
         return pd.DataFrame([p.to_dict() for p in posts]) if posts else pd.DataFrame()
 
 
+def realized_f_per_1k(posts: pd.DataFrame) -> float | None:
+    """The F/1K simulated posts (`LoopResult.simulated_posts`) earned: Σ follows / Σ impressions × 1000."""
+    if posts.empty or posts["impressions"].sum() <= 0:
+        return None
+    return float(1000.0 * posts["follows"].sum() / posts["impressions"].sum())
+
+
 def reset_account(warehouse: Warehouse, account_id: str) -> None:
     """Forget an account's simulated history, learned state and platform record (a new run starts clean)."""
     with warehouse.connect() as conn:

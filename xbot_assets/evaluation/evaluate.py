@@ -31,7 +31,7 @@ import yaml
 
 from xbot_assets.acting.accounts import Account
 from xbot_assets.acting.planner import DEFAULT_GENERATOR_POLICY
-from xbot_assets.evaluation.closed_loop import LoopResult, run_closed_loop
+from xbot_assets.evaluation.closed_loop import LoopResult, realized_f_per_1k, run_closed_loop
 from xbot_assets.evaluation.forward_scores import (
     auc_score,
     forward_predictions,
@@ -40,7 +40,7 @@ from xbot_assets.evaluation.forward_scores import (
     r2_score,
 )
 from xbot_assets.evaluation.generator_regret import generator_regret
-from xbot_assets.evaluation.ope_validation import BEHAVIOUR, TARGET, realized_f_per_1k, summarize, validate_ope
+from xbot_assets.evaluation.ope_validation import BEHAVIOUR, TARGET, summarize, validate_ope
 from xbot_assets.evaluation.strategy_regret import follow_ceiling, mean_entries, strategy_regret
 from xbot_assets.evaluation.windows import mean_windows, policy_windows
 from xbot_assets.learned.models import newest_registry_row

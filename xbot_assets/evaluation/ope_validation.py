@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from xbot_assets.acting.generators.offline import TOPICS
+from xbot_assets.evaluation.closed_loop import realized_f_per_1k
 from xbot_assets.ingest.hooks import HOOK_TYPES
 from xbot_assets.learned.ope_data import learned_models, read_logged_posts
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS
@@ -62,13 +63,6 @@ def static_target(scenario: Scenario) -> TargetPolicy:
               *(["hook types uniformly"] if hooks else [])]
     return TargetPolicy("static", generators={g: DEFAULT_WEIGHTS[g] / total for g in names}, topics=topics,
                         hooks=hooks, description=f"{', '.join(chosen)} (the static policy's)")
-
-
-def realized_f_per_1k(posts: pd.DataFrame) -> float | None:
-    """The F/1K the simulated posts earned: Σ follows / Σ impressions × 1000."""
-    if posts.empty or posts["impressions"].sum() <= 0:
-        return None
-    return float(1000.0 * posts["follows"].sum() / posts["impressions"].sum())
 
 
 def target_on_slots(scenario: Scenario, target: TargetPolicy, posts: pd.DataFrame) -> float:
@@ -134,18 +128,23 @@ def validate_ope(warehouse: Warehouse, scenario: Scenario, behaviour_posts: pd.D
     except OffPolicyRefused as exc:
         return {**out, "refused": str(exc)}
     estimates = result["f_per_1k"]["estimates"]
-    truth, value = out["true_value"], out["policy_value"]
     weights = logged_weights(logged_actions(logged), target).weights
     out["logged_follows_vs_expected"] = follows_vs_expected(weights, known["follows"], known["expected_follows"])
     out["logged_follows_z"] = follows_draw_z(weights, known["follows"], known["expected_follows"])
+    dr = estimates["dr"]
+    error, covers = dr_against(dr, out["true_value"])
+    error_vs_value, covers_value = dr_against(dr, out["policy_value"])
     return {**out, "observed": result["f_per_1k"]["observed"], "posts": result["posts"],
             "effective_sample_size": result["effective_sample_size"], "level": level, "estimates": estimates,
-            "dr_relative_error": None if not truth else estimates["dr"]["value"] / truth - 1.0,
-            "dr_covers_truth": None if truth is None else
-            bool(estimates["dr"]["ci_low"] <= truth <= estimates["dr"]["ci_high"]),
-            "dr_relative_error_vs_policy_value": None if not value else estimates["dr"]["value"] / value - 1.0,
-            "dr_covers_policy_value": None if value is None else
-            bool(estimates["dr"]["ci_low"] <= value <= estimates["dr"]["ci_high"])}
+            "dr_relative_error": error, "dr_covers_truth": covers,
+            "dr_relative_error_vs_policy_value": error_vs_value, "dr_covers_policy_value": covers_value}
+
+
+def dr_against(dr: dict, value: float | None) -> tuple[float | None, bool | None]:
+    """DR's relative error against `value` (None for no value or zero) and whether its interval covers it."""
+    if value is None:
+        return None, None
+    return (dr["value"] / value - 1.0 if value else None), bool(dr["ci_low"] <= value <= dr["ci_high"])
 
 
 def summarize(per_seed: list[dict]) -> dict:
@@ -164,6 +163,12 @@ def summarize(per_seed: list[dict]) -> dict:
         known = [v for v in values if v is not None]
         return float(np.mean(known)) if known else None
 
+    def mean_abs(key: str) -> float | None:
+        return mean([abs(v[key]) for v in done if v[key] is not None])
+
+    def share(key: str) -> float | None:
+        return mean([float(v[key]) for v in done if v[key] is not None])
+
     estimates = {name: {k: mean([v["estimates"][name][k] for v in done]) for k in ("value", "ci_low", "ci_high")}
                  for name in done[0]["estimates"]}
     return {
@@ -173,13 +178,10 @@ def summarize(per_seed: list[dict]) -> dict:
         "true_value_on_logged_slots": mean([v["true_value_on_logged_slots"] for v in done]),
         "observed": mean([v["observed"] for v in done]), "estimates": estimates,
         "effective_sample_size": mean([v["effective_sample_size"] for v in done]), "level": done[0]["level"],
-        "dr_mean_abs_relative_error": mean([abs(v["dr_relative_error"]) for v in done
-                                           if v["dr_relative_error"] is not None]),
-        "dr_coverage": mean([float(v["dr_covers_truth"]) for v in done if v["dr_covers_truth"] is not None]),
-        "dr_mean_abs_relative_error_vs_policy_value": mean([abs(v["dr_relative_error_vs_policy_value"]) for v in done
-                                                           if v["dr_relative_error_vs_policy_value"] is not None]),
-        "dr_coverage_of_policy_value": mean([float(v["dr_covers_policy_value"]) for v in done
-                                             if v["dr_covers_policy_value"] is not None]),
+        "dr_mean_abs_relative_error": mean_abs("dr_relative_error"),
+        "dr_coverage": share("dr_covers_truth"),
+        "dr_mean_abs_relative_error_vs_policy_value": mean_abs("dr_relative_error_vs_policy_value"),
+        "dr_coverage_of_policy_value": share("dr_covers_policy_value"),
         "logged_follows_vs_expected": [v["logged_follows_vs_expected"] for v in done],
         "logged_follows_z": [v["logged_follows_z"] for v in done],
         "seeds_estimated": len(done), "seeds_refused": len(refused), "refusals": refused,

@@ -18,9 +18,8 @@ import pandas as pd
 from xbot_assets.acting.accounts import Account
 from xbot_assets.acting.planner import DEFAULT_GENERATOR_POLICY
 from xbot_assets.acting.profile import AccountProfile, read_profile, store_profile
-from xbot_assets.evaluation.closed_loop import LoopError, LoopResult, run_closed_loop
+from xbot_assets.evaluation.closed_loop import LoopError, LoopResult, realized_f_per_1k, run_closed_loop
 from xbot_assets.evaluation.evaluate import oracle_f_per_1k
-from xbot_assets.evaluation.ope_validation import realized_f_per_1k
 from xbot_assets.settings import PROJECT_ROOT, WarehouseTarget
 from xbot_assets.simulation.scenario import load_scenario
 from xbot_assets.warehouse.connection import Warehouse
