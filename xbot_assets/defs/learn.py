@@ -393,6 +393,9 @@ def generator_posterior(
     for account_id, frame in by_account.items():
         chosen = frame["half_life_days"].iloc[0] if len(frame) else None
         metadata[f"{account_id}: half-life (days)"] = "never" if chosen is None or pd.isna(chosen) else float(chosen)
+        restarted = frame["forgotten_before"].iloc[0] if len(frame) else None
+        if restarted is not None and not pd.isna(restarted):
+            metadata[f"{account_id}: change found, evidence before it forgotten"] = str(restarted)
         ordered = frame.sort_values("posterior_mean", ascending=False)
         metadata[f"{account_id}: posteriors"] = dg.MetadataValue.md(
             markdown_table(

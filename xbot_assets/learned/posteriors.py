@@ -4,8 +4,8 @@ posteriors of every generator's F/1K, recomputed from the account's gated outcom
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,8 @@ from xbot_assets.learned.store import (
     mart_accounts,
     run_directly,
 )
-from xbot_assets.learning.decay import current_half_life
+from xbot_assets.learning.change_points import restart_age
+from xbot_assets.learning.decay import DecaySchedule, current_half_life
 from xbot_assets.learning.forgetting import (
     AUTO,
     ForgettingChoice,
@@ -36,7 +37,7 @@ from xbot_assets.warehouse.values import to_python
 
 POSTERIOR_TABLE_COLUMNS = (
     "account_id", "generator_name", "posts", "impressions", "followers_gained", "prior_shape", "prior_rate", "shape",
-    "rate", "posterior_mean", "selection_probability", "half_life_days", "updated_at",
+    "rate", "posterior_mean", "selection_probability", "half_life_days", "forgotten_before", "updated_at",
 )
 
 
@@ -65,7 +66,9 @@ def generator_half_life(outcomes: pd.DataFrame, now: datetime, settings: Posteri
 
 def follow_rate_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str, now: datetime,
                           prior_posts: float = 1.0) -> ForgettingChoice:
-    """The half-life of Gamma posteriors of F/1K keyed on `column` (generators; topic arms learned on follows)."""
+    """The half-life of Gamma posteriors of F/1K keyed on `column` (generators; topic arms learned on follows). When
+    the half-life is chosen by the data (`auto`), a step in any arm's follow rate also restarts every arm: the
+    evidence older than the newest step weighs nothing (learning/change_points.py; `decay.restart_age`)."""
     usable = outcomes[pd.to_numeric(outcomes["impressions"], errors="coerce").gt(0)
                       & pd.to_numeric(outcomes["followers_gained"], errors="coerce").notna()
                       & outcomes[column].notna() & outcomes["posted_at"].notna()]
@@ -76,7 +79,23 @@ def follow_rate_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str
             pd.to_numeric(usable["impressions"]).to_numpy(float) / 1000.0, ages_in_days(usable["posted_at"], now),
             half_life, days, prior_posts=prior_posts)
 
-    return resolve_half_life(setting, score)
+    choice = resolve_half_life(setting, score)
+    if not isinstance(choice.decay, DecaySchedule):
+        return choice  # a half-life the operator set is kept as set
+    ages = ages_in_days(usable["posted_at"], now)
+    age = restart_age(usable[column], pd.to_numeric(usable["followers_gained"]).clip(lower=0.0).to_numpy(float),
+                      pd.to_numeric(usable["impressions"]).to_numpy(float) / 1000.0, ages)
+    if age is None:
+        return choice
+    return replace(choice, decay=replace(choice.decay, restart_age=age),
+                   reason=f"{choice.reason}; the follow rate changed {age:.1f} days ago: older evidence forgotten")
+
+
+def forgotten_before(decay, now: datetime) -> datetime | None:
+    """When the evidence the posteriors still weigh begins after a detected change (None: no change found)."""
+    if not isinstance(decay, DecaySchedule) or decay.restart_age is None:
+        return None
+    return now - timedelta(days=decay.restart_age)
 
 
 def compute_generator_posteriors(
@@ -102,6 +121,7 @@ def compute_generator_posteriors(
     posteriors["selection_probability"] = posteriors["generator_name"].map(propensities).astype(float)
     posteriors.insert(0, "account_id", account_id)
     posteriors["half_life_days"] = current_half_life(decay)
+    posteriors["forgotten_before"] = forgotten_before(decay, now)
     posteriors["updated_at"] = now
     return posteriors[list(POSTERIOR_TABLE_COLUMNS)]
 

@@ -24,10 +24,12 @@ _LN2 = math.log(2.0)
 @dataclass(frozen=True)
 class DecaySchedule:
     """`half_lives[k]` is the half-life of day k back from now (0: the day that ends now, k: the day ending k days
-    before it; None: that day forgot nothing); days older than the schedule use `older`."""
+    before it; None: that day forgot nothing); days older than the schedule use `older`. With `restart_age`,
+    outcomes older than that many days weigh nothing: a change point was found there (learning/change_points.py)."""
 
     half_lives: tuple[float | None, ...]
     older: float | None
+    restart_age: float | None = None
 
     def __post_init__(self) -> None:
         if not self.half_lives:
@@ -47,7 +49,8 @@ class DecaySchedule:
         ages = np.clip(np.asarray(age_days, dtype=float), 0.0, None)
         days = len(rates)
         beyond = np.clip(ages - days, 0.0, None) * (0.0 if self.older is None else 1.0 / self.older)
-        return np.exp(-_LN2 * (np.interp(np.minimum(ages, days), np.arange(days + 1), elapsed) + beyond))
+        weights = np.exp(-_LN2 * (np.interp(np.minimum(ages, days), np.arange(days + 1), elapsed) + beyond))
+        return weights if self.restart_age is None else np.where(ages > self.restart_age, 0.0, weights)
 
 
 Decay = float | DecaySchedule | None  # a fixed half-life in days, a schedule, or None (never forget)

@@ -488,6 +488,11 @@ RAW_LOOKUP_INDEXES = (
     "create index if not exists follower_snapshots_loaded_at on raw.follower_snapshots (loaded_at)",
 )
 
+# A change point in the follow rate (issue 14): the generator posteriors forget the evidence before it.
+CHANGE_POINT_COLUMNS = (
+    "alter table learn.generator_posteriors add column if not exists forgotten_before timestamp",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw_tables", RAW_TABLES),
     Migration(2, "learned_tables", LEARNED_TABLES),
@@ -503,4 +508,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "post_labels", POST_LABEL_TABLES),
     Migration(13, "arm_reward", ARM_REWARD_TABLES),
     Migration(14, "raw_lookup_indexes", RAW_LOOKUP_INDEXES, engines=("postgres",)),
+    Migration(15, "change_points", CHANGE_POINT_COLUMNS),
 )
