@@ -225,6 +225,14 @@ def test_the_strategy_names_what_works_with_its_evidence_and_status_shows_it(lea
     assert "learned strategy (from 48 gated posts" in text
     assert f"top topics: naps ({naps} posts" in text and "effective hooks: question (16 posts" in text
     assert "best formulas: Short Question = [question] (16 posts" in text
+    # A change found in a generator's follow rate (learning/change_points.py) is shown with the date it restarts at.
+    with wh.connect() as conn:
+        conn.execute("update learn.generator_posteriors set forgotten_before = ? where account_id = 'acct'",
+                     [NOW - timedelta(days=5)])
+    changed = collect_status(wh, clock, "acct")
+    assert changed["accounts"][0]["change_found"] == (NOW - timedelta(days=5)).isoformat()
+    assert (f"the follow rate changed: the generator posteriors forget the evidence before "
+            f"{(NOW - timedelta(days=5)):%Y-%m-%d %H:%M}") in render_status(changed)
     # The operator's dashboard shows the same strategy, in the same words, with the arms' evidence in a table.
     from xbot_assets.pages.dashboard import render_dashboard
     from xbot_assets.pages.data import read_dashboard

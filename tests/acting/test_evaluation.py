@@ -64,6 +64,7 @@ def test_reported_follows_can_be_switched_off_for_the_attribution_path(isolated,
 
     monkeypatch.setenv("XBOT_TOPIC_REWARD", "f_per_1k")  # issue 17: topic arms learned on follows
     monkeypatch.setenv("XBOT_ARM_HALF_LIFE_DAYS", "0")
+    monkeypatch.setenv("XBOT_CHANGE_POINTS", "0")
     monkeypatch.setenv("XBOT_ENGAGEMENT_HALF_LIFE_DAYS", "21")
     path = isolated / "evaluation.duckdb"
     result = evaluate("default", 2, 1, warehouse_path=path, reported_follows=False, workdir=isolated).result
@@ -80,7 +81,9 @@ def test_reported_follows_can_be_switched_off_for_the_attribution_path(isolated,
     assert len({scope for scope, _, _ in rewards}) == len(rewards)  # one kind of posterior per scope
     # The text summary says what produced it: the learners' settings, as the operator sets them.
     text = evaluation_text(result)
-    assert ("settings: arm_half_life_days 0, engagement_half_life_days 21, generator_half_life_days auto, "
+    assert result["settings"]["change_points"] is False
+    assert ("settings: arm_half_life_days 0, change_points off, engagement_half_life_days 21, "
+            "generator_half_life_days auto, "
             "reported_follows off, topic_reward f_per_1k") in text
 
 

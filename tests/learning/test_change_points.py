@@ -95,3 +95,5 @@ def test_the_generator_posteriors_restart_after_a_change_and_say_so():
         posteriors.loc["storyteller", "prior_shape"] / posteriors.loc["storyteller", "prior_rate"])
     # a half-life the operator set is kept as set: no restart
     assert follow_rate_half_life(28.0, history, "generator_name", NOW).decay == 28.0
+    # XBOT_CHANGE_POINTS=0: forgetting alone
+    assert follow_rate_half_life("auto", history, "generator_name", NOW, change_points=False).decay.restart_age is None

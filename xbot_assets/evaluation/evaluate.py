@@ -177,7 +177,8 @@ def evaluation_settings(scenario: Scenario) -> dict[str, Any]:
             "arm_half_life_days": learning.arm_half_life_days,
             "engagement_half_life_days": learning.engagement_half_life_days,
             "topic_reward": learning.topic_reward,
-            "generator_half_life_days": PosteriorSettings.from_env().half_life_days}
+            "generator_half_life_days": PosteriorSettings.from_env().half_life_days,
+            "change_points": PosteriorSettings.from_env().change_points}
 
 
 def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Path | None = None,

@@ -10,7 +10,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from xbot_assets.learned.posteriors import follow_rate_half_life
+from xbot_assets.learned.posteriors import PosteriorSettings, follow_rate_half_life
 from xbot_assets.learned.store import (
     THOMPSON_DRAWS,
     THOMPSON_SEED,
@@ -190,7 +190,8 @@ def _hook_and_topic_rows(conn: Connection, account_id: str, outcomes: pd.DataFra
             [account_id])]
         taught = outcomes if scope == "hook" else outcomes[outcomes["topic_source"].fillna("") != "trending"]
         on_follows = scope == "topic" and settings.topic_reward == TOPIC_REWARD_F_PER_1K
-        half_lives[scope] = (follow_rate_half_life(settings.arm_half_life_days, taught, column, now).decay
+        half_lives[scope] = (follow_rate_half_life(settings.arm_half_life_days, taught, column, now,
+                                                   change_points=PosteriorSettings.from_env().change_points).decay
                              if on_follows else arm_half_life(settings.arm_half_life_days, taught, column, now))
         posteriors = beta_arm_posteriors(taught, column, values, prefix, as_of=now, half_life_days=half_lives[scope])
         if posteriors.empty:

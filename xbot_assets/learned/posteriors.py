@@ -31,7 +31,7 @@ from xbot_assets.learning.forgetting import (
 )
 from xbot_assets.learning.generator_posterior import generator_posteriors, generator_propensities
 from xbot_assets.learning.generator_weights import DEFAULT_WEIGHTS, NOT_GENERATORS
-from xbot_assets.settings import env_float
+from xbot_assets.settings import env_float, env_int
 from xbot_assets.warehouse.connection import Connection, Warehouse
 from xbot_assets.warehouse.values import to_python
 
@@ -47,25 +47,31 @@ class PosteriorSettings:
     XBOT_GENERATOR_PRIOR_POSTS (1: the prior, centred on the typical tried generator, weighs as much as one average
     post). On hidden_gem, 60 days, mean of 5 seeds, the
     posterior policy's share of the oracle was 0.860 / 0.888 / 0.898 / 0.899 with a prior weight of 0.5 / 1 / 2 / 4
-    posts: differences inside the seeds' spread (0.85–0.93), so the conventional one post stays the default."""
+    posts: differences inside the seeds' spread (0.85–0.93), so the conventional one post stays the default.
+
+    XBOT_CHANGE_POINTS (1): with the half-life `auto`, a step in any generator's follow rate restarts every
+    generator (`follow_rate_half_life`); 0 turns it off, to measure forgetting alone."""
 
     half_life_days: HalfLife = AUTO
     prior_posts: float = 1.0
+    change_points: bool = True
 
     @classmethod
     def from_env(cls) -> PosteriorSettings:
         return cls(half_life_days=half_life_setting("XBOT_GENERATOR_HALF_LIFE_DAYS"),
-                   prior_posts=env_float("XBOT_GENERATOR_PRIOR_POSTS", 1.0))
+                   prior_posts=env_float("XBOT_GENERATOR_PRIOR_POSTS", 1.0),
+                   change_points=env_int("XBOT_CHANGE_POINTS", 1) != 0)
 
 
 def generator_half_life(outcomes: pd.DataFrame, now: datetime, settings: PosteriorSettings) -> ForgettingChoice:
     """The half-life the posteriors use: the setting, or (auto) the one whose posteriors best predicted the last
     days' follows (learning/forgetting.py)."""
-    return follow_rate_half_life(settings.half_life_days, outcomes, "generator_name", now, settings.prior_posts)
+    return follow_rate_half_life(settings.half_life_days, outcomes, "generator_name", now, settings.prior_posts,
+                                 change_points=settings.change_points)
 
 
 def follow_rate_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str, now: datetime,
-                          prior_posts: float = 1.0) -> ForgettingChoice:
+                          prior_posts: float = 1.0, *, change_points: bool = True) -> ForgettingChoice:
     """The half-life of Gamma posteriors of F/1K keyed on `column` (generators; topic arms learned on follows). When
     the half-life is chosen by the data (`auto`), a step in any arm's follow rate also restarts every arm: the
     evidence older than the newest step weighs nothing (learning/change_points.py; `decay.restart_age`)."""
@@ -80,7 +86,7 @@ def follow_rate_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str
             half_life, days, prior_posts=prior_posts)
 
     choice = resolve_half_life(setting, score)
-    if not isinstance(choice.decay, DecaySchedule):
+    if not change_points or not isinstance(choice.decay, DecaySchedule):
         return choice  # a half-life the operator set is kept as set
     ages = ages_in_days(usable["posted_at"], now)
     age = restart_age(usable[column], pd.to_numeric(usable["followers_gained"]).clip(lower=0.0).to_numpy(float),

@@ -106,6 +106,9 @@ def render_status(status: dict[str, Any], runs: Sequence[dict[str, Any]] | None 
             out += ["", "forgetting (half-life of the evidence, chosen by the data under auto): " + ", ".join(
                 f"{name} {'never' if days is None else format(days, 'g') + ' days'}"
                 for name, days in a["forgetting"].items())]
+        if a.get("change_found"):
+            out.append(f"the follow rate changed: the generator posteriors forget the evidence before "
+                       f"{_when(a['change_found'])} and try every generator again")
         out += strategy_lines(a.get("strategy"))
         api = a.get("api") or {}
         budget = api.get("budget_usd")

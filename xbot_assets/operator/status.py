@@ -361,6 +361,7 @@ def _account_status(conn: Connection, account_id: str, enabled: bool | None, clo
         "models": models,
         "generator_posteriors": posteriors,
         "forgetting": _forgetting(conn, account_id),
+        "change_found": _change_found(conn, account_id),
         "strategy": load_strategy(conn, account_id),
         "optimization_events": optimization_events(conn, account_id, clock.cutoff),
         "api": api or {"month": now.strftime("%Y-%m"), "calls": 0, "failed_calls": 0, "spend_usd": 0.0,
@@ -382,6 +383,15 @@ def _forgetting(conn: Connection, account_id: str) -> dict[str, float | None]:
                     [account_id]):
                 chosen[str(name)] = _py(half_life)
     return chosen
+
+
+def _change_found(conn: Connection, account_id: str) -> Any:
+    """When the generator posteriors' evidence begins after a step in a generator's follow rate
+    (learning/change_points.py), or None: no change found in their last run."""
+    if not conn.table_exists("learn", "generator_posteriors"):
+        return None
+    return _py(conn.scalar("select max(forgotten_before) from learn.generator_posteriors where account_id = ?",
+                           [account_id]))
 
 
 def collect_status(warehouse: Warehouse, clock: Clock, account: str | None = None,
