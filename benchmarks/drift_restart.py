@@ -8,8 +8,8 @@ is one Thompson draw; impressions are lognormal (the scenario's median and sigma
 generator's true F/1K of that day (`Scenario.truth_at`). Nothing else of the loop is simulated — no content types,
 hours, gates or attribution — so it measures the generator policy alone, over many more seeds than `xbot evaluate`
 can run. Printed per scenario and setting, from one run on the same seeds: the share of the oracle over the run and
-in every 10-day window, and for a scenario that drifts, the share of seeds under 0.8 in the window 10–19 days after
-the change.
+in every 10-day window, for a scenario that drifts the share of seeds under 0.8 in the window 10–19 days after the
+change, and the time of a morning's choice of half-life with and without the restart.
 
     .venv/bin/python benchmarks/drift_restart.py [--seeds 40] [--days 60] [--scenarios drift default hidden_gem]
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,8 +34,10 @@ from xbot_assets.simulation.scenario import load_scenario  # noqa: E402
 COLUMNS = ["generator_name", "impressions", "followers_gained", "posted_at"]
 
 
-def run(scenario, seed: int, days: int, per_day: int, change_points: bool) -> pd.DataFrame:
-    """One account's posts: day, the generator's true F/1K, the day's best and the impressions."""
+def run(scenario, seed: int, days: int, per_day: int, change_points: bool,
+        seconds: list[float]) -> pd.DataFrame:
+    """One account's posts: day, the generator's true F/1K, the day's best and the impressions; the time of each
+    morning's choice of half-life (and restart) is appended to `seconds`."""
     rng = np.random.default_rng([seed, 7])
     generators = list(scenario.truth_at(0).generators)
     history, posts = [], []
@@ -42,8 +45,10 @@ def run(scenario, seed: int, days: int, per_day: int, change_points: bool) -> pd
         now = scenario.start.replace(tzinfo=None) + timedelta(days=day)
         truth = scenario.truth_at(day).generators
         outcomes = pd.DataFrame(history, columns=COLUMNS)
+        started = time.perf_counter()
         decay = (follow_rate_half_life("auto", outcomes, "generator_name", now, change_points=change_points).decay
                  if len(outcomes) else None)
+        seconds.append(time.perf_counter() - started)
         posteriors = generator_posteriors(outcomes, generators, as_of=now, half_life_days=decay)
         for k in range(per_day):
             generator = sample_generator(posteriors, rng)
@@ -69,9 +74,13 @@ def main() -> None:
     print(f"generator bandit alone, {args.seeds} seeds × {args.days} days; share of the oracle (mean over seeds)")
     for name in args.scenarios:
         scenario = load_scenario(name)
-        changes = [event.day for event in scenario.drift if event.generators]
+        changes = [event.day for event in scenario.drift if event.generators and event.day + 19 < args.days]
+        per_call = {}
         for change_points in (False, True):
-            runs = [run(scenario, seed, args.days, scenario.posts_per_day, change_points) for seed in range(args.seeds)]
+            seconds: list[float] = []
+            runs = [run(scenario, seed, args.days, scenario.posts_per_day, change_points, seconds)
+                    for seed in range(args.seeds)]
+            per_call[change_points] = np.mean(seconds)
             overall = [share(r) for r in runs]
             windows = [np.mean([share(r, lo, lo + 9) for r in runs]) for lo in range(0, args.days, 10)]
             line = (f"{name:<11} restart {'on ' if change_points else 'off'}  share {np.mean(overall):.3f} "
@@ -81,6 +90,8 @@ def main() -> None:
                 late = [share(r, day + 10, day + 19) for r in runs]
                 line += f"  | days {day + 10}–{day + 19}: {np.mean(late):.2f}, seeds under 0.8: {np.mean(np.less(late, 0.8)):.0%}"
             print(line, flush=True)
+        print(f"{name:<11} the morning's half-life choice: {1000 * per_call[True]:.1f} ms a call with the restart, "
+              f"{1000 * per_call[False]:.1f} without ({per_call[True] / per_call[False]:.2f}×)", flush=True)
 
 
 if __name__ == "__main__":
