@@ -87,7 +87,7 @@ def follow_rate_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str
 
     choice = resolve_half_life(setting, score)
     if not change_points or not isinstance(choice.decay, DecaySchedule):
-        return choice  # a half-life the operator set is kept as set
+        return choice  # a half-life the operator set (or XBOT_CHANGE_POINTS=0) is kept as set
     ages = ages_in_days(usable["posted_at"], now)
     age = restart_age(usable[column], pd.to_numeric(usable["followers_gained"]).clip(lower=0.0).to_numpy(float),
                       pd.to_numeric(usable["impressions"]).to_numpy(float) / 1000.0, ages)
