@@ -8,6 +8,8 @@ calculation that tests can check by hand. The Dagster assets read tables, call t
 - `features` / `predictors`: the ridge engagement model and the Poisson follow model, stored as plain JSON.
 - `generator_weights`: tiers and the F/1K weight optimiser with its invariants (sum 1, floor, locks honoured).
 - `generator_posterior`: Gamma–Poisson posteriors of each generator's F/1K and posterior sampling.
+- `forgetting` / `decay`: the half-life each learner forgets at, chosen by the data, and the weights it gives.
+- `change_points`: a step in an arm's follow rate (a Poisson likelihood-ratio test) and the restart it triggers.
 
 Imports nothing of xbot but `warehouse.values` (plain JSON values). Imported by `learned`, `acting`, `defs`,
 `evaluation` and `operator`.
