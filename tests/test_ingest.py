@@ -146,7 +146,7 @@ def test_migrations_are_idempotent(warehouse_url):
     wh = Warehouse.from_url(warehouse_url)
     assert wh.migrate() == ["raw_tables", "learned_tables", "acting", "alerts", "x_connector", "llm_generator", "account_profiles",
                             "history_import", "quarantine_source", "topic_hook_arms",
-                            "sim_topic_hook", "post_labels", "arm_reward", "raw_lookup_indexes"]
+                            "sim_topic_hook", "post_labels", "arm_reward", "raw_lookup_indexes", "change_points"]
     assert wh.migrate() == []
     assert wh.table_exists("raw", "quarantine")
     # The incremental marts' look-up indexes: PostgreSQL only (DuckDB prunes by zone maps).
