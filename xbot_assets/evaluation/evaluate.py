@@ -172,13 +172,13 @@ def evaluation_settings(scenario: Scenario) -> dict[str, Any]:
     """What the learners were told, so a result says what produced it."""
     from xbot_assets.learned.posteriors import PosteriorSettings
 
-    learning = LearningSettings.from_env()
+    learning, posteriors = LearningSettings.from_env(), PosteriorSettings.from_env()
     return {"reported_follows": scenario.reported_follows,
             "arm_half_life_days": learning.arm_half_life_days,
             "engagement_half_life_days": learning.engagement_half_life_days,
             "topic_reward": learning.topic_reward,
-            "generator_half_life_days": PosteriorSettings.from_env().half_life_days,
-            "change_points": PosteriorSettings.from_env().change_points}
+            "generator_half_life_days": posteriors.half_life_days,
+            "change_points": posteriors.change_points}
 
 
 def evaluate(scenario_ref: str, days: int, seeds: int = 1, *, warehouse_path: Path | None = None,

@@ -79,18 +79,18 @@ def follow_rate_half_life(setting: HalfLife, outcomes: pd.DataFrame, column: str
                       & pd.to_numeric(outcomes["followers_gained"], errors="coerce").notna()
                       & outcomes[column].notna() & outcomes["posted_at"].notna()]
 
+    followers = pd.to_numeric(usable["followers_gained"]).clip(lower=0.0).to_numpy(float)
+    exposure_k = pd.to_numeric(usable["impressions"]).to_numpy(float) / 1000.0
+    ages = ages_in_days(usable["posted_at"], now)
+
     def score(half_life, days):
-        return gamma_poisson_log_score(
-            usable[column], pd.to_numeric(usable["followers_gained"]).clip(lower=0.0).to_numpy(float),
-            pd.to_numeric(usable["impressions"]).to_numpy(float) / 1000.0, ages_in_days(usable["posted_at"], now),
-            half_life, days, prior_posts=prior_posts)
+        return gamma_poisson_log_score(usable[column], followers, exposure_k, ages, half_life, days,
+                                       prior_posts=prior_posts)
 
     choice = resolve_half_life(setting, score)
     if not change_points or not isinstance(choice.decay, DecaySchedule):
         return choice  # a half-life the operator set (or XBOT_CHANGE_POINTS=0) is kept as set
-    ages = ages_in_days(usable["posted_at"], now)
-    age = restart_age(usable[column], pd.to_numeric(usable["followers_gained"]).clip(lower=0.0).to_numpy(float),
-                      pd.to_numeric(usable["impressions"]).to_numpy(float) / 1000.0, ages)
+    age = restart_age(usable[column], followers, exposure_k, ages)
     if age is None:
         return choice
     return replace(choice, decay=replace(choice.decay, restart_age=age),
